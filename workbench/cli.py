@@ -1,0 +1,277 @@
+"""Headless entry points: ``rlhf-workbench workspace|data|gui ...``.
+
+Scripts rely on these exact names. With ``--json`` a command prints one
+JSON object on stdout. A failure exits non-zero with a one-line error on
+stderr that names the file, line and field where there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .errors import Cancelled, DataError, WorkbenchError
+
+
+def _workspace_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", "-w", metavar="DIR",
+                   help="workspace folder (default: $RLHF_WORKBENCH_WORKSPACE or the per-user default)")
+
+
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlhf-workbench",
+        description="RLHF Workbench: rank responses, manage datasets, train SFT / reward model / PPO locally. "
+                    "Run without a command to open the app.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the desktop app")
+    _workspace_arg(gui)
+
+    ws = sub.add_parser("workspace", help="create and inspect workspaces").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    p = ws.add_parser("init", help="create a workspace folder (or migrate an existing one)")
+    p.add_argument("dir", metavar="DIR")
+    _json_arg(p)
+    p = ws.add_parser("info", help="summary of a workspace")
+    _workspace_arg(p)
+    _json_arg(p)
+
+    data = sub.add_parser("data", help="import, export and manage datasets").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    p = data.add_parser("import", help="import a JSONL / JSON / CSV / Parquet file or an HF dataset folder")
+    p.add_argument("file", metavar="FILE")
+    _workspace_arg(p)
+    p.add_argument("--name", required=True, help="name of the new dataset")
+    p.add_argument("--kind", choices=("sft", "preference", "prompts", "unpaired"),
+                   help="dataset kind (default: from the detected shape)")
+    p.add_argument("--format", choices=("jsonl", "json", "csv", "parquet", "hf"),
+                   help="input format (default: from the extension and content)")
+    p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
+                   help="rename a source column to a known field, e.g. --map question=prompt (repeatable)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="import the valid rows and report every skipped one (default: stop at the first)")
+    p.add_argument("--description", default="", help="a note stored with the dataset")
+    _json_arg(p)
+
+    p = data.add_parser("export", help="export a dataset or a frozen snapshot, TRL-ready")
+    p.add_argument("name", metavar="NAME", help="dataset name, or NAME@HASH for a snapshot")
+    _workspace_arg(p)
+    p.add_argument("--format", required=True, choices=("jsonl", "json", "csv", "parquet", "hf"))
+    p.add_argument("--out", required=True, metavar="PATH")
+    p.add_argument("--snapshot", metavar="HASH", help="export this frozen snapshot (hash prefix)")
+    p.add_argument("--split", choices=("train", "validation"), help="export only this split")
+    _json_arg(p)
+
+    p = data.add_parser("stats", help="counts, splits, lengths and duplicates of a dataset")
+    p.add_argument("name", metavar="NAME")
+    _workspace_arg(p)
+    p.add_argument("--tokenizer", metavar="DIR", help="model folder with tokenizer.json: adds token lengths")
+    _json_arg(p)
+
+    p = data.add_parser("list", help="list the workspace's datasets")
+    _workspace_arg(p)
+    _json_arg(p)
+
+    p = data.add_parser("dedup", help="remove duplicate records (soft delete; snapshots keep theirs)")
+    p.add_argument("name", metavar="NAME")
+    _workspace_arg(p)
+    p.add_argument("--mode", choices=("exact", "normalized"), default="exact",
+                   help="normalized ignores whitespace and case")
+    _json_arg(p)
+
+    p = data.add_parser("split", help="seeded train/validation split, one prompt never on both sides")
+    p.add_argument("name", metavar="NAME")
+    _workspace_arg(p)
+    p.add_argument("--validation", type=float, default=0.1, help="share of records for validation")
+    p.add_argument("--seed", type=int, default=0)
+    _json_arg(p)
+
+    p = data.add_parser("freeze", help="freeze the current records as a snapshot identified by content hash")
+    p.add_argument("name", metavar="NAME")
+    _workspace_arg(p)
+    p.add_argument("--note", default="")
+    _json_arg(p)
+
+    p = data.add_parser("delete", help="delete a dataset and its snapshots")
+    p.add_argument("name", metavar="NAME")
+    _workspace_arg(p)
+    _json_arg(p)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _resolve_workspace(arg: Optional[str]) -> Path:
+    from .store.workspace import default_workspace_dir
+    return Path(arg or os.environ.get("RLHF_WORKBENCH_WORKSPACE") or default_workspace_dir())
+
+
+def _open(args):
+    from .store.workspace import Workspace
+    return Workspace.open(_resolve_workspace(args.workspace))
+
+
+def _progress_printer(enabled: bool) -> Callable[[float, str], None]:
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if enabled and (now - last[0] > 0.2 or fraction >= 1.0):
+            last[0] = now
+            sys.stderr.write(f"\r{fraction * 100:5.1f}%  {message}\033[K")
+            if fraction >= 1.0:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    return progress
+
+
+def _emit(args, obj: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def _fmt_time(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+# -- commands ------------------------------------------------------------------------------
+
+def cmd_workspace(args) -> int:
+    from .store.workspace import Workspace
+    if args.action == "init":
+        ws = Workspace.init(args.dir)
+        info = ws.info()
+        _emit(args, info.to_dict(), f"Workspace ready at {info.path} (schema v{info.schema_version})")
+        return 0
+    ws = _open(args)
+    info = ws.info()
+    _emit(args, info.to_dict(), "\n".join(f"{k:>15}: {v}" for k, v in info.to_dict().items()))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data import exporter, importer, ops
+    from .store import datasets as ds_repo
+
+    ws = _open(args)
+    show_progress = not args.json and sys.stderr.isatty()
+    if args.action == "import":
+        report = importer.import_file(ws, args.file, args.name, kind=args.kind, mapping=args.map,
+                                      skip_invalid=args.skip_invalid, description=args.description,
+                                      fmt=args.format, progress=_progress_printer(show_progress))
+        lines = [f"Imported {report.rows:,} records into {report.dataset!r} ({report.kind}, {report.style}, "
+                 f"shape {report.shape}) from {report.path} in {report.seconds:.1f} s; {report.skipped:,} skipped."]
+        if report.ignored_fields:
+            lines.append(f"Ignored fields: {', '.join(report.ignored_fields)}")
+        if not args.json:
+            for s in report.skipped_rows[:50]:
+                unit = "line" if "line" in s else "row"
+                field = f" field '{s['field']}':" if s.get("field") else ""
+                sys.stderr.write(f"skipped {report.path}:{unit} {s[unit]}:{field} {s['message']}\n")
+            if report.skipped > 50:
+                sys.stderr.write(f"... and {report.skipped - 50:,} more skipped rows (use --json for all)\n")
+        _emit(args, report.to_dict(), "\n".join(lines))
+    elif args.action == "export":
+        name, snapshot = args.name, args.snapshot
+        if "@" in name:
+            name, snapshot = name.split("@", 1)
+        report = exporter.export_dataset(ws, name, args.format, args.out, snapshot=snapshot, split=args.split,
+                                         progress=_progress_printer(show_progress))
+        _emit(args, report.to_dict(),
+              f"Exported {report.rows:,} records of {report.dataset!r} to {report.path} "
+              f"({report.format}, sha256 {report.sha256[:12]})")
+    elif args.action == "stats":
+        result = ops.stats(ws, args.name, tokenizer=args.tokenizer, progress=_progress_printer(show_progress))
+        _emit(args, result, _stats_text(result))
+    elif args.action == "list":
+        infos = ds_repo.list_datasets(ws.conn)
+        rows = [i.to_dict() for i in infos]
+        text = ["NAME                           KIND        STYLE            ROWS    TRAIN    VALID  SNAPSHOTS  UPDATED"]
+        for i in infos:
+            text.append(f"{i.name[:30]:30} {i.kind:11} {i.style:14} {i.rows:8,} {i.train:8,} {i.validation:8,} "
+                        f"{len(i.snapshots):10}  {_fmt_time(i.updated_at)}")
+        if not infos:
+            text = ["No datasets yet: import one with 'rlhf-workbench data import FILE --name NAME'"]
+        _emit(args, {"workspace": str(ws.root), "datasets": rows}, "\n".join(text))
+    elif args.action == "dedup":
+        report = ops.dedup(ws, args.name, args.mode)
+        _emit(args, report.to_dict(), f"Removed {report.removed:,} {args.mode} duplicates of "
+                                      f"{report.rows_before:,} records in {args.name!r}.")
+    elif args.action == "split":
+        report = ops.split(ws, args.name, validation=args.validation, seed=args.seed)
+        _emit(args, report.to_dict(), f"Split {args.name!r}: {report.train:,} train, {report.validation:,} "
+                                      f"validation ({report.prompts_validation:,} of "
+                                      f"{report.prompts_train + report.prompts_validation:,} prompts), seed {args.seed}.")
+    elif args.action == "freeze":
+        with ws.transaction() as conn:
+            snap = ds_repo.freeze(conn, args.name, args.note)
+        _emit(args, snap.to_dict(), f"Snapshot of {args.name!r}: {snap.hash} ({snap.rows:,} records)")
+    elif args.action == "delete":
+        with ws.transaction() as conn:
+            ds_repo.delete_dataset(conn, args.name)
+        _emit(args, {"deleted": args.name}, f"Deleted dataset {args.name!r}.")
+    return 0
+
+
+def _stats_text(s: dict) -> str:
+    out = [f"{s['dataset']}: {s['rows']:,} records ({s['kind']}, {s['style']})",
+           f"  splits: train {s['splits']['train']:,}, validation {s['splits']['validation']:,}, "
+           f"unassigned {s['splits']['unassigned']:,}; deleted {s['deleted']:,}",
+           f"  unique prompts: {s['unique_prompts']:,}; duplicates: {s['duplicates']['exact']:,} exact, "
+           f"{s['duplicates']['normalized']:,} normalized"]
+    for unit, key in (("chars", "length_chars"), ("tokens", "length_tokens")):
+        for field, d in s.get(key, {}).items():
+            if d.get("count"):
+                out.append(f"  {field:>10} {unit:>6}: min {d['min']}, p50 {d['p50']}, p90 {d['p90']}, "
+                           f"p99 {d['p99']}, max {d['max']}, mean {d['mean']}")
+    return "\n".join(out)
+
+
+def cmd_gui(args) -> int:
+    from ui.app import main as gui_main  # Qt only here: the core never imports it
+    argv = ["rlhf-workbench"] + (["--workspace", args.workspace] if getattr(args, "workspace", None) else [])
+    return gui_main(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.workspace = None
+        return cmd_gui(args)
+    handler = {"workspace": cmd_workspace, "data": cmd_data, "gui": cmd_gui}[args.command]
+    try:
+        return handler(args)
+    except DataError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except Cancelled:
+        sys.stderr.write("error: cancelled\n")
+        return 130
+    except WorkbenchError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted; nothing of the unfinished operation was stored\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""Import a dataset file into the workspace: detect, validate, store, all or nothing.
+
+:func:`import_file` runs inside one write transaction: on an error (unless
+``skip_invalid``), a cancel, or a crash, nothing of the import is stored.
+It streams the input in batches, so memory stays bounded at a million rows.
+
+JSONL, Parquet and HF folders go through pyarrow first (the fast path: whole
+columns checked and inserted at once). If pyarrow cannot read a JSONL file,
+or any row needs attention, the import rolls back to a savepoint and re-reads
+the file with the precise reader, which locates every problem by line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..errors import DataError, WorkbenchError
+from ..progress import CancelToken, ProgressFn, check, no_progress
+from ..store import datasets as ds_repo
+from ..store.records import CONTENT_FIELDS, KINDS, encode_text
+from ..store.workspace import Workspace
+from . import readers
+from .messages import FieldError
+from .pairs import pairs_from_ordering
+from .shapes import KNOWN_FIELDS, Context, KwiseRow, Shape, detect_shape, shape_fields_used
+
+#: Shapes whose all-string columns can be stored without a per-row look.
+_COLUMN_SHAPES = {"preference": ("prompt", "chosen", "rejected"),
+                  "prompt-completion": ("prompt", "completion"),
+                  "prompt-only": ("prompt",)}
+#: Skipped-row details kept in the report (the count is always exact).
+MAX_REPORTED_SKIPS = 100_000
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``to_dict()`` is the CLI's ``--json`` output."""
+    dataset: str
+    kind: str
+    style: str
+    format: str
+    shape: str
+    rows: int
+    skipped: int
+    path: str
+    seconds: float
+    source_id: int
+    skipped_rows: list[dict] = field(default_factory=list)
+    ignored_fields: list[str] = field(default_factory=list)
+    rankings: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def parse_mapping(items: Optional[list[str] | Mapping[str, str]]) -> dict[str, str]:
+    """``["question=prompt", ...]`` (or a dict) as ``{source: target}``, validated."""
+    if not items:
+        return {}
+    pairs = items.items() if isinstance(items, Mapping) else [
+        tuple(s.split("=", 1)) if "=" in s else (s, None) for s in items]
+    mapping: dict[str, str] = {}
+    for src, dst in pairs:
+        if not src or not dst:
+            raise WorkbenchError(f"--map {src}: expected SOURCE=TARGET, e.g. --map question=prompt")
+        if dst not in KNOWN_FIELDS:
+            raise WorkbenchError(f"--map {src}={dst}: unknown target field {dst!r}; "
+                                 f"known fields: {', '.join(sorted(KNOWN_FIELDS))}")
+        mapping[src] = dst
+    return mapping
+
+
+class _Fallback(Exception):
+    """The fast path cannot vouch for exact line numbers; re-read precisely."""
+
+
+class _Importer:
+    def __init__(self, conn, path: Path, fmt: str, name: str, kind: Optional[str], mapping: dict,
+                 skip_invalid: bool, description: str, source_id: int):
+        self.conn, self.path, self.fmt, self.name = conn, path, fmt, name
+        self.file = str(path)
+        self.requested_kind, self.mapping = kind, mapping
+        self.skip_invalid, self.description, self.source_id = skip_invalid, description, source_id
+        self.unit = readers.line_unit(fmt)
+        self.reset()
+
+    def reset(self) -> None:
+        self.ctx = Context(text_cells=self.fmt == "csv")
+        self.shape: Optional[Shape] = None
+        self.kind: Optional[str] = None
+        self.dataset_id: Optional[int] = None
+        self.rows = 0
+        self.input_rows = 0
+        self.rankings = 0
+        self.skipped = 0
+        self.skipped_rows: list[dict] = []
+        self.ignored: list[str] = []
+
+    # -- shared pieces -------------------------------------------------------------------
+    def map_row(self, row: dict) -> dict:
+        if not self.mapping:
+            return row
+        out = {}
+        for k, v in row.items():
+            target = self.mapping.get(k, k)
+            if target in out and k not in self.mapping:
+                continue  # the mapped column wins over an unmapped one of the same name
+            out[target] = v
+        return out
+
+    def start(self, row: dict, line: int) -> None:
+        """Detect the shape from the first readable row and check the kind."""
+        missing = [src for src in self.mapping if src not in row]
+        if missing:
+            raise DataError(f"--map names column(s) not in the data: {', '.join(missing)}; "
+                            f"columns are: {', '.join(row)}", file=self.file, line=line, unit=self.unit)
+        mapped = self.map_row(row)
+        try:
+            shape = detect_shape(mapped)
+        except DataError as exc:
+            raise DataError(exc.message, file=self.file, line=line, unit=self.unit) from None
+        kind = self.requested_kind or shape.kind
+        if kind != shape.kind and not (kind == "prompts" and "prompt" in shape.fields):
+            raise DataError(
+                f"--kind {kind} does not fit the detected shape: {shape.description}; "
+                f"use --kind {shape.kind}, or --map to rename fields", file=self.file, line=line,
+                unit=self.unit)
+        self.shape, self.kind = shape, kind
+        used = shape_fields_used(shape, mapped)
+        self.ignored = sorted(k for k in mapped if k not in used)
+
+    def problem(self, line: int, message: str, field_name: Optional[str]) -> None:
+        if not self.skip_invalid:
+            raise DataError(message, file=self.file, line=line, field=field_name, unit=self.unit)
+        self.skipped += 1
+        if len(self.skipped_rows) < MAX_REPORTED_SKIPS:
+            self.skipped_rows.append({self.unit: line, "field": field_name, "message": message})
+
+    def ensure_dataset(self) -> int:
+        if self.dataset_id is None:
+            self.dataset_id = ds_repo.create_dataset(self.conn, self.name, self.kind,
+                                                     self.ctx.style or "standard", self.description)
+        return self.dataset_id
+
+    def encode(self, content: dict, line: int, split: Optional[str], tags=None, ranking_id=None) -> tuple:
+        if self.kind == "prompts":
+            prompt = content.get("prompt")
+            if prompt is None and "messages" in content:
+                msgs = content["messages"]
+                prompt = msgs[:-1] if msgs[-1]["role"] == "assistant" else msgs
+            content = {"prompt": prompt}
+        values = []
+        for name in CONTENT_FIELDS:
+            v = content.get(name)
+            if v is not None:
+                if name == "label":
+                    v = int(v)
+                elif isinstance(v, list):
+                    v = encode_text(v)
+            values.append(v)
+        tag_text = json.dumps(list(tags), ensure_ascii=False) if tags else None
+        return (*values, tag_text, split, self.source_id, line, ranking_id, None, None, None)
+
+    def convert_rows(self, rows: list, lines: list, split: Optional[str], *, fast: bool) -> list[tuple]:
+        out = []
+        self.input_rows += len(rows)
+        for row, line in zip(rows, lines):
+            if isinstance(row, readers.RowProblem):
+                if fast:
+                    raise _Fallback
+                self.problem(line, row.message, row.field)
+                continue
+            if self.shape is None:
+                self.start(row, line)
+            if self.mapping:
+                row = self.map_row(row)
+            style_before = self.ctx.style
+            try:
+                content = self.shape.convert(row, self.ctx)
+                tags = content.tags if isinstance(content, KwiseRow) else _tags(row)
+            except FieldError as exc:
+                self.ctx.style = style_before
+                if fast:
+                    raise _Fallback
+                self.problem(line, exc.message, exc.field)
+                continue
+            if isinstance(content, KwiseRow):
+                out.extend(self.kwise(content, line, split))
+            else:
+                out.append(self.encode(content, line, split, tags))
+        return out
+
+    def kwise(self, row: KwiseRow, line: int, split: Optional[str]) -> list[tuple]:
+        """Store the ranking itself (prompt, candidates, ranking) and return its pairs."""
+        if self.kind == "prompts":
+            return [self.encode({"prompt": row.prompt}, line, split, row.tags)]
+        now = time.time()
+        style = self.ctx.style or "standard"
+        prompt_id = self.conn.execute(
+            "INSERT INTO prompts(prompt, style, tags, source_id, source_line, created_at) VALUES (?,?,?,?,?,?)",
+            (encode_text(row.prompt), style, json.dumps(list(row.tags or ())), self.source_id, line, now)).lastrowid
+        cand_ids = []
+        for i, resp in enumerate(row.responses):
+            params = {"score": row.scores[i]} if row.scores else {}
+            cand_ids.append(self.conn.execute(
+                "INSERT INTO candidates(prompt_id, response, model, params, source_id, source_line, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (prompt_id, encode_text(resp), None, json.dumps(params), self.source_id, line, now)).lastrowid)
+        ordering = [[cand_ids[i] for i in g] for g in row.ordering]
+        ranking_id = self.conn.execute(
+            "INSERT INTO rankings(prompt_id, annotator, ordering, source_id, source_line, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (prompt_id, f"import:{self.path.name}", json.dumps(ordering), self.source_id, line, now)).lastrowid
+        self.rankings += 1
+        out = []
+        for a, b, _tie in pairs_from_ordering(row.ordering):
+            content = {"prompt": row.prompt, "chosen": row.responses[a], "rejected": row.responses[b]}
+            if row.scores:
+                content["score_chosen"], content["score_rejected"] = row.scores[a], row.scores[b]
+            out.append(self.encode(content, line, split, row.tags, ranking_id))
+        return out
+
+    def store(self, encoded: list[tuple]) -> None:
+        if encoded:
+            ds_repo.insert_rows(self.conn, self.ensure_dataset(), encoded)
+            self.rows += len(encoded)
+
+    def store_columns(self, columns: tuple[str, ...], rows: list[tuple], split: Optional[str]) -> None:
+        if rows:
+            ds_repo.insert_columns(self.conn, self.ensure_dataset(), columns, rows,
+                                   source_id=self.source_id, split=split)
+            self.rows += len(rows)
+
+    # -- the two paths -------------------------------------------------------------------
+    def run_precise(self, progress: ProgressFn, cancel: Optional[CancelToken]) -> None:
+        for batch in readers.read_rows(self.path, self.fmt):
+            check(cancel)
+            self.store(self.convert_rows(batch.rows, batch.lines, batch.split, fast=False))
+            progress(batch.done_fraction, f"{self.rows:,} records imported")
+
+    def run_fast(self, progress: ProgressFn, cancel: Optional[CancelToken]) -> None:
+        import pyarrow as pa
+
+        exact_rows = self.fmt != "jsonl"   # Parquet/Arrow row numbers are exact
+        try:
+            for rb, first, split, frac in readers.arrow_batches(self.path, self.fmt):
+                check(cancel)
+                fast = self.columns_fast(rb, first) if self.shape is not None else None
+                if fast is not None:
+                    self.store_columns(*fast, split)
+                else:
+                    rows = rb.to_pylist()
+                    self.store(self.convert_rows(rows, list(range(first, first + len(rows))), split,
+                                                 fast=not exact_rows))
+                progress(frac, f"{self.rows:,} records imported")
+        except (pa.ArrowException, DataError):
+            if exact_rows:
+                raise
+            raise _Fallback from None
+        if not exact_rows and self.input_rows != readers.count_jsonl_lines(self.path):
+            raise _Fallback  # blank lines or multi-line values: line numbers would be off
+
+    def columns_fast(self, rb, first: int) -> Optional[tuple[tuple[str, ...], list[tuple]]]:
+        """Whole-column path for all-string shapes: ``(columns, rows)``, or ``None``
+        when the batch needs a per-row look."""
+        import pyarrow as pa
+
+        needed = _COLUMN_SHAPES.get(self.shape.name)
+        if needed is None or self.ctx.style == "conversational":
+            return None
+        names = [self.mapping.get(n, n) for n in rb.schema.names]
+        if len(set(names)) != len(names) or {"score_chosen", "score_rejected", "tags"} & set(names):
+            return None
+        if self.kind == "prompts":
+            needed = ("prompt",)
+        cols = []
+        for want in needed:
+            if want not in names:
+                return None
+            col = rb.column(names.index(want))
+            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or col.null_count:
+                return None
+            cols.append(col.to_pylist())
+        if self.ctx.style is None:
+            self.ctx.style = "standard"
+        n = rb.num_rows
+        self.input_rows += n
+        return (*needed, "source_line"), list(zip(*cols, range(first, first + n)))
+
+
+def _tags(row: dict):
+    from .shapes import tags_value, MISSING
+    return tags_value(row.get("tags", MISSING))
+
+
+def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[str] = None,
+                mapping: Optional[list[str] | Mapping[str, str]] = None, skip_invalid: bool = False,
+                description: str = "", fmt: Optional[str] = None,
+                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                conn=None) -> ImportReport:
+    """Import ``path`` as a new dataset ``name``; return what was stored.
+
+    Raises :class:`~workbench.errors.DataError` naming file, line and field
+    for the first bad row (unless ``skip_invalid``), and
+    :class:`~workbench.errors.Cancelled` if ``cancel`` fires; in both cases
+    the workspace is left exactly as it was.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    fmt = fmt or readers.detect_format(path)
+    if fmt not in readers.FORMATS:
+        raise WorkbenchError(f"format {fmt!r}: expected one of {', '.join(readers.FORMATS)}")
+    if kind is not None and kind not in KINDS:
+        raise WorkbenchError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
+    name = ds_repo.validate_name(name)
+    mapping = parse_mapping(mapping)
+    if fmt in ("jsonl", "json", "csv") and readers.file_size(path) == 0:
+        raise DataError("file is empty (no records)", file=str(path))
+    conn = conn or ws.conn
+    with ws.transaction(conn):
+        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+            raise WorkbenchError(f"dataset {name!r} already exists; choose another --name")
+        source_id = conn.execute(
+            "INSERT INTO sources(kind, path, format, mapping, size_bytes, created_at) VALUES ('import',?,?,?,?,?)",
+            (str(path.resolve()), fmt, json.dumps(mapping) if mapping else None,
+             readers.file_size(path), time.time())).lastrowid
+        imp = _Importer(conn, path, fmt, name, kind, mapping, skip_invalid, description, source_id)
+        if fmt in ("jsonl", "parquet", "hf"):
+            conn.execute("SAVEPOINT import_fast")
+            try:
+                imp.run_fast(progress, cancel)
+            except _Fallback:
+                conn.execute("ROLLBACK TO import_fast")
+                imp.reset()
+                imp.run_precise(progress, cancel)
+            conn.execute("RELEASE import_fast")
+        else:
+            imp.run_precise(progress, cancel)
+        if imp.shape is None:
+            raise DataError("file is empty (no records)", file=str(path))
+        if imp.rows == 0:
+            raise DataError(f"no valid records: all {imp.skipped} rows were skipped"
+                            + (f"; first problem: {imp.skipped_rows[0]['message']}" if imp.skipped_rows else ""),
+                            file=str(path))
+        conn.execute("UPDATE sources SET shape = ?, detail = ? WHERE id = ?",
+                     (imp.shape.name, json.dumps({"rows": imp.rows, "skipped": imp.skipped,
+                                                  "style": imp.ctx.style}), source_id))
+        progress(1.0, f"{imp.rows:,} records imported")
+    return ImportReport(dataset=name, kind=imp.kind, style=imp.ctx.style or "standard", format=fmt,
+                        shape=imp.shape.name, rows=imp.rows, skipped=imp.skipped, path=str(path),
+                        seconds=round(time.perf_counter() - started, 3), source_id=source_id,
+                        skipped_rows=imp.skipped_rows, ignored_fields=imp.ignored, rankings=imp.rankings)

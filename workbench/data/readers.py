@@ -1,0 +1,421 @@
+"""Streaming readers for JSONL, JSON arrays, CSV/TSV, Parquet and HF ``save_to_disk`` folders.
+
+Every reader yields :class:`RowBatch` objects of bounded size, so an import
+of a million rows never holds the whole file. Rows carry the physical line
+(text formats) or row number (columnar formats) they came from. Problems
+that make a single row unreadable (bad JSON, bad UTF-8, wrong column count)
+are yielded as :class:`RowProblem` entries so the importer can skip them or
+stop, as the user asked.
+
+Columnar formats (and JSONL, through pyarrow's JSON reader) also offer
+:func:`arrow_batches`, the fast path the importer tries first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+from ..errors import DataError
+
+BATCH_ROWS = 2000
+FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
+#: The largest single JSON value or CSV field we accept (a 10 MB line is fine).
+MAX_VALUE_BYTES = 256 * 1024 * 1024
+
+_SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+                "val": "validation", "dev": "validation", "eval": "validation", "test": "validation"}
+
+
+@dataclass
+class RowProblem:
+    """A row that could not be read at all (the importer decides skip or stop)."""
+    line: int
+    message: str
+    field: Optional[str] = None
+
+
+@dataclass
+class RowBatch:
+    rows: list = field(default_factory=list)        # dicts (or RowProblem entries)
+    lines: list = field(default_factory=list)       # line or row number per entry
+    split: Optional[str] = None                     # from an HF DatasetDict split, if any
+    done_fraction: float = 0.0                      # progress through the whole source
+
+
+def detect_format(path: Path) -> str:
+    """The file format from the extension, sniffing the content when that is ambiguous."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            return "hf"
+        raise DataError("folder is not a Hugging Face save_to_disk dataset "
+                        "(no state.json or dataset_dict.json)", file=str(path))
+    if not path.exists():
+        raise DataError("no such file", file=str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".arrow":
+        return "hf"
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(codecs.BOM_UTF8).lstrip()
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"["):
+        return "json"
+    if head.startswith(b"{"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    raise DataError("cannot tell the format; use a .jsonl, .json, .csv, .tsv or .parquet file "
+                    "or a Hugging Face dataset folder", file=str(path))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size or 1
+    except OSError:
+        return 1
+
+
+def _decode_line(raw: bytes, lineno: int, file: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                        "save the file as UTF-8", file=file, line=lineno) from None
+
+
+# -- JSONL -------------------------------------------------------------------------------
+
+def read_jsonl(path: Path) -> Iterator[RowBatch]:
+    file, total = str(path), _size(path)
+    batch = RowBatch()
+    done = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            done += len(raw)
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            if not raw.strip():
+                continue  # blank lines are not records
+            try:
+                text = _decode_line(raw, lineno, file)
+                value = json.loads(text)
+                if not isinstance(value, dict):
+                    raise DataError(f"expected a JSON object per line, got {type(value).__name__}",
+                                    file=file, line=lineno)
+                batch.rows.append(value)
+            except json.JSONDecodeError as exc:
+                batch.rows.append(RowProblem(lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                                             + (" - is the line truncated?" if exc.pos >= len(text.rstrip()) - 1
+                                                else "")))
+            except DataError as exc:
+                batch.rows.append(RowProblem(lineno, exc.message))
+            batch.lines.append(lineno)
+            if len(batch.rows) >= BATCH_ROWS:
+                batch.done_fraction = done / total
+                yield batch
+                batch = RowBatch()
+    batch.done_fraction = 1.0
+    yield batch
+
+
+# -- JSON array --------------------------------------------------------------------------
+
+class _JsonArrayScanner:
+    """Incremental parser for one top-level JSON array, tracking line numbers."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path):
+        self.path, self.file = path, str(path)
+        self.f = open(path, "rb")
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.buf, self.pos, self.base_line, self.eof = "", 0, 1, False
+        self.bytes_read = 0
+        self.dec = json.JSONDecoder()
+
+    def close(self) -> None:
+        self.f.close()
+
+    def line_at(self, pos: int) -> int:
+        return self.base_line + self.buf.count("\n", 0, pos)
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        raw = self.f.read(self.CHUNK)
+        self.bytes_read += len(raw)
+        try:
+            text = self.decoder.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            line = self.line_at(len(self.buf))
+            raise DataError("not valid UTF-8; save the file as UTF-8", file=self.file, line=line) from None
+        if not raw:
+            self.eof = True
+        # Drop what is consumed so memory stays bounded by one value.
+        if self.pos > self.CHUNK:
+            self.base_line += self.buf.count("\n", 0, self.pos)
+            self.buf, self.pos = self.buf[self.pos:], 0
+        self.buf += text
+        return bool(raw)
+
+    def skip_ws(self) -> Optional[str]:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return None
+
+    def items(self) -> Iterator[tuple[int, object]]:
+        ch = self.skip_ws()
+        if ch is None:
+            raise DataError("file is empty (no records)", file=self.file)
+        if ch != "[":
+            raise DataError("expected a JSON array of objects ('[' at the start)", file=self.file,
+                            line=self.line_at(self.pos))
+        self.pos += 1
+        first = True
+        while True:
+            ch = self.skip_ws()
+            if ch is None:
+                raise DataError("unexpected end of file: the JSON array is not closed with ']'",
+                                file=self.file, line=self.line_at(self.pos))
+            if ch == "]":
+                self.pos += 1
+                if self.skip_ws() is not None:
+                    raise DataError("unexpected content after the closing ']'", file=self.file,
+                                    line=self.line_at(self.pos))
+                return
+            if not first:
+                if ch != ",":
+                    raise DataError(f"expected ',' or ']' between array items, got {ch!r}",
+                                    file=self.file, line=self.line_at(self.pos))
+                self.pos += 1
+                self.skip_ws()
+            first = False
+            start_line = self.line_at(self.pos)
+            while True:
+                try:
+                    value, end = self.dec.raw_decode(self.buf, self.pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if len(self.buf) - self.pos > MAX_VALUE_BYTES or not self.more():
+                        raise DataError(f"invalid JSON: {exc.msg}", file=self.file,
+                                        line=self.line_at(exc.pos)) from None
+            self.pos = end
+            yield start_line, value
+
+
+def read_json_array(path: Path) -> Iterator[RowBatch]:
+    scanner = _JsonArrayScanner(path)
+    total = _size(path)
+    batch = RowBatch()
+    try:
+        for line, value in scanner.items():
+            if isinstance(value, dict):
+                batch.rows.append(value)
+            else:
+                batch.rows.append(RowProblem(line, f"expected a JSON object, got {type(value).__name__}"))
+            batch.lines.append(line)
+            if len(batch.rows) >= BATCH_ROWS:
+                batch.done_fraction = scanner.bytes_read / total
+                yield batch
+                batch = RowBatch()
+    finally:
+        scanner.close()
+    batch.done_fraction = 1.0
+    yield batch
+
+
+# -- CSV / TSV ---------------------------------------------------------------------------
+
+def read_csv(path: Path) -> Iterator[RowBatch]:
+    file, total = str(path), _size(path)
+    csv.field_size_limit(min(sys.maxsize, MAX_VALUE_BYTES))
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    state = {"line": 0, "bytes": 0}
+
+    def lines():
+        with open(path, "rb") as f:
+            for raw in f:
+                state["line"] += 1
+                state["bytes"] += len(raw)
+                if state["line"] == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                yield _decode_line(raw, state["line"], file)
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError("file is empty (no header row)", file=file) from None
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", file=file, line=state["line"]) from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header) or any(not h for h in header):
+        raise DataError(f"header has empty or repeated column names: {header}", file=file, line=1)
+    batch = RowBatch()
+    while True:
+        start = state["line"] + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV: {exc}", file=file, line=start) from None
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        if len(cells) != len(header):
+            batch.rows.append(RowProblem(start, f"expected {len(header)} columns, got {len(cells)}"))
+        else:
+            batch.rows.append(dict(zip(header, cells)))
+        batch.lines.append(start)
+        if len(batch.rows) >= BATCH_ROWS:
+            batch.done_fraction = state["bytes"] / total
+            yield batch
+            batch = RowBatch()
+    batch.done_fraction = 1.0
+    yield batch
+
+
+# -- Parquet and Arrow (columnar) ----------------------------------------------------------
+
+def hf_parts(path: Path) -> list[tuple[Optional[str], Path]]:
+    """The Arrow files of an HF ``save_to_disk`` folder, with the split each belongs to."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".arrow":
+        return [(None, path)]
+    if (path / "dataset_dict.json").exists():
+        try:
+            splits = json.loads((path / "dataset_dict.json").read_text("utf-8"))["splits"]
+        except (ValueError, KeyError) as exc:
+            raise DataError(f"unreadable dataset_dict.json ({exc})", file=str(path)) from None
+        parts = []
+        for name in splits:
+            split = _SPLIT_NAMES.get(name.lower())
+            if split is None:
+                raise DataError(f"split {name!r} is not train/validation/test", file=str(path / name))
+            parts += [(split, p) for _, p in hf_parts(path / name)]
+        return parts
+    state_file = path / "state.json"
+    try:
+        state = json.loads(state_file.read_text("utf-8"))
+        files = [path / d["filename"] for d in state["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"unreadable HF dataset folder: state.json ({exc})", file=str(path)) from None
+    return [(None, f) for f in files]
+
+
+def arrow_batches(path: Path, fmt: str):
+    """Yield ``(pyarrow.RecordBatch, first_row_number, split, done_fraction)`` for the fast path.
+
+    For JSONL this uses pyarrow's streaming JSON reader; it may raise on
+    inputs the precise reader handles (the importer then falls back).
+    """
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+        total = max(1, pf.metadata.num_rows)
+        row = 1
+        for rb in pf.iter_batches(batch_size=BATCH_ROWS * 4):
+            yield rb, row, None, min(1.0, (row + rb.num_rows) / total)
+            row += rb.num_rows
+    elif fmt == "hf":
+        parts = hf_parts(path)
+        for k, (split, part) in enumerate(parts):
+            row = 1
+            try:
+                with pa.memory_map(str(part)) as src:
+                    try:
+                        reader = pa.ipc.open_stream(src)
+                    except pa.ArrowInvalid:
+                        src.seek(0)
+                        reader = pa.ipc.open_file(src)
+                        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                    else:
+                        batches = iter(reader)
+                    for rb in batches:
+                        yield rb, row, split, (k + 1) / len(parts)
+                        row += rb.num_rows
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(f"not a readable Arrow file ({exc})", file=str(part)) from None
+    elif fmt == "jsonl":
+        import pyarrow.json as pj
+        total = _size(path)
+        reader = pj.open_json(str(path), read_options=pj.ReadOptions(block_size=4 << 20))
+        row = 1
+        rows_per_byte = None
+        for rb in reader:
+            if rows_per_byte is None:
+                rows_per_byte = rb.num_rows / min(total, 4 << 20)
+            yield rb, row, None, min(0.99, (row + rb.num_rows) * (1 / rows_per_byte if rows_per_byte else 1) / total)
+            row += rb.num_rows
+    else:
+        raise ValueError(fmt)
+
+
+def count_jsonl_lines(path: Path) -> int:
+    """Lines in a JSONL file (a final line without newline counts)."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def columnar_rows(rb) -> Iterator[dict]:
+    """A record batch as row dicts (the precise path over columnar data)."""
+    return iter(rb.to_pylist())
+
+
+def read_columnar(path: Path, fmt: str) -> Iterator[RowBatch]:
+    """Row batches over Parquet / Arrow input, numbered by row."""
+    for rb, first, split, frac in arrow_batches(path, fmt):
+        rows = rb.to_pylist()
+        yield RowBatch(rows=rows, lines=list(range(first, first + len(rows))), split=split,
+                       done_fraction=frac)
+
+
+def read_rows(path: Path, fmt: str) -> Iterator[RowBatch]:
+    """The precise row reader for ``fmt``."""
+    if fmt == "jsonl":
+        return read_jsonl(path)
+    if fmt == "json":
+        return read_json_array(path)
+    if fmt == "csv":
+        return read_csv(path)
+    if fmt in ("parquet", "hf"):
+        return read_columnar(path, fmt)
+    raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=str(path))
+
+
+def line_unit(fmt: str) -> str:
+    return "row" if fmt in ("parquet", "hf") else "line"
+
+
+def file_size(path: Path) -> int:
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return os.path.getsize(path)

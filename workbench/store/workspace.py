@@ -1,0 +1,154 @@
+"""A workspace: one folder holding ``workspace.sqlite``, ``runs/`` and ``models/``.
+
+Open one with :meth:`Workspace.open` (an existing workspace) or
+:meth:`Workspace.init` (create it, or open it if it is already there).
+Several processes may open the same workspace: SQLite's WAL mode lets
+readers run beside one writer, and writers queue on the write lock
+(:func:`~workbench.store.db.write_transaction`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from ..errors import WorkspaceError
+from . import db, migrations
+
+DB_NAME = "workspace.sqlite"
+SUBDIRS = ("runs", "models")
+
+
+def default_workspace_dir() -> Path:
+    """The per-user default workspace, in the platform's user data folder."""
+    return Path(platformdirs.user_data_dir("rlhf-workbench", appauthor=False)) / "default-workspace"
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    path: str
+    schema_version: int
+    datasets: int
+    records: int
+    prompts: int
+    candidates: int
+    rankings: int
+    snapshots: int
+    runs: int
+    size_bytes: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Workspace:
+    """An open workspace folder.
+
+    ``ws.conn`` is a connection for the thread that opened the workspace;
+    other threads call :meth:`connect` for their own (SQLite connections
+    must not be shared between threads that run statements concurrently).
+    """
+
+    def __init__(self, root: Path, *, lock_timeout_s: float = db.DEFAULT_LOCK_TIMEOUT_S):
+        self.root = Path(root).resolve()
+        self.lock_timeout_s = lock_timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: Path | str, **kwargs) -> "Workspace":
+        """Create the workspace folder (or open it if it exists) and migrate it."""
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root}: exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in SUBDIRS:
+            (root / sub).mkdir(exist_ok=True)
+        ws = cls(root, **kwargs)
+        migrations.migrate(ws.conn)
+        return ws
+
+    @classmethod
+    def open(cls, root: Path | str, **kwargs) -> "Workspace":
+        """Open an existing workspace, applying pending migrations."""
+        root = Path(root)
+        if not (root / DB_NAME).is_file():
+            raise WorkspaceError(
+                f"{root}: not a workspace (no {DB_NAME}); create one with "
+                f"'rlhf-workbench workspace init {root}'")
+        ws = cls(root, **kwargs)
+        for sub in SUBDIRS:
+            (ws.root / sub).mkdir(exist_ok=True)
+        migrations.migrate(ws.conn)
+        return ws
+
+    # -- connections ---------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self.connect()
+            return self._conn
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection to this workspace's database."""
+        return db.connect(self.db_path, lock_timeout_s=self.lock_timeout_s)
+
+    def transaction(self, conn: sqlite3.Connection | None = None):
+        """A write transaction on ``conn`` (default: :attr:`conn`)."""
+        return db.write_transaction(conn or self.conn, what=f"workspace {self.root}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- summary -------------------------------------------------------------------------
+    def info(self) -> WorkspaceInfo:
+        c = self.conn
+
+        def count(sql: str) -> int:
+            return c.execute(sql).fetchone()[0]
+
+        size = sum(p.stat().st_size for p in self.root.glob(DB_NAME + "*") if p.is_file())
+        runs = sum(1 for p in self.runs_dir.iterdir() if p.is_dir()) if self.runs_dir.exists() else 0
+        return WorkspaceInfo(
+            path=str(self.root),
+            schema_version=migrations.schema_version(c),
+            datasets=count("SELECT count(*) FROM datasets"),
+            records=count("SELECT count(*) FROM records WHERE deleted = 0"),
+            prompts=count("SELECT count(*) FROM prompts"),
+            candidates=count("SELECT count(*) FROM candidates"),
+            rankings=count("SELECT count(*) FROM rankings"),
+            snapshots=count("SELECT count(*) FROM snapshots"),
+            runs=runs,
+            size_bytes=size,
+        )
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a healthy database."""
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
