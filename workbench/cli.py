@@ -244,9 +244,10 @@ def _stats_text(s: dict) -> str:
 
 
 def cmd_gui(args) -> int:
-    from ui.app import main as gui_main  # Qt only here: the core never imports it
-    argv = ["rlhf-workbench"] + (["--workspace", args.workspace] if getattr(args, "workspace", None) else [])
-    return gui_main(argv)
+    # The core never imports Qt (import-linter contract): the `rlhf-workbench`
+    # launcher (ui/launcher.py) starts the app before this parser runs.
+    raise WorkbenchError("the desktop app is started by the 'rlhf-workbench' launcher "
+                         "(python -m ui.launcher gui), not by workbench.cli")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -124,7 +124,9 @@ class _Importer:
         except DataError as exc:
             raise DataError(exc.message, file=self.file, line=line, unit=self.unit) from None
         kind = self.requested_kind or shape.kind
-        if kind != shape.kind and not (kind == "prompts" and "prompt" in shape.fields):
+        # Every shape yields a prompt (HH and implicit pairs from their shared turns, {messages}
+        # from all but the final reply, see encode), so --kind prompts fits any of them.
+        if kind != shape.kind and kind != "prompts":
             raise DataError(
                 f"--kind {kind} does not fit the detected shape: {shape.description}; "
                 f"use --kind {shape.kind}, or --map to rename fields", file=self.file, line=line,
@@ -261,6 +263,13 @@ class _Importer:
             if exact_rows:
                 raise
             raise _Fallback from None
+        except UnicodeDecodeError:
+            # pyarrow does not validate UTF-8 in JSON strings; the bytes fail when turned into Python
+            # strings. The precise reader names the line.
+            if exact_rows:
+                raise DataError("a text column holds bytes that are not valid UTF-8",
+                                file=self.file) from None
+            raise _Fallback from None
         if not exact_rows and self.input_rows != readers.count_jsonl_lines(self.path):
             raise _Fallback  # blank lines or multi-line values: line numbers would be off
 
@@ -340,6 +349,8 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
             conn.execute("RELEASE import_fast")
         else:
             imp.run_precise(progress, cancel)
+        # A cancel from the last batch's progress callback still wins: nothing is committed.
+        check(cancel)
         if imp.shape is None:
             raise DataError("file is empty (no records)", file=str(path))
         if imp.rows == 0:

@@ -123,6 +123,9 @@ def read_jsonl(path: Path) -> Iterator[RowBatch]:
                                                 else "")))
             except DataError as exc:
                 batch.rows.append(RowProblem(lineno, exc.message))
+            except RecursionError:
+                # json's C decoder recurses per nesting level; a line of 100k '[' is bad data, not a crash.
+                batch.rows.append(RowProblem(lineno, "invalid JSON: nested too deeply"))
             batch.lines.append(lineno)
             if len(batch.rows) >= BATCH_ROWS:
                 batch.done_fraction = done / total
@@ -161,8 +164,11 @@ class _JsonArrayScanner:
         try:
             text = self.decoder.decode(raw, final=not raw)
         except UnicodeDecodeError as exc:
-            line = self.line_at(len(self.buf))
-            raise DataError("not valid UTF-8; save the file as UTF-8", file=self.file, line=line) from None
+            # The bad byte sits exc.start bytes into this chunk (plus at most 3 pending bytes, which
+            # hold no newline), not at the end of what is decoded so far.
+            line = self.line_at(len(self.buf)) + exc.object[:exc.start].count(b"\n")
+            raise DataError(f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8",
+                            file=self.file, line=line) from None
         if not raw:
             self.eof = True
         # Drop what is consumed so memory stays bounded by one value.
@@ -217,6 +223,9 @@ class _JsonArrayScanner:
                     if len(self.buf) - self.pos > MAX_VALUE_BYTES or not self.more():
                         raise DataError(f"invalid JSON: {exc.msg}", file=self.file,
                                         line=self.line_at(exc.pos)) from None
+                except RecursionError:
+                    raise DataError("invalid JSON: nested too deeply", file=self.file,
+                                    line=start_line) from None
             self.pos = end
             yield start_line, value
 
@@ -262,6 +271,10 @@ def read_csv(path: Path) -> Iterator[RowBatch]:
     reader = csv.reader(lines(), delimiter=delimiter)
     try:
         header = next(reader)
+        # Blank (or whitespace-only) lines before the header are not a header of one empty column:
+        # a whitespace-only file is an empty file.
+        while not header or (len(header) == 1 and not header[0].strip()):
+            header = next(reader)
     except StopIteration:
         raise DataError("file is empty (no header row)", file=file) from None
     except csv.Error as exc:
@@ -342,8 +355,10 @@ def arrow_batches(path: Path, fmt: str):
             row += rb.num_rows
     elif fmt == "hf":
         parts = hf_parts(path)
+        # A split saved in several shards is one table: its row numbers continue across the files.
+        next_row: dict = {}
         for k, (split, part) in enumerate(parts):
-            row = 1
+            row = next_row.get(split, 1)
             try:
                 with pa.memory_map(str(part)) as src:
                     try:
@@ -359,6 +374,7 @@ def arrow_batches(path: Path, fmt: str):
                         row += rb.num_rows
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"not a readable Arrow file ({exc})", file=str(part)) from None
+            next_row[split] = row
     elif fmt == "jsonl":
         import pyarrow.json as pj
         total = _size(path)

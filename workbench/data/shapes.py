@@ -40,7 +40,10 @@ class Context:
                 decoded = json.loads(value)
             except ValueError:
                 decoded = None
-            if isinstance(decoded, list) and all(isinstance(m, dict) for m in decoded):
+            # "[]" is a plausible plain-text cell; an empty list is only messages once the
+            # dataset is known to be conversational.
+            if (isinstance(decoded, list) and all(isinstance(m, dict) for m in decoded)
+                    and (decoded or self.style == "conversational")):
                 value = decoded
         if isinstance(value, str):
             style = "standard"
@@ -174,12 +177,14 @@ def _conv_preference(row: dict, ctx: Context) -> dict:
 
 
 def _conv_implicit(row: dict, ctx: Context) -> dict:
-    chosen, rejected = _get(row, "chosen"), _get(row, "rejected")
-    for name, v in (("chosen", chosen), ("rejected", rejected)):
+    values = {}
+    for name in ("chosen", "rejected"):
+        v = _get(row, name)
         if v is MISSING or v is None:
             raise FieldError(name, "is missing")
-        ctx.text(v, name)  # type/style check
-    prompt, c, r = split_implicit_prompt(chosen, rejected)
+        # Keep the checked value: in CSV it is the decoded message list, not the JSON cell text.
+        values[name] = ctx.text(v, name)
+    prompt, c, r = split_implicit_prompt(values["chosen"], values["rejected"])
     return _content(prompt=prompt, chosen=c, rejected=r,
                     score_chosen=ctx.score(_get(row, "score_chosen"), "score_chosen", required=False),
                     score_rejected=ctx.score(_get(row, "score_rejected"), "score_rejected", required=False))

@@ -168,7 +168,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION,
+def migrate(conn: sqlite3.Connection, *, target: int | None = None,
             migrations: list[tuple[int, Callable[[sqlite3.Connection], None]]] | None = None) -> list[int]:
     """Upgrade the schema to ``target``; return the versions applied.
 
@@ -178,6 +178,7 @@ def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION,
     """
     chain = MIGRATIONS if migrations is None else migrations
     latest = chain[-1][0] if chain else 0
+    target = latest if target is None else target
     current = schema_version(conn)
     if current > latest:
         raise WorkspaceError(
