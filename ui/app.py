@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(resource_path("icons", "app.svg"))))
     _apply_stylesheet(app)
 
-    window = MainWindow(workspace_path=args.workspace)
+    # Open (creating on first launch) the chosen or the per-user default
+    # workspace, so the window always shows a real, migrated workspace.
+    from workbench.store.workspace import Workspace, default_workspace_dir
+    workspace = Workspace.init(args.workspace or default_workspace_dir())
+    window = MainWindow(workspace_path=str(workspace.root))
     window.show()
     return app.exec()
 
