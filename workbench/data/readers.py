@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..errors import DataError
+from .messages import type_name
 
 BATCH_ROWS = 2000
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
@@ -114,7 +115,7 @@ def read_jsonl(path: Path) -> Iterator[RowBatch]:
                 text = _decode_line(raw, lineno, file)
                 value = json.loads(text)
                 if not isinstance(value, dict):
-                    raise DataError(f"expected a JSON object per line, got {type(value).__name__}",
+                    raise DataError(f"expected a JSON object per line, got {type_name(value)}",
                                     file=file, line=lineno)
                 batch.rows.append(value)
             except json.JSONDecodeError as exc:
@@ -147,6 +148,7 @@ class _JsonArrayScanner:
         self.f = open(path, "rb")
         self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self.buf, self.pos, self.base_line, self.eof = "", 0, 1, False
+        self.mark_pos, self.mark_line = 0, 1     # a known (buffer index, line) to count on from
         self.bytes_read = 0
         self.dec = json.JSONDecoder()
 
@@ -154,7 +156,13 @@ class _JsonArrayScanner:
         self.f.close()
 
     def line_at(self, pos: int) -> int:
-        return self.base_line + self.buf.count("\n", 0, pos)
+        # Count on from the last position asked: items are asked in order, and counting from the
+        # start of a buffer of up to 2 MB for every item made large arrays quadratic.
+        if pos < self.mark_pos:
+            self.mark_pos, self.mark_line = 0, self.base_line
+        self.mark_line += self.buf.count("\n", self.mark_pos, pos)
+        self.mark_pos = pos
+        return self.mark_line
 
     def more(self) -> bool:
         if self.eof:
@@ -173,8 +181,9 @@ class _JsonArrayScanner:
             self.eof = True
         # Drop what is consumed so memory stays bounded by one value.
         if self.pos > self.CHUNK:
-            self.base_line += self.buf.count("\n", 0, self.pos)
+            self.base_line = self.line_at(self.pos)
             self.buf, self.pos = self.buf[self.pos:], 0
+            self.mark_pos, self.mark_line = 0, self.base_line
         self.buf += text
         return bool(raw)
 
@@ -239,7 +248,7 @@ def read_json_array(path: Path) -> Iterator[RowBatch]:
             if isinstance(value, dict):
                 batch.rows.append(value)
             else:
-                batch.rows.append(RowProblem(line, f"expected a JSON object, got {type(value).__name__}"))
+                batch.rows.append(RowProblem(line, f"expected a JSON object, got {type_name(value)}"))
             batch.lines.append(line)
             if len(batch.rows) >= BATCH_ROWS:
                 batch.done_fraction = scanner.bytes_read / total

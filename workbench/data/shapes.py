@@ -38,7 +38,9 @@ class Context:
         if self.text_cells and isinstance(value, str) and value.startswith("[") and self.style != "standard":
             try:
                 decoded = json.loads(value)
-            except ValueError:
+            # RecursionError: json's decoder recurses per nesting level, so a cell of 100k '['
+            # would crash the import instead of being bad data (same in the cells below).
+            except (ValueError, RecursionError):
                 decoded = None
             # "[]" is a plausible plain-text cell; an empty list is only messages once the
             # dataset is known to be conversational.
@@ -69,7 +71,7 @@ class Context:
         if self.text_cells and isinstance(value, str):
             try:
                 value = float(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise FieldError(field, f"expected a number, got {value[:40]!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldError(field, f"expected a number, got {type_name(value)}")
@@ -112,7 +114,7 @@ def tags_value(value: Any) -> Optional[tuple[str, ...]]:
         if value.startswith("["):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise FieldError("tags", "expected a list of strings or comma-separated text") from None
         else:
             return tuple(t.strip() for t in value.split(",") if t.strip()) or None
@@ -159,7 +161,7 @@ def _conv_messages(row: dict, ctx: Context) -> dict:
     if isinstance(value, str) and ctx.text_cells:
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FieldError("messages", "expected a JSON list of messages") from None
     if ctx.style is None:
         ctx.style = "conversational"
@@ -229,7 +231,7 @@ def _conv_kwise(row: dict, ctx: Context) -> KwiseRow:
     if isinstance(responses, str) and ctx.text_cells:
         try:
             responses = json.loads(responses)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FieldError("responses", "expected a JSON list of responses") from None
     if responses is MISSING or not isinstance(responses, list):
         raise FieldError("responses", f"expected a list of responses, got {type_name(responses)}"
@@ -242,7 +244,7 @@ def _conv_kwise(row: dict, ctx: Context) -> KwiseRow:
     if isinstance(values, str) and ctx.text_cells:
         try:
             values = json.loads(values)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FieldError(key, "expected a JSON list of numbers") from None
     if values is MISSING:
         raise FieldError("ranks", "is missing (give 'ranks' or 'scores')")
