@@ -30,7 +30,9 @@ ws = Workspace.init(sys.argv[2])
 t = time.perf_counter()
 report = import_file(ws, sys.argv[1], "bench")
 dt = time.perf_counter() - t
-print(json.dumps({"rows": report.rows, "seconds": dt,
+report.checkpoint_thread.join()  # the WAL copied into the database file, off the caller's time
+ckpt = time.perf_counter() - t
+print(json.dumps({"rows": report.rows, "seconds": dt, "with_checkpoint_s": ckpt,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -79,7 +81,9 @@ def main() -> None:
             # Alternate so both see the same page-cache and machine load.
             ours.append(child(OURS, str(data), str(tmp / f"ws{i}")))
             base.append(child(BASELINE, str(data), str(tmp / f"cache{i}")))
-            print(f"run {i + 1}: workbench {ours[-1]['seconds']:.2f} s (peak RSS {ours[-1]['peak_rss_mb']:.0f} MB), "
+            print(f"run {i + 1}: workbench {ours[-1]['seconds']:.2f} s until committed, "
+                  f"{ours[-1]['with_checkpoint_s']:.2f} s with the background WAL checkpoint "
+                  f"(peak RSS {ours[-1]['peak_rss_mb']:.0f} MB), "
                   f"datasets {base[-1]['seconds']:.2f} s (peak RSS {base[-1]['peak_rss_mb']:.0f} MB)")
         best_ours = min(ours, key=lambda r: r["seconds"])
         best_base = min(base, key=lambda r: r["seconds"])
@@ -89,6 +93,9 @@ def main() -> None:
         peak = max(r["peak_rss_mb"] for r in ours)
         print(f"workbench import (validate + store in SQLite): {rps:,.0f} rows/s")
         print(f"datasets.load_dataset('json') (arrow cache):   {brps:,.0f} rows/s")
+        rps_ckpt = args.rows / best_ours["with_checkpoint_s"]
+        print(f"  counting the background WAL checkpoint too: {rps_ckpt:,.0f} rows/s "
+              f"(ratio {rps_ckpt / brps:.2f}x)")
         print(f"ratio {rps / brps:.2f}x (target >= 1.0), peak RSS {peak:.0f} MB (target < 500)")
         print(json.dumps({"rows_per_s": round(rps), "baseline_rows_per_s": round(brps),
                           "ratio": round(rps / brps, 3), "peak_rss_mb": round(peak, 1)}))

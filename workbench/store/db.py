@@ -11,6 +11,7 @@ half-way through a transaction, and turns a lock wait that runs out into a
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,3 +90,25 @@ def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace") -> I
             if _is_lock_error(exc):
                 raise WorkspaceBusyError(f"{what} is busy: could not commit ({exc})") from exc
             raise
+
+
+def checkpoint_in_background(path: Path | str) -> threading.Thread:
+    """Copy the WAL back into the database file on a private connection, off this thread.
+
+    A PASSIVE checkpoint never blocks readers or writers; whatever it cannot
+    copy now is copied by a later checkpoint. The thread is not a daemon, so a
+    short-lived CLI process finishes it before exiting.
+    """
+    def work() -> None:
+        try:
+            conn = sqlite3.connect(str(path), timeout=1.0)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # housekeeping only: the data is already committed in the WAL
+
+    thread = threading.Thread(target=work, name="wal-checkpoint")
+    thread.start()
+    return thread
