@@ -350,6 +350,7 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
     finally:
         conn.execute("PRAGMA wal_autocheckpoint = 1000")
     report.checkpoint_thread = db.checkpoint_in_background(ws.db_path)
+    ws.add_background(report.checkpoint_thread)
     return report
 
 

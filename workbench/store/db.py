@@ -101,7 +101,8 @@ def checkpoint_in_background(path: Path | str) -> threading.Thread:
     """
     def work() -> None:
         try:
-            conn = sqlite3.connect(str(path), timeout=1.0)
+            # mode=rw: never re-create a workspace that was removed meanwhile.
+            conn = sqlite3.connect(f"file:{Path(path)}?mode=rw", uri=True, timeout=1.0)
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:

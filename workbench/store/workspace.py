@@ -58,6 +58,7 @@ class Workspace:
         self.lock_timeout_s = lock_timeout_s
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._background: list[threading.Thread] = []
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -115,7 +116,14 @@ class Workspace:
         """A write transaction on ``conn`` (default: :attr:`conn`)."""
         return db.write_transaction(conn or self.conn, what=f"workspace {self.root}")
 
+    def add_background(self, thread: threading.Thread) -> None:
+        """Track housekeeping work (e.g. a WAL checkpoint) that :meth:`close` waits for."""
+        self._background = [t for t in self._background if t.is_alive()] + [thread]
+
     def close(self) -> None:
+        for thread in self._background:
+            thread.join()
+        self._background = []
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

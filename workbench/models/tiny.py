@@ -1,0 +1,220 @@
+"""Tiny random-init models for tests and the demo, built offline in about a second.
+
+:func:`build_tiny_model` trains a byte-level BPE tokenizer on generated text
+(by default the demo vocabulary below), wraps it in a transformers tokenizer
+with pad/bos/eos tokens and a chat template, builds a small random
+``LlamaForCausalLM`` and saves both as a normal model folder (safetensors), so
+every loader in the workbench treats it like a downloaded model, also under
+``HF_HUB_OFFLINE=1``. :func:`build_tiny_reward_model` turns such a folder into
+a one-label sequence-classification model for the reward stage.
+
+The chat template marks assistant content with ``{% generation %}`` so that
+``return_assistant_tokens_mask=True`` (TRL's ``assistant_only_loss=True``)
+works, and closes each assistant turn with the EOS token so a model trained
+on it learns to stop.
+
+torch, transformers and tokenizers are imported inside the functions: the
+word lists are imported by cheap code (CLI, demo seeding).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+#: Words the demo's scripted annotator counts in favour of a response.
+POSITIVE_WORDS: tuple[str, ...] = (
+    "good", "great", "happy", "bright", "kind", "lovely",
+    "wonderful", "calm", "joy", "warm", "excellent", "friendly",
+)
+#: Words the demo's scripted annotator counts against a response.
+NEGATIVE_WORDS: tuple[str, ...] = (
+    "bad", "sad", "dark", "angry", "awful", "cold",
+    "broken", "gloomy", "nasty", "terrible",
+)
+#: Words that carry no preference; they double as the demo's prompt topics.
+NEUTRAL_WORDS: tuple[str, ...] = (
+    "river", "mountain", "city", "garden", "book", "music",
+    "ocean", "forest", "train", "coffee", "window", "bridge",
+    "cloud", "market", "library", "island", "village", "road",
+    "kitchen", "school", "winter", "summer", "desert", "harbor",
+    "castle", "painting", "bicycle", "lantern", "meadow", "tower",
+)
+#: The demo vocabulary: 12 positive, 10 negative, 30 neutral words.
+DEMO_WORDS: tuple[str, ...] = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS
+#: Demo prompts are this template filled with one neutral word.
+PROMPT_TEMPLATE = "Tell me about {topic}."
+DEMO_TOPICS: tuple[str, ...] = NEUTRAL_WORDS
+
+PAD_TOKEN = "<|pad|>"
+BOS_TOKEN = "<|bos|>"
+EOS_TOKEN = "<|eos|>"
+ROLE_TOKENS: tuple[str, ...] = ("<|system|>", "<|user|>", "<|assistant|>")
+SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN) + ROLE_TOKENS
+
+#: Chat template: ``<|role|>\n`` before each message, a newline after system
+#: and user turns, EOS after assistant turns (inside the generation markers,
+#: so the model is trained to emit it and the response mask includes it).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|assistant|>\n' }}"
+    "{%- generation -%}{{ message['content'] + eos_token }}{%- endgeneration -%}"
+    "{%- else -%}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|assistant|>\n' }}{%- endif -%}"
+)
+
+_MAX_POSITIONS = 256
+
+
+def demo_prompts(topics: Sequence[str] = DEMO_TOPICS) -> list[str]:
+    """The demo's prompts, one per topic: ``"Tell me about river."`` and so on."""
+    return [PROMPT_TEMPLATE.format(topic=t) for t in topics]
+
+
+def demo_corpus(words: Sequence[str] = DEMO_WORDS, *, n: int = 400, seed: int = 0,
+                max_words: int = 12) -> list[str]:
+    """``n`` chat-shaped lines of random ``words``, the text the tokenizer is trained on.
+
+    Each line is a prompt about one word, then a response of 1 to
+    ``max_words`` words, both with the role markers the template writes.
+    Deterministic for a seed.
+    """
+    if not words:
+        raise ValueError("the tokenizer corpus needs at least one word")
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        topic = rng.choice(words)
+        response = " ".join(rng.choice(words) for _ in range(rng.randint(1, max_words)))
+        lines.append(f"<|user|>\n{PROMPT_TEMPLATE.format(topic=topic)}\n<|assistant|>\n{response}{EOS_TOKEN}")
+    return lines
+
+
+def _train_tokenizer(corpus: Iterable[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return tok
+
+
+def _wrap_tokenizer(raw):
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        pad_token=PAD_TOKEN, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN,
+        additional_special_tokens=list(ROLE_TOKENS),
+        model_max_length=_MAX_POSITIONS,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_model(out_dir: str | Path, *, vocab_words: Optional[Sequence[str]] = None,
+                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
+                     intermediate_size: int = 128, seed: int = 0,
+                     corpus: Optional[Iterable[str]] = None, vocab_size: int = 512) -> Path:
+    """Build a random-init Llama and its tokenizer into ``out_dir``; return the folder.
+
+    The tokenizer is a byte-level BPE of at most ``vocab_size`` tokens (any
+    text round-trips, demo words are mostly single tokens) trained on
+    ``corpus`` if given, else on :func:`demo_corpus` of ``vocab_words``
+    (default :data:`DEMO_WORDS`). The folder holds ``config.json``,
+    ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` and
+    ``chat_template.jinja``. The same arguments give byte-identical weights
+    and tokenizer.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    text = list(corpus) if corpus is not None else demo_corpus(vocab_words or DEMO_WORDS, seed=seed)
+    tokenizer = _wrap_tokenizer(_train_tokenizer(text, vocab_size))
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=_MAX_POSITIONS,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        dtype="float32",
+    )
+    # fork_rng: seeding must not leak into the caller's global RNG state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def build_tiny_reward_model(out_dir: str | Path, base_dir: str | Path, *, seed: int = 0) -> Path:
+    """Turn the model in ``base_dir`` into a one-label reward model in ``out_dir``.
+
+    The backbone weights are copied from ``base_dir`` (a tiny model or an SFT
+    checkpoint of one); the scalar ``score`` head is random-init from
+    ``seed``. ``pad_token_id`` is set in the config, which the model needs to
+    find each sequence's last token. The tokenizer is copied alongside.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+    from transformers import logging as hf_logging
+    from safetensors.torch import load_file
+
+    base = Path(base_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    config = LlamaConfig.from_pretrained(base)
+    config.num_labels = 1
+    config.architectures = ["LlamaForSequenceClassification"]
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForSequenceClassification(config)
+    # Copy the backbone by hand: from_pretrained would log a "newly
+    # initialized weights" report for the score head, which is expected here.
+    state = load_file(str(base / "model.safetensors"))
+    backbone = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        missing, unexpected = model.model.load_state_dict(backbone, strict=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if missing or unexpected:
+        raise ValueError(f"{base} does not hold a Llama backbone matching its config "
+                         f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
