@@ -400,13 +400,23 @@ def arrow_batches(path: Path, fmt: str):
 
 
 def count_jsonl_lines(path: Path) -> int:
-    """Lines in a JSONL file (a final line without newline counts)."""
-    n, last = 0, b"\n"
+    """The number of the last non-blank line of a JSONL file (0 if none).
+
+    Blank lines at the end (a common trailing newline or two) do not shift
+    any record's line number, so they are not counted; blank lines in the
+    middle are, which is how the importer notices that pyarrow's row numbers
+    would not match the file's lines.
+    """
+    n, tail = 0, b""
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (last != b"\n")
+            tail = (tail + chunk)[-(1 << 16):]
+    body = tail.rstrip()
+    if not body:
+        return 0 if n == 0 or len(tail) < (1 << 16) else -1  # -1: undecidable, read precisely
+    # Newlines after the last non-blank byte end that line or are blank lines.
+    return n - tail[len(body):].count(b"\n") + 1
 
 
 def columnar_rows(rb) -> Iterator[dict]:
