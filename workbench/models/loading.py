@@ -201,7 +201,7 @@ def _load_model(auto_cls: Any, ref: RefLike, what: str, *, quantization: Optiona
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": None if allow_pickle else True, **extra}
     if quantization:
         kwargs["quantization_config"] = _bnb_config(quantization, torch_dtype)
-        kwargs["device_map"] = {"": dev}
+        kwargs["device_map"] = {"": _device_map_target(dev)}
     model = _from_pretrained(auto_cls.from_pretrained, ref, what, **kwargs)
     if quantization == "4bit":
         keep_4bit_trainable_on_cpu(model)
@@ -233,6 +233,16 @@ def keep_4bit_trainable_on_cpu(model: Any) -> None:
             if inverse is None:
                 from bitsandbytes.nn.modules import _convert_weight_packed_for_cpu_inverse as inverse
             weight.data, weight.quant_state = inverse(weight.data, state)
+
+
+def _device_map_target(device: str) -> str:
+    """``"cuda"`` pinned to the current GPU index: bitsandbytes places weights at load time."""
+    import torch
+
+    target = torch.device(device)
+    if target.type == "cuda" and target.index is None:
+        target = torch.device("cuda", torch.cuda.current_device())
+    return str(target)
 
 
 def _enable_checkpointing(model: Any) -> None:

@@ -20,6 +20,7 @@ word lists are imported by cheap code (CLI, demo seeding).
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -172,7 +173,8 @@ def build_tiny_model(out_dir: str | Path, *, vocab_words: Optional[Sequence[str]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(out, safe_serialization=True)
+    with _quiet_progress():
+        model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
 
@@ -186,9 +188,7 @@ def build_tiny_reward_model(out_dir: str | Path, base_dir: str | Path, *, seed: 
     find each sequence's last token. The tokenizer is copied alongside.
     """
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
-    from transformers import logging as hf_logging
-    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     base = Path(base_dir)
     out = Path(out_dir)
@@ -202,19 +202,26 @@ def build_tiny_reward_model(out_dir: str | Path, base_dir: str | Path, *, seed: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForSequenceClassification(config)
-    # Copy the backbone by hand: from_pretrained would log a "newly
-    # initialized weights" report for the score head, which is expected here.
-    state = load_file(str(base / "model.safetensors"))
-    backbone = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        missing, unexpected = model.model.load_state_dict(backbone, strict=False)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    if missing or unexpected:
-        raise ValueError(f"{base} does not hold a Llama backbone matching its config "
-                         f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    model.save_pretrained(out, safe_serialization=True)
+    # Copy the backbone by hand: loading the causal-LM folder as a classifier
+    # would print a "newly initialized weights" report for the score head,
+    # which is expected here.
+    with _quiet_progress():
+        lm = LlamaForCausalLM.from_pretrained(base, use_safetensors=True)
+        model.model.load_state_dict(lm.model.state_dict())
+        model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
+
+
+@contextmanager
+def _quiet_progress():
+    """No "Writing model shards" bars from a one-shard save of a tiny model."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
