@@ -304,8 +304,8 @@ def run_job(run_dir: RunDirLike, *, resume: bool = False,
             remove_stale_temp_checkpoints(rd)
             resume_from = latest_complete_checkpoint(rd) if resume else None
             rel = resume_from.relative_to(rd.path).as_posix() if resume_from else None
-            # `started` goes out first so watchers see the job running at once;
-            # env.json imports torch, which takes seconds.
+            # `started` goes out first so watchers see the job running at once:
+            # importing a recipe (torch, trl) takes seconds.
             writer.write(StartedEvent(run_id=rd.run_id, stage=stage, pid=os.getpid(),
                                       config=summarize_config(config), resume_from=rel))
             ctx = JobContext(rd, config, stage=stage, writer=writer, resume_from=resume_from)
@@ -333,12 +333,14 @@ def _redirect_output(path: Path) -> None:
     # The job's own stdout/stderr (library warnings, progress bars, a crash in
     # C code) all land in stderr.log, whoever started the process.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    sys.stdout.reconfigure(line_buffering=True)
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 def _install_sigterm() -> None:

@@ -111,19 +111,23 @@ class RunHandle:
 
 
 class _RunState:
-    """What the events of one run say so far, updated incrementally (one ``stat``
-    per call when nothing was appended)."""
+    """What one run's files said so far, updated incrementally: a few ``stat``
+    calls per update when nothing changed."""
 
     def __init__(self, rd: RunDir):
         self.tailer = EventTailer(rd.events)
+        self.parsed = parse_run_id(rd.run_id)
+        self.pid_mtime: Optional[int] = None  # pid file as last read
+        self.pid_rec: Optional[PidRecord] = None
+        self.dead_pid_mtime: Optional[int] = None  # pid file seen dead at this mtime
         self.stage: Optional[str] = None
         self.first_started: Optional[float] = None
         self.started = False
         self.finished: Optional[FinishedEvent] = None  # since the last `started`
         self.last_step: Optional[int] = None
-        self.dead_pid_mtime: Optional[int] = None  # pid file seen dead at this mtime
 
-    def update(self) -> None:
+    def update(self, rd: RunDir) -> Optional[PidRecord]:
+        """Read new events; return the pid record (re-read only when the file changed)."""
         for ev in self.tailer.read():
             if isinstance(ev, StartedEvent):
                 self.stage, self.started, self.finished = ev.stage, True, None
@@ -134,6 +138,21 @@ class _RunState:
             elif isinstance(ev, (MetricEvent, SamplesEvent, CheckpointEvent, WarningEvent)):
                 if ev.step is not None:
                     self.last_step = ev.step if self.last_step is None else max(self.last_step, ev.step)
+        try:
+            mtime = os.stat(rd.pid).st_mtime_ns
+        except FileNotFoundError:
+            self.pid_mtime = self.pid_rec = None
+            return None
+        if mtime != self.pid_mtime:
+            self.pid_mtime, self.pid_rec = mtime, read_pid(rd)
+        return self.pid_rec
+
+    def current_finished(self) -> Optional[FinishedEvent]:
+        """The ``finished`` event of the latest process, if it wrote one."""
+        rec, fin = self.pid_rec, self.finished
+        if fin is not None and rec is not None and fin.time < rec.time:
+            return None  # from an earlier process of this run (before a resume)
+        return fin
 
 
 class Supervisor:
@@ -158,9 +177,10 @@ class Supervisor:
         """Create a run for ``stage`` with ``config`` and start it, or queue it
         behind the running job. With ``queue=False`` it starts at once even
         beside another job (for quick jobs such as ``probe``)."""
-        if stage not in recipes():
+        known = recipes()
+        if stage not in known:
             raise UnknownStageError(
-                f"unknown stage {stage!r}; known stages: {', '.join(sorted(recipes()))}")
+                f"unknown stage {stage!r}; known stages: {', '.join(sorted(known))}")
         with self._queue_lock():
             rd = new_run_dir(self.runs_dir, stage, config, queued=True)
             if queue:
@@ -256,7 +276,10 @@ class Supervisor:
         return RunDir(path)
 
     def list_runs(self) -> list[RunInfo]:
-        """Every run of the workspace, oldest first."""
+        """Every run of the workspace, oldest first.
+
+        The first call reads every events file whole; later calls read only
+        what was appended since."""
         try:
             names = sorted(e.name for e in os.scandir(self.runs_dir)
                            if not e.name.startswith(".") and e.is_dir())
@@ -272,18 +295,19 @@ class Supervisor:
         """The current :class:`RunInfo` of one run."""
         return self._info(self.run_dir(run_id))
 
+    def _state(self, rd: RunDir) -> _RunState:
+        state = self._states.get(rd.run_id)
+        if state is None:
+            state = self._states[rd.run_id] = _RunState(rd)
+        return state
+
     def _info(self, rd: RunDir) -> RunInfo:
         with self._lock:
-            state = self._states.get(rd.run_id)
-            if state is None:
-                state = self._states[rd.run_id] = _RunState(rd)
-            state.update()
-            rec = read_pid(rd)
+            state = self._state(rd)
+            rec = state.update(rd)
             alive, why_dead = self._alive(rd, state, rec)
+            finished = state.current_finished()
         queued = read_queued(rd)
-        finished = state.finished
-        if finished is not None and rec is not None and finished.time < rec.time:
-            finished = None  # from an earlier process of this run (before a resume)
         error = None
         if queued is not None and not alive and not (rec is not None and rec.time >= queued["time"]):
             status = QUEUED
@@ -297,7 +321,7 @@ class Supervisor:
             status, error = CANCELLED, why_dead or "the job ended after a cancel request"
         else:
             status, error = FAILED, why_dead or DIED
-        parsed = parse_run_id(rd.run_id)
+        parsed = state.parsed
         created = parsed[0] if parsed else rd.config.stat().st_mtime
         stage = state.stage or (parsed[1] if parsed else "?")
         return RunInfo(run_id=rd.run_id, stage=stage, status=status, path=rd.path, created=created,
@@ -316,16 +340,12 @@ class Supervisor:
             if proc.poll() is None:
                 return True, None
             del self._procs[rd.run_id]  # reaped: no zombie left behind
-        try:
-            mtime = os.stat(rd.pid).st_mtime_ns
-        except FileNotFoundError:
-            return False, None
-        if state.dead_pid_mtime == mtime:
+        if state.dead_pid_mtime == state.pid_mtime:
             return False, None  # seen dead before, pid file unchanged since
         if rec.host and rec.host != socket.gethostname():
             return False, f"the job ran on host {rec.host}; its process cannot be checked from here"
         if not _pid_alive(rec):
-            state.dead_pid_mtime = mtime
+            state.dead_pid_mtime = state.pid_mtime
             return False, None
         return True, None
 
@@ -360,7 +380,7 @@ class Supervisor:
         ``cancelled``); after ``timeout`` s its process group gets SIGTERM
         (the job reports ``cancelled``, without a checkpoint), after
         ``term_timeout`` more SIGKILL, and then the supervisor writes the
-        ``finished`` event itself.
+        ``finished`` event itself. Then the next queued run may start.
         """
         rd = self.run_dir(run_id)
         with self._queue_lock():
@@ -373,27 +393,22 @@ class Supervisor:
         if not info.alive:
             return info
         request_cancel(rd)
-        stages = ((None, timeout), (signal.SIGTERM, term_timeout), (signal.SIGKILL, kill_timeout))
-        for sig, wait_s in stages:
+        for sig, wait_s in ((None, timeout), (signal.SIGTERM, term_timeout),
+                            (signal.SIGKILL, kill_timeout)):
             if sig is not None:
                 self._signal(rd, sig)
             if self._wait_dead(run_id, wait_s):
                 break
         info = self.info(run_id)
-        if not info.alive and not self._segment_finished(rd):
+        with self._lock:
+            finished = self._state(rd).current_finished()
+        if not info.alive and finished is None:
             append_event(rd.events, FinishedEvent(
                 status=CANCELLED, error="killed: the job did not stop within "
                 f"{timeout + term_timeout:g} s of the cancel request"))
             info = self.info(run_id)
         self.poll()
         return info
-
-    def _segment_finished(self, rd: RunDir) -> bool:
-        with self._lock:
-            state = self._states[rd.run_id]
-            state.update()
-            rec = read_pid(rd)
-            return state.finished is not None and (rec is None or state.finished.time >= rec.time)
 
     def _wait_dead(self, run_id: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -405,17 +420,17 @@ class Supervisor:
             time.sleep(0.05)
 
     def _signal(self, rd: RunDir, sig: int) -> None:
-        rec = read_pid(rd)
-        if rec is None or not self.info(rd.run_id).alive:
+        info = self.info(rd.run_id)  # re-checks the pid is still our job's process
+        if not info.alive or info.pid is None:
             return
         try:
             # The job leads its own session (start_new_session): signal the group so
             # its children (data loader workers) go too. A job started by hand in a
             # shell shares the shell's group: signal only the job then.
-            if os.getpgid(rec.pid) == rec.pid:
-                os.killpg(rec.pid, sig)
+            if os.getpgid(info.pid) == info.pid:
+                os.killpg(info.pid, sig)
             else:
-                os.kill(rec.pid, sig)
+                os.kill(info.pid, sig)
         except ProcessLookupError:
             pass
 
