@@ -379,6 +379,10 @@ def _import_in_transaction(ws, conn, path, fmt, name, kind, mapping, skip_invali
         check(cancel)
         if imp.shape is None:
             raise DataError("file is empty (no records)", file=str(path))
+        if imp.rows == 0 and imp.skipped == 0:
+            raise DataError(f"no records to store: the {imp.input_rows:,} rows gave none"
+                            + (" (k-wise rankings whose responses are all tied give no pairs)"
+                               if imp.shape.name == "kwise" else ""), file=str(path))
         if imp.rows == 0:
             raise DataError(f"no valid records: all {imp.skipped} rows were skipped"
                             + (f"; first problem: {imp.skipped_rows[0]['message']}" if imp.skipped_rows else ""),

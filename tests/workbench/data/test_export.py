@@ -126,3 +126,13 @@ def test_export_errors(ws, tmp_path):
         export_dataset(ws, "d", "xml", tmp_path / "x")
     with pytest.raises(WorkbenchError, match="no snapshot"):
         export_dataset(ws, "d", "jsonl", tmp_path / "x", snapshot="abcdef12")
+
+
+def test_kwise_file_of_only_ties_says_why_nothing_was_stored(ws, tmp_path):
+    from workbench.errors import DataError
+
+    src = tmp_path / "ties.jsonl"
+    src.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranks": [1, 1]}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="all tied give no pairs"):
+        import_file(ws, src, "ties")
+    assert R.list_datasets(ws.conn) == []
