@@ -103,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", default="")
     _json_arg(p)
 
+    runs = sub.add_parser("runs", help="list, inspect and cancel training and generation runs").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    p = runs.add_parser("list", help="every run of the workspace, oldest first")
+    _workspace_arg(p)
+    _json_arg(p)
+    p = runs.add_parser("show", help="one run: status, last metrics, checkpoints, error")
+    p.add_argument("run_id", metavar="RUN_ID")
+    _workspace_arg(p)
+    _json_arg(p)
+    p = runs.add_parser("cancel", help="cancel a run: cooperative stop (checkpoint), then terminate, then kill")
+    p.add_argument("run_id", metavar="RUN_ID")
+    _workspace_arg(p)
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for a cooperative stop before terminating")
+    _json_arg(p)
+
     p = data.add_parser("delete", help="delete a dataset and its snapshots")
     p.add_argument("name", metavar="NAME")
     _workspace_arg(p)
@@ -229,6 +245,42 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    from .jobs.events import MetricEvent, read_events
+    from .jobs.rundir import list_checkpoints
+    from .jobs.supervisor import Supervisor
+
+    ws = _open(args)
+    sup = Supervisor(ws.root)
+    if args.action == "list":
+        infos = sup.list_runs()
+        text = [f"{'RUN':36} {'STAGE':8} {'STATUS':10} {'STEP':>6}  STARTED"]
+        for r in infos:
+            text.append(f"{r.run_id:36} {r.stage:8} {r.status:10} {r.last_step if r.last_step is not None else '-':>6}"
+                        f"  {_fmt_time(r.started) if r.started else '-'}")
+        if not infos:
+            text = ["No runs yet."]
+        _emit(args, {"workspace": str(ws.root), "runs": [r.to_dict() for r in infos]}, "\n".join(text))
+    elif args.action == "show":
+        info = sup.info(args.run_id)
+        last: dict = {}
+        for ev in read_events(sup.run_dir(args.run_id).events):
+            if isinstance(ev, MetricEvent):
+                last.update(ev.values)
+        checkpoints = [str(p) for _step, p in list_checkpoints(sup.run_dir(args.run_id))]
+        out = {**info.to_dict(), "last_metrics": last, "checkpoints": checkpoints}
+        text = [f"{info.run_id}: {info.stage}, {info.status}" + (f" at step {info.last_step}" if info.last_step else "")]
+        text += [f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in sorted(last.items())]
+        text += [f"  checkpoint {c}" for c in checkpoints]
+        if info.error:
+            text.append(f"  error: {info.error}")
+        _emit(args, out, "\n".join(text))
+    elif args.action == "cancel":
+        info = sup.cancel(args.run_id, timeout=args.timeout)
+        _emit(args, info.to_dict(), f"{info.run_id}: {info.status}")
+    return 0
+
+
 def _stats_text(s: dict) -> str:
     out = [f"{s['dataset']}: {s['rows']:,} records ({s['kind']}, {s['style']})",
            f"  splits: train {s['splits']['train']:,}, validation {s['splits']['validation']:,}, "
@@ -257,7 +309,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command is None:
         args.workspace = None
         return cmd_gui(args)
-    handler = {"workspace": cmd_workspace, "data": cmd_data, "gui": cmd_gui}[args.command]
+    handler = {"workspace": cmd_workspace, "data": cmd_data, "runs": cmd_runs, "gui": cmd_gui}[args.command]
     try:
         return handler(args)
     except DataError as exc:

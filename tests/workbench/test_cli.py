@@ -88,3 +88,28 @@ def test_import_linter_contract_holds():
     proc = subprocess.run([str(lint), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "KEPT" in proc.stdout
+
+
+def test_runs_list_show_cancel_on_a_real_job(tmp_path):
+    """`runs` drives the supervisor: a held probe job is listed, cancelled, and shown."""
+    import time
+
+    from workbench.jobs.supervisor import Supervisor
+
+    ws = tmp_path / "ws"
+    run("workspace", "init", ws)
+    assert "No runs yet" in run("runs", "list", "--workspace", ws).stdout
+    handle = Supervisor(ws).start("probe", {"hold_s": 60})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)["runs"]
+        if runs and runs[0]["status"] == "running":
+            break
+        time.sleep(0.2)
+    assert runs[0]["run_id"] == handle.run_id and runs[0]["status"] == "running"
+    cancelled = json.loads(run("runs", "cancel", handle.run_id, "--workspace", ws, "--json").stdout)
+    assert cancelled["status"] == "cancelled" and not cancelled["alive"]
+    shown = json.loads(run("runs", "show", handle.run_id, "--workspace", ws, "--json").stdout)
+    assert shown["status"] == "cancelled" and shown["stage"] == "probe"
+    proc = run("runs", "show", "no-such-run", "--workspace", ws, check=False)
+    assert proc.returncode == 1 and "no run 'no-such-run'" in proc.stderr
