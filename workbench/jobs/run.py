@@ -44,6 +44,7 @@ from .rundir import (RunDir, RunDirLike, as_run_dir, atomic_checkpoint, atomic_w
 #: runs that stage (recipes pull in torch/trl; the GUI imports this module).
 RECIPES: dict[str, str] = {
     "probe": "workbench.jobs.probe:run",
+    "ppo": "workbench.train.ppo:run",
 }
 
 #: Extra recipes from the environment, ``"stage=module:function;..."``: for

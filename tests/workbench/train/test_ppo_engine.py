@@ -1,0 +1,371 @@
+"""The PPO engine on tiny CPU models: config, masking, the first step's KL, job
+events, checkpoints, exact resume after a cancel, divergence, and a learning check.
+
+The job tests run the real runner in this process (``run_job``) on a
+"sharp" copy of the tiny model: its final norm is scaled up so the policy's
+logits can actually move (a random-init tiny Llama's logits span about +-1,
+so PPO barely changes it), which makes the resume comparison meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.jobs import run as J
+from workbench.jobs.events import (CheckpointEvent, FinishedEvent, MetricEvent, SamplesEvent,
+                                   WarningEvent, read_events)
+from workbench.jobs.rundir import (COMPLETE, clear_cancel, list_checkpoints, new_run_dir,
+                                   request_cancel)
+from workbench.train import ppo
+from workbench.train.ppo import METRIC_NAMES, PPOConfig, PPOTrainer
+
+# Metrics that measure wall time, not the computation.
+TIMING = {"time/step_s", "eps"}
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: tiny models gain nothing from two, and lose a lot when another
+    process holds the second core (every op then waits for the descheduled thread)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """``{"policy", "sharp", "reward"}``: tiny model folders built once for this module."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
+
+    root = tmp_path_factory.mktemp("ppo_models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        policy = build_tiny_model(root / "policy")
+        reward = build_tiny_reward_model(root / "reward", policy, seed=1)
+        lm = AutoModelForCausalLM.from_pretrained(policy, use_safetensors=True)
+        with torch.no_grad():
+            lm.model.norm.weight.mul_(10.0)
+        lm.save_pretrained(root / "sharp", safe_serialization=True)
+        tokenizer = AutoTokenizer.from_pretrained(policy)
+        tokenizer.save_pretrained(root / "sharp")
+        # Absolute position embeddings (and dropout layers): where left padding without
+        # position_ids really shifts the numbers; RoPE models only see relative positions.
+        gpt2 = GPT2LMHeadModel(GPT2Config(
+            vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id))
+        gpt2.save_pretrained(root / "gpt2", safe_serialization=True)
+        tokenizer.save_pretrained(root / "gpt2")
+    return {"policy": policy, "sharp": root / "sharp", "gpt2": root / "gpt2", "reward": reward}
+
+
+def prompts() -> list[str]:
+    from workbench.models.tiny import demo_prompts
+
+    return demo_prompts()[:12]
+
+
+def make_trainer(policy: Path, reward: Path) -> PPOTrainer:
+    cfg = PPOConfig.from_dict({"policy_model": str(policy), "reward_model": str(reward), "prompts": prompts(),
+                               "batch_size": 6, "mini_batch_size": 3, "max_new_tokens": 8, "temperature": 0.9})
+    return PPOTrainer(cfg)
+
+
+@pytest.fixture(scope="module")
+def trainer(models) -> PPOTrainer:
+    """A trainer on the plain tiny model and reward model; tests only read and roll out."""
+    return make_trainer(models["policy"], models["reward"])
+
+
+@pytest.fixture(scope="module")
+def gpt2_trainer(models) -> PPOTrainer:
+    return make_trainer(models["gpt2"], models["reward"])
+
+
+# --------------------------------------------------------------------------- config and prompts
+
+
+def test_config_reads_yaml_values_and_names_bad_fields():
+    cfg = PPOConfig.from_dict({"policy_model": "m", "reward_model": "r", "prompts": ["a"], "lr": "5e-5",
+                               "total_steps": 10.0, "missing_eos_penalty": None, "kl_horizon": 100})
+    assert cfg.lr == 5e-5 and cfg.total_steps == 10 and cfg.kl_horizon == 100.0
+    assert isinstance(cfg.total_steps, int) and isinstance(cfg.kl_horizon, float)
+    with pytest.raises(ppo.ConfigError, match="unknown PPO config key.*learning_rte"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "learning_rte": 1})
+    with pytest.raises(ppo.ConfigError, match="mini_batch_size: must divide batch_size"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "batch_size": 6, "mini_batch_size": 4})
+    with pytest.raises(ppo.ConfigError, match="kl_estimator"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "kl_estimator": "k9"})
+    with pytest.raises(ppo.ConfigError, match="total_steps: expected int"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "total_steps": 2.5})
+    with pytest.raises(ppo.ConfigError, match="adaptive_kl: expected bool"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "adaptive_kl": "yes"})
+    from dataclasses import fields
+    assert all(f.metadata.get("help") for f in fields(PPOConfig))
+
+
+def test_prompts_from_jsonl_with_line_numbers_in_errors(tmp_path):
+    good = tmp_path / "p.jsonl"
+    good.write_text('{"prompt": "Tell me about river."}\n\n{"prompt": "Hi"}\n', encoding="utf-8")
+    assert ppo.load_prompts(str(good)) == ["Tell me about river.", "Hi"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"text": "no prompt"}\n', encoding="utf-8")
+    with pytest.raises(ppo.DataError, match=r"bad.jsonl:2: field 'prompt'"):
+        ppo.load_prompts(str(bad))
+
+
+def test_prompt_sampler_is_seeded_and_resumable():
+    a = ppo.PromptSampler([f"p{i}" for i in range(5)], seed=3)
+    first = a.next_batch(3)
+    state = a.state_dict()
+    rest = a.next_batch(6)  # crosses into the next epoch
+    b = ppo.PromptSampler([f"p{i}" for i in range(5)], seed=3)
+    b.load_state_dict(state)
+    assert b.next_batch(6) == rest
+    assert sorted(first + rest[:2]) == [f"p{i}" for i in range(5)]  # an epoch is a permutation
+
+
+# --------------------------------------------------------------------------- rollout mechanics
+
+
+def test_reference_equals_policy_before_training(trainer):
+    """LoRA's B starts at zero: the adapter-disabled reference is the policy, so KL is exactly 0."""
+    ro = trainer.rollout(prompts()[:6])
+    assert torch.equal(ro.logprobs, ro.ref_logprobs)
+    assert torch.count_nonzero(ro.values) == 0  # zero-initialized value head
+    rewards, non_score, kl = ppo.P.per_token_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, ro.mask, 0.2)
+    assert torch.equal(kl, torch.zeros_like(kl)) and torch.equal(non_score, torch.zeros_like(non_score))
+
+
+@pytest.mark.parametrize("which", ["trainer", "gpt2_trainer"])
+def test_logprobs_match_what_generate_sampled_with_left_padding(which, request):
+    """position_ids = cumsum(mask) - 1 and logits / temperature: the forward pass reproduces
+    the distribution each token was sampled from, for short (padded) and long prompts alike."""
+    trainer = request.getfixturevalue(which)
+    batch = ["Hi.", "Tell me about the long and winding river in the summer."]
+    query_ids, query_mask = trainer._encode_prompts(batch)
+    assert (query_mask[0] == 0).any(), "the short prompt must be left-padded"
+    out = trainer.model.generate(
+        input_ids=query_ids, attention_mask=query_mask, do_sample=True, temperature=trainer.config.temperature,
+        top_k=0, top_p=1.0, max_new_tokens=8, eos_token_id=trainer.eos_ids, pad_token_id=trainer.pad_id,
+        output_logits=True, return_dict_in_generate=True)
+    response_ids = out.sequences[:, query_ids.shape[1]:]
+    sampled = torch.log_softmax(torch.stack(out.logits, 1).float() / trainer.config.temperature, -1)
+    expected = torch.gather(sampled, -1, response_ids.unsqueeze(-1)).squeeze(-1)
+    ro = trainer.evaluate(batch, query_ids, query_mask, response_ids)
+    assert torch.allclose(ro.logprobs[ro.mask], expected[ro.mask], atol=1e-4)
+    # Each row alone, without padding, gives the same numbers.
+    for i, prompt in enumerate(batch):
+        q, m = trainer._encode_prompts([prompt])
+        alone = trainer.evaluate([prompt], q, m, response_ids[i:i + 1])
+        assert torch.allclose(alone.logprobs[0], ro.logprobs[i], atol=1e-5)
+        assert alone.scores[0].item() == pytest.approx(ro.scores[i].item(), abs=1e-5)
+
+
+def test_dropout_is_off_so_the_first_ratio_is_one(gpt2_trainer):
+    """GPT-2 has dropout layers; in training mode the forward must still repeat exactly."""
+    trainer = gpt2_trainer
+    ro = trainer.rollout(prompts()[:3])
+    trainer.model.train()
+    try:
+        logits, values = trainer.forward(ro.input_ids, ro.attention_mask, ro.query_ids.shape[1])
+    finally:
+        trainer.model.eval()
+    new = ppo.P.logprobs_from_logits(logits, ro.response_ids)
+    _loss, stats = ppo.P.clipped_policy_loss(new, ro.logprobs, torch.ones_like(new), ro.mask, 0.2)
+    assert stats["ratio"].item() == pytest.approx(1.0, abs=1e-5) and stats["clipfrac"].item() == 0.0
+
+
+def test_tokens_after_the_first_eos_are_masked_everywhere(trainer):
+    eos, pad = trainer.eos_ids[0], trainer.pad_id
+    word = trainer.tokenizer.encode(" good", add_special_tokens=False)
+    junk = trainer.tokenizer.encode(" terrible awful", add_special_tokens=False)
+    assert eos != pad
+    batch = prompts()[:3]
+    query_ids, query_mask = trainer._encode_prompts(batch)
+
+    def responses(after_eos: list[int]) -> torch.Tensor:
+        rows = [word + [eos] + after_eos, word + word + word, [eos] + after_eos + word]
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+
+    a = trainer.evaluate(batch, query_ids, query_mask, responses(junk + junk))
+    b = trainer.evaluate(batch, query_ids, query_mask, responses([pad] * len(junk) + [eos] * len(junk)))
+    n = len(word)
+    assert a.mask.sum(1).tolist() == [n + 1, 3 * n, 1]  # the first EOS is in, nothing after it
+    assert a.contains_eos.tolist() == [True, False, True]
+    assert a.responses == [" good", " good good good", ""]
+    assert a.responses[0] == b.responses[0]
+    for name in ("logprobs", "ref_logprobs", "values", "entropy"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert torch.equal(x[~a.mask], torch.zeros_like(x[~a.mask])), name  # nothing stored past EOS
+        assert torch.allclose(x[a.mask], y[b.mask], atol=1e-6), name  # junk after EOS changes nothing
+    assert torch.allclose(a.scores, b.scores, atol=1e-6)
+    rewards, _, _ = ppo.P.per_token_rewards(a.scores, a.logprobs, a.ref_logprobs, a.mask, 0.1)
+    assert rewards[0, n].item() == pytest.approx(a.scores[0].item())  # the score sits on the EOS
+
+
+def test_reward_model_scores_the_chat_templated_text(trainer):
+    assert trainer.reward_text("Tell me about river.", "good day") == \
+        "<|user|>\nTell me about river.\n<|assistant|>\ngood day<|eos|>"
+    pairs = [("Tell me about river.", "good day"), ("Hi.", "a much longer and happier response, lovely")]
+    scores = trainer.score([p for p, _ in pairs], [r for _, r in pairs])
+    for (p, r), s in zip(pairs, scores):
+        enc = trainer.rm_tokenizer(trainer.reward_text(p, r), return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            alone = trainer.reward_model(**enc).logits[0, 0].item()
+        assert s.item() == pytest.approx(alone, abs=1e-5)  # right padding in the batch changes nothing
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def job_config(models, **over) -> dict:
+    cfg = {"policy_model": str(models["sharp"]), "reward_model": str(models["reward"]), "prompts": prompts(),
+           "batch_size": 8, "mini_batch_size": 4, "ppo_epochs": 2, "max_new_tokens": 8, "temperature": 1.0,
+           "lr": 3e-3, "warmup_steps": 1, "kl_coef": 0.1, "adaptive_kl": True, "kl_target": 0.5,
+           "kl_horizon": 40, "kl_estimator": "k3", "whiten_rewards": True, "missing_eos_penalty": 0.5,
+           "lora_r": 4, "lora_alpha": 8, "total_steps": 5, "save_every": 3, "samples_every": 2,
+           "num_samples": 3, "seed": 7}
+    cfg.update(over)
+    return cfg
+
+
+def run_ppo(rd, *, resume=False) -> tuple[int, list]:
+    code = J.run_job(rd, resume=resume)  # the default registry: "ppo" must be registered
+    return code, read_events(rd.events)
+
+
+def metrics_by_step(events) -> dict[int, dict[str, float]]:
+    return {e.step: e.values for e in events if isinstance(e, MetricEvent)}  # later runs win
+
+
+@pytest.fixture(scope="module")
+def full_run(models, tmp_path_factory):
+    """An uninterrupted 5-step run: ``(run dir, exit code, events)``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        rd = new_run_dir(tmp_path_factory.mktemp("runs"), "ppo", job_config(models))
+        code, events = run_ppo(rd)
+    return rd, code, events
+
+
+def test_a_job_reports_every_metric_samples_and_complete_checkpoints(full_run):
+    rd, code, events = full_run
+    assert code == J.EXIT_COMPLETED, events[-1]
+    assert isinstance(events[-1], FinishedEvent) and events[-1].status == "completed"
+    metrics = metrics_by_step(events)
+    assert sorted(metrics) == [1, 2, 3, 4, 5]
+    for step, values in metrics.items():
+        assert set(METRIC_NAMES) <= set(values), set(METRIC_NAMES) - set(values)
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        assert not bad, (step, bad)
+    assert metrics[1]["objective/kl"] == 0.0 and metrics[1]["objective/kl_k3"] == 0.0
+    assert metrics[5]["objective/kl_k3"] > 0  # the sharp policy does move
+    assert metrics[1]["kl_coef"] == 0.1 and metrics[2]["kl_coef"] != 0.1  # adaptive
+    assert metrics[1]["lr"] < metrics[2]["lr"]  # warmup, then linear decay
+    assert metrics[2]["lr"] > metrics[5]["lr"] > 0
+
+    samples = [e for e in events if isinstance(e, SamplesEvent)]
+    assert [s.step for s in samples] == [1, 2, 4]
+    assert all(len(s.rows) == 3 and all(isinstance(r["score"], float) for r in s.rows) for s in samples)
+    assert all(r["prompt"] in prompts() for s in samples for r in s.rows)
+
+    assert [e.step for e in events if isinstance(e, CheckpointEvent)] == [3, 5]
+    assert [step for step, _ in list_checkpoints(rd)] == [3, 5]
+    last = rd.checkpoints / "step-5"
+    for name in (COMPLETE, "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
+                 ppo.VALUE_HEAD_FILE, ppo.OPTIMIZER_FILE, ppo.SCHEDULER_FILE, ppo.RNG_FILE, ppo.STATE_FILE):
+        assert (last / name).is_file(), name
+    state = json.loads((last / ppo.STATE_FILE).read_text())
+    assert state["step"] == 5 and state["kl_controller"]["type"] == "adaptive"
+    assert state["sampler"] == {"epoch": 3, "pos": 4, "num_prompts": 12}  # 40 prompts drawn from 12
+
+
+def test_cancel_saves_a_checkpoint_and_resume_continues_exactly(models, full_run, tmp_path, monkeypatch):
+    _rd, _code, full_events = full_run
+    expected = metrics_by_step(full_events)
+
+    # Ask for a cancel as soon as step 2 is reported; the recipe sees it at the next step boundary.
+    report = J.JobContext.metric
+
+    def metric_then_cancel(self, step, values=None, /, **named):
+        report(self, step, values, **named)
+        if step == 2:
+            request_cancel(self.run_dir)
+
+    rd = new_run_dir(tmp_path / "runs", "ppo", job_config(models))
+    with monkeypatch.context() as mp:
+        mp.setattr(J.JobContext, "metric", metric_then_cancel)
+        code, events = run_ppo(rd)
+    assert code == J.EXIT_CANCELLED and events[-1].status == "cancelled"
+    assert sorted(metrics_by_step(events)) == [1, 2]
+    assert [step for step, _ in list_checkpoints(rd)] == [2]  # saved on cancel (save_every is 3)
+
+    clear_cancel(rd)
+    code, events = run_ppo(rd, resume=True)
+    assert code == J.EXIT_COMPLETED, events[-1]
+    resumed = metrics_by_step(events)
+    assert sorted(resumed) == [1, 2, 3, 4, 5]
+    for step in (3, 4, 5):
+        for name, want in expected[step].items():
+            if name in TIMING:
+                continue
+            got = resumed[step][name]
+            assert math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-6), (step, name, got, want)
+    assert [step for step, _ in list_checkpoints(rd)] == [2, 3, 5]
+
+
+def test_a_nan_score_warns_and_fails_the_job(models, tmp_path, monkeypatch):
+    def nan_scores(self, prompts, responses):
+        return torch.full((len(prompts),), float("nan"))
+
+    monkeypatch.setattr(PPOTrainer, "score", nan_scores)
+    rd = new_run_dir(tmp_path / "runs", "ppo", job_config(models, total_steps=3))
+    code, events = run_ppo(rd)
+    assert code == J.EXIT_FAILED
+    warnings = [e for e in events if isinstance(e, WarningEvent)]
+    assert [(w.code, w.step) for w in warnings] == [("nan_score", 1)]
+    assert "non-finite score" in events[-1].error
+    assert not any(isinstance(e, MetricEvent) for e in events)
+    assert list_checkpoints(rd) == []
+
+
+def test_the_score_rises_with_a_hand_made_reward(models):
+    """Reward = spaces in the response (word-initial tokens): the sharp policy learns it fast."""
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "prompts": prompts(), "batch_size": 16,
+                               "mini_batch_size": 8, "ppo_epochs": 4, "max_new_tokens": 8, "temperature": 1.0,
+                               "lr": 3e-3, "lr_scheduler": "constant", "kl_coef": 0.0, "lora_r": 8,
+                               "lora_alpha": 16, "seed": 0})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(r.count(" ")) for r in rs])
+    scores = [trainer.train_step()[0]["objective/scores"] for _ in range(8)]
+    assert sum(scores[-2:]) / 2 > scores[0] + 2.0, scores
+
+
+def test_a_nan_loss_stops_the_step(models, monkeypatch):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "max_new_tokens": 4})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [1.0] * len(rs))
+
+    def nan_value_loss(*args, **kwargs):
+        return torch.tensor(float("nan")), torch.tensor(0.0)
+
+    monkeypatch.setattr(ppo.P, "clipped_value_loss", nan_value_loss)
+    with pytest.raises(ppo.TrainingDiverged, match="step 1: the PPO loss is nan") as info:
+        trainer.train_step()
+    assert info.value.code == "nan_loss" and trainer.step == 0

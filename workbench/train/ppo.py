@@ -1,0 +1,887 @@
+"""The workbench's PPO engine for causal LMs, and the ``ppo`` job recipe.
+
+TRL removed its ``PPOTrainer`` (DESIGN.md section 5), so the workbench owns
+this compact one. It reads top to bottom:
+
+1. :class:`PPOConfig`: every knob, with a help text per field.
+2. Prompts: a list or a JSONL file of ``{"prompt": ...}``, and a seeded
+   cursor over them (:class:`PromptSampler`).
+3. :class:`PPOTrainer`: the models and one PPO step.
+
+   - **Policy**: the base causal LM (optionally 4/8-bit) with a fresh LoRA
+     adapter. **Reference**: the same base with the adapter disabled, so
+     only one copy of the weights is in memory; LoRA's B matrices start at
+     zero, so the first step's KL is exactly 0. **Value head**: a linear
+     layer on the policy's last hidden state (shared body, zero-initialized).
+     **Reward model**: the previous stage's sequence classifier, frozen; it
+     scores the chat-templated prompt + response (with its EOS),
+     re-tokenized with its own tokenizer.
+   - **Rollout**: left-padded prompts, sampled with the KV cache; log-probs,
+     reference log-probs and values from full forward passes with
+     ``position_ids = cumsum(attention_mask) - 1`` (so they match what
+     ``generate`` sampled) and ``logits / temperature``; the response mask
+     keeps the first EOS and drops everything after it.
+   - **Advantages**: optional missing-EOS penalty on the scores, per-token
+     KL penalty (fixed or adaptive coefficient), optional reward whitening,
+     GAE, whitened advantages.
+   - **Optimization**: ``ppo_epochs`` passes over shuffled minibatches with
+     the clipped policy loss plus ``vf_coef`` times the clipped value loss,
+     gradient clipping, AdamW, a linear or constant schedule (one scheduler
+     step per PPO step, as TRL).
+   - **Checkpoints**: LoRA adapter (peft format), value head, optimizer,
+     scheduler, KL controller, prompt cursor and every RNG state (python,
+     numpy, torch), so a resumed run continues exactly where it stopped.
+
+4. :func:`run`: the job recipe (``stage: ppo``), which reports TRL-named
+   metrics, samples, warnings and checkpoints through the
+   :class:`~workbench.jobs.run.JobContext` and stops at a step boundary on
+   cancel (saving a checkpoint first).
+
+All tensor math lives in :mod:`workbench.train.ppo_math`; this module only
+wires it to models. Conventions follow Huang et al., "The N Implementation
+Details of RLHF with PPO" and "The N+ Implementation Details of RLHF with
+PPO: TL;DR", and TRL 1.12's ``PPOTrainer`` for metric names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch  # at the top: the runner imports the recipe before writing env.json
+from torch import nn
+
+from ..errors import DataError, WorkbenchError
+from . import ppo_math as P
+
+#: Reward function for programmatic use (tests, rule-based rewards):
+#: ``reward_fn(prompts, responses) -> one float per response``. With one, no
+#: reward model is loaded.
+RewardFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
+
+#: The metrics every PPO step reports, with what each means (TRL 1.12 names where
+#: TRL has them; "per response" values are sums over its tokens, averaged over the batch).
+METRICS: dict[str, str] = {
+    "objective/kl": "KL(policy || reference) per response, k1 estimate (log-ratio; can dip below 0)",
+    "objective/kl_k3": "KL(policy || reference) per response, k3 estimate (never negative)",
+    "objective/entropy": "negative log-prob of the sampled response, per response (TRL's entropy)",
+    "objective/non_score_reward": "the KL penalty per response: -kl_coef x KL (with kl_estimator)",
+    "objective/rlhf_reward": "what PPO maximizes: score + non-score reward",
+    "objective/scores": "reward-model score, after the missing-EOS penalty",
+    "policy/approxkl_avg": "how far the updates moved the policy from the rollout policy",
+    "policy/clipfrac_avg": "fraction of tokens where the policy ratio was clipped",
+    "policy/entropy_avg": "entropy of the next-token distribution, per token",
+    "loss/policy_avg": "clipped policy loss",
+    "loss/value_avg": "clipped value loss",
+    "val/clipfrac_avg": "fraction of tokens where the value prediction was clipped",
+    "val/ratio": "mean ratio new / rollout policy probability",
+    "val/num_eos_tokens": "responses in the batch that ended with an EOS",
+    "response/length_mean": "response length in tokens, EOS included",
+    "lr": "learning rate of this step",
+    "kl_coef": "KL coefficient of this step",
+    "time/step_s": "seconds for the step",
+    "eps": "episodes (responses) per second",
+}
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+
+LR_SCHEDULERS = ("linear", "constant")
+
+ADAPTER_DIR = "adapter"
+VALUE_HEAD_FILE = "value_head.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+RNG_FILE = "rng_state.pt"
+STATE_FILE = "trainer_state.json"
+
+
+class ConfigError(WorkbenchError):
+    """A PPO config value is missing or out of range; the message names the field."""
+
+
+class TrainingDiverged(WorkbenchError):
+    """A loss, score or gradient became NaN or infinite; ``code`` names which."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+# =========================================================================== 1. config
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass
+class PPOConfig:
+    """Everything a PPO run needs; ``config.yaml`` of a ``ppo`` job holds these keys."""
+
+    # -- models
+    policy_model: str = field(default="", metadata=_help(
+        "The model to improve: a local folder or a hub id, usually the SFT stage's output. "
+        "It is frozen; PPO trains a LoRA adapter on it."))
+    reward_model: Optional[str] = field(default=None, metadata=_help(
+        "The reward model from the reward stage (a sequence classifier with one label), "
+        "a local folder or a hub id. It scores each prompt + response and is never trained."))
+    prompts: Union[list, str] = field(default_factory=list, metadata=_help(
+        "The prompts to sample responses for: a list of strings, or the path of a JSONL "
+        "file with one {\"prompt\": ...} object per line."))
+    quantization: Optional[str] = field(default=None, metadata=_help(
+        "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
+        "empty for full precision. The adapter, value head and optimizer stay in full precision."))
+    reward_quantization: Optional[str] = field(default=None, metadata=_help(
+        "Load the reward model in '4bit' or '8bit'; empty for full precision."))
+    device: Optional[str] = field(default=None, metadata=_help(
+        "'cuda', 'cuda:1', 'cpu'...; empty picks the GPU when there is one."))
+    dtype: str = field(default="auto", metadata=_help(
+        "Compute dtype: 'auto' (bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU), "
+        "'bf16', 'fp16' or 'fp32'."))
+    gradient_checkpointing: bool = field(default=False, metadata=_help(
+        "Recompute activations in the backward pass: less GPU memory, about 30% slower."))
+
+    # -- LoRA
+    lora_r: int = field(default=16, metadata=_help(
+        "LoRA rank: the size of the adapter. 8-64 is typical; larger learns more and uses more memory."))
+    lora_alpha: int = field(default=32, metadata=_help(
+        "LoRA scaling numerator (the update is scaled by alpha / r); commonly 2 x rank."))
+    lora_dropout: float = field(default=0.0, metadata=_help(
+        "Dropout on the LoRA path during PPO updates. 0 is recommended for PPO: with dropout, "
+        "the policy ratio is not 1 even before any update. Dropout in the base model is always off."))
+    lora_target_modules: Union[str, list] = field(default="all-linear", metadata=_help(
+        "Which layers get adapters: 'all-linear', or a list of module names like [q_proj, v_proj]."))
+
+    # -- batch and optimization
+    batch_size: int = field(default=16, metadata=_help(
+        "Prompts (episodes) sampled per PPO step."))
+    mini_batch_size: int = field(default=8, metadata=_help(
+        "Episodes per gradient update; must divide the batch size. Also the chunk size of the "
+        "rollout's forward passes."))
+    ppo_epochs: int = field(default=4, metadata=_help(
+        "Passes over each batch of episodes, each over freshly shuffled minibatches."))
+    lr: float = field(default=5e-5, metadata=_help(
+        "AdamW learning rate for the adapter and the value head."))
+    lr_scheduler: str = field(default="linear", metadata=_help(
+        "'linear' decays the learning rate to 0 over total_steps; 'constant' keeps it."))
+    warmup_steps: int = field(default=0, metadata=_help(
+        "Steps over which the learning rate rises linearly from 0 at the start."))
+    max_grad_norm: float = field(default=1.0, metadata=_help(
+        "Clip the gradient norm of each update to this value."))
+
+    # -- generation
+    max_new_tokens: int = field(default=32, metadata=_help(
+        "Longest response, in tokens. Responses cut off here have no EOS "
+        "(see missing_eos_penalty)."))
+    temperature: float = field(default=0.7, metadata=_help(
+        "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
+    top_k: int = field(default=0, metadata=_help(
+        "Sample only from the k most likely tokens; 0 disables it (recommended for PPO: the "
+        "log-probs are of the full distribution)."))
+    top_p: float = field(default=1.0, metadata=_help(
+        "Nucleus sampling threshold; 1.0 disables it (recommended for PPO)."))
+
+    # -- rewards and KL
+    kl_coef: float = field(default=0.05, metadata=_help(
+        "Weight of the per-token KL penalty that keeps the policy near the reference. Scale it "
+        "to the reward model's score range: too small and the policy drifts and exploits the "
+        "reward model (reward hacking)."))
+    adaptive_kl: bool = field(default=False, metadata=_help(
+        "Adapt the KL coefficient after every step to steer the KL towards kl_target "
+        "(Ziegler et al.); kl_coef is then the starting value."))
+    kl_target: float = field(default=6.0, metadata=_help(
+        "Target KL per response, in nats, for the adaptive KL controller."))
+    kl_horizon: float = field(default=10000.0, metadata=_help(
+        "Episodes over which the adaptive KL controller corrects a full-size error."))
+    kl_estimator: str = field(default="k1", metadata=_help(
+        "KL estimator in the reward penalty: 'k1' (log-ratio; TRL's default), 'k3' "
+        "(non-negative, lower variance) or 'k2'. Both k1 and k3 are always logged."))
+    whiten_rewards: bool = field(default=False, metadata=_help(
+        "Rescale the per-token rewards of each batch to unit variance (mean kept)."))
+    missing_eos_penalty: Optional[float] = field(default=None, metadata=_help(
+        "Subtract this from the score of responses that hit max_new_tokens without an EOS; "
+        "empty for none. Encourages finished answers."))
+
+    # -- PPO
+    gamma: float = field(default=1.0, metadata=_help("Discount factor of the returns."))
+    lam: float = field(default=0.95, metadata=_help("GAE lambda: bias/variance trade-off of the advantages."))
+    cliprange: float = field(default=0.2, metadata=_help(
+        "PPO clip range of the policy ratio (epsilon)."))
+    cliprange_value: float = field(default=0.2, metadata=_help(
+        "Clip range of the value predictions around their rollout values."))
+    vf_coef: float = field(default=0.1, metadata=_help(
+        "Weight of the value loss in the total loss."))
+
+    # -- schedule, reporting, reproducibility
+    total_steps: int = field(default=100, metadata=_help(
+        "PPO steps to run; each samples batch_size prompts."))
+    save_every: int = field(default=50, metadata=_help(
+        "Save a checkpoint every this many steps (0: only at the end or on cancel)."))
+    samples_every: int = field(default=10, metadata=_help(
+        "Report a few (prompt, response, score) samples every this many steps (0: never)."))
+    num_samples: int = field(default=4, metadata=_help(
+        "How many samples each samples report holds."))
+    seed: int = field(default=42, metadata=_help(
+        "Random seed: the same seed and config give the same run."))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PPOConfig":
+        """A validated config from plain data (``config.yaml`` without ``stage``).
+
+        Unknown keys are an error (a typo would otherwise silently be the
+        default). Numbers written as strings (YAML reads ``5e-5`` as one)
+        are converted.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names - {"stage"})
+        if unknown:
+            raise ConfigError(f"unknown PPO config key(s): {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad field."""
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"{name}: {what}, got {getattr(self, name)!r}")
+
+        need(bool(self.policy_model), "policy_model", "give the model to train")
+        need(self.quantization in (None, "4bit", "8bit"), "quantization", "expected none, '4bit' or '8bit'")
+        need(self.reward_quantization in (None, "4bit", "8bit"), "reward_quantization",
+             "expected none, '4bit' or '8bit'")
+        need(isinstance(self.prompts, (str, list)) and bool(self.prompts), "prompts",
+             "give a list of prompts or a JSONL path")
+        for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
+                     "max_new_tokens", "total_steps"):
+            need(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
+            need(getattr(self, name) >= 0, name, "must be >= 0")
+        need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
+        need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
+        need(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
+        need(self.lr > 0, "lr", "must be > 0")
+        need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
+        need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
+        need(self.temperature > 0, "temperature", "must be > 0")
+        need(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        need(self.kl_coef >= 0, "kl_coef", "must be >= 0")
+        need(self.kl_target > 0, "kl_target", "must be > 0")
+        need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
+        need(self.kl_estimator in P.KL_ESTIMATORS, "kl_estimator", f"expected one of {P.KL_ESTIMATORS}")
+        need(self.missing_eos_penalty is None or self.missing_eos_penalty >= 0, "missing_eos_penalty",
+             "must be >= 0 (it is subtracted)")
+        need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
+        need(self.cliprange > 0, "cliprange", "must be > 0")
+        need(self.cliprange_value > 0, "cliprange_value", "must be > 0")
+        need(self.vf_coef >= 0, "vf_coef", "must be >= 0")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as read from YAML, converted to the field's type where that is unambiguous.
+
+    Numbers may come as strings (YAML 1.1 reads ``5e-5`` as one) and whole
+    floats become ints; anything else of the wrong type is a ConfigError.
+    """
+    args = typing.get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{name}: a value is required")
+    base = hint
+    if args:
+        choices = [a for a in args if a is not type(None)]
+        if len(choices) != 1:
+            return value  # list-or-string fields: validate() checks them
+        base = choices[0]
+    bad = ConfigError(f"{name}: expected {getattr(base, '__name__', base)}, got {value!r}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if base in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise bad from None
+        if not isinstance(number, (int, float)):
+            raise bad
+        if base is int:
+            if isinstance(number, float) and not number.is_integer():
+                raise bad
+            return int(number)
+        return float(number)
+    if base is str and not isinstance(value, str):
+        raise bad
+    return value
+
+
+# =========================================================================== 2. prompts
+
+
+def load_prompts(spec: Union[Sequence[str], str, Path]) -> list[str]:
+    """The prompt strings: ``spec`` itself when it is a list, else read from a JSONL file.
+
+    Each non-blank line of the file is an object with a non-empty string
+    ``prompt``; anything else is a :class:`~workbench.errors.DataError`
+    naming the line.
+    """
+    if isinstance(spec, (list, tuple)):
+        prompts = list(spec)
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str) or not p.strip():
+                raise DataError(f"expected a non-empty string, got {p!r}", file="prompts", line=i + 1,
+                                field="prompt", unit="row")
+        return prompts
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise DataError("prompt file not found", file=str(path))
+    prompts = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"not valid JSON: {e.msg}", file=str(path), line=lineno) from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise DataError("expected an object with a non-empty string", file=str(path), line=lineno,
+                                field="prompt")
+            prompts.append(row["prompt"])
+    if not prompts:
+        raise DataError("no prompts in the file", file=str(path))
+    return prompts
+
+
+class PromptSampler:
+    """Batches of prompts in a seeded shuffled order, epoch after epoch.
+
+    The order of epoch ``e`` depends only on ``(seed, e)``, so the cursor
+    ``(epoch, pos)`` is the whole state a checkpoint needs.
+    """
+
+    def __init__(self, prompts: Sequence[str], seed: int):
+        if not prompts:
+            raise DataError("no prompts to train on", file="prompts")
+        self.prompts = list(prompts)
+        self.seed = int(seed)
+        self.epoch, self.pos = 0, 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.prompts))
+
+    def next_batch(self, n: int) -> list[str]:
+        out = []
+        while len(out) < n:
+            if self.pos >= len(self.prompts):
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._order = self._permutation(self.epoch)
+            out.append(self.prompts[int(self._order[self.pos])])
+            self.pos += 1
+        return out
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "pos": self.pos, "num_prompts": len(self.prompts)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._order = self._permutation(self.epoch)
+
+
+# =========================================================================== 3. the trainer
+
+
+class ValueHead(nn.Module):
+    """``V(s_t)``: one linear layer on the policy's last hidden state (float32).
+
+    Zero-initialized, so the first values are 0 and the first value-loss
+    gradients do not push random directions into the shared body.
+    """
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.summary = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.summary.weight)
+        nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden.float()).squeeze(-1)
+
+
+@dataclass
+class Rollout:
+    """One batch of episodes. Per-token tensors are ``(B, T)`` over the response."""
+
+    prompts: list[str]
+    responses: list[str]            # decoded response text, EOS and after removed
+    query_ids: torch.Tensor         # (B, P) left-padded prompt ids
+    query_mask: torch.Tensor        # (B, P)
+    response_ids: torch.Tensor      # (B, T) generated ids (after the first EOS: padding/junk)
+    mask: torch.Tensor              # (B, T) bool, up to and including the first EOS
+    logprobs: torch.Tensor          # (B, T) policy, at the sampling temperature
+    ref_logprobs: torch.Tensor      # (B, T) reference (adapter disabled)
+    values: torch.Tensor            # (B, T)
+    entropy: torch.Tensor           # (B, T) per-token policy entropy
+    scores: torch.Tensor            # (B,) reward-model scores, after the missing-EOS penalty
+    contains_eos: torch.Tensor      # (B,) bool
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        return torch.cat([self.query_ids, self.response_ids], dim=1)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return torch.cat([self.query_mask, self.mask.to(self.query_mask.dtype)], dim=1)
+
+
+def _disable_dropout(model: nn.Module) -> None:
+    """Dropout off in the base model (N-details); LoRA's own dropout stays as configured."""
+    for name, module in model.named_modules():
+        if "lora_dropout" in name:
+            continue
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+class PPOTrainer:
+    """The models, the optimizer and one PPO step; see the module docstring.
+
+    Args:
+        config: a validated :class:`PPOConfig`.
+        reward_fn: score responses with this function instead of a reward model.
+        log: where progress lines go (``JobContext.log`` in a job).
+    """
+
+    def __init__(self, config: PPOConfig, *, reward_fn: Optional[RewardFn] = None,
+                 log: Callable[[str], None] = lambda message: None):
+        from ..models.loading import (apply_lora, count_parameters, load_causal_lm, load_reward_model,
+                                      load_tokenizer, pick_device)
+
+        self.config = cfg = config
+        self.log = log
+        self.reward_fn = reward_fn
+        if reward_fn is None and not cfg.reward_model:
+            raise ConfigError("reward_model: give the reward model to score responses with")
+        _seed_everything(cfg.seed)  # before apply_lora: LoRA's A matrices are random-init
+        self.device = torch.device(pick_device(cfg.device))
+
+        self.prompts = load_prompts(cfg.prompts)
+        self.sampler = PromptSampler(self.prompts, cfg.seed)
+
+        # Policy (and, adapter disabled, the reference) with a value head.
+        self.tokenizer = load_tokenizer(cfg.policy_model, padding_side="left")
+        base = load_causal_lm(cfg.policy_model, quantization=cfg.quantization, device=str(self.device),
+                              dtype=cfg.dtype, gradient_checkpointing=cfg.gradient_checkpointing)
+        self.model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                                target_modules=cfg.lora_target_modules,
+                                gradient_checkpointing=cfg.gradient_checkpointing)
+        _disable_dropout(self.model)
+        hidden_size = base.config.get_text_config().hidden_size
+        self.value_head = ValueHead(hidden_size).to(self.device)
+        trainable, total = count_parameters(self.model)
+        log(f"policy {cfg.policy_model}: {total:,} parameters, {trainable:,} in the LoRA adapter "
+            f"(r={cfg.lora_r}); value head {hidden_size + 1:,}")
+
+        # Token ids that end a response: the tokenizer's EOS plus the model's stop tokens.
+        eos = {self.tokenizer.eos_token_id}
+        gen_eos = base.generation_config.eos_token_id
+        eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
+        self.eos_ids = sorted(i for i in eos if i is not None)
+        if not self.eos_ids:
+            raise ConfigError(f"policy_model: {cfg.policy_model} has no EOS token")
+        self.pad_id = self.tokenizer.pad_token_id
+        self.use_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+
+        # Reward model: frozen, scores the text it was trained on.
+        self.reward_model = self.rm_tokenizer = None
+        if reward_fn is None:
+            self.rm_tokenizer = load_tokenizer(cfg.reward_model, padding_side="right")
+            self.reward_model = load_reward_model(cfg.reward_model, quantization=cfg.reward_quantization,
+                                                  device=str(self.device), dtype=cfg.dtype,
+                                                  pad_token_id=self.rm_tokenizer.pad_token_id)
+            self.reward_model.eval().requires_grad_(False)
+            log(f"reward model {cfg.reward_model}")
+
+        # Optimizer over the adapter and the value head, in a fixed order (checkpoints rely on it).
+        self.params = [p for p in self.model.parameters() if p.requires_grad] + list(self.value_head.parameters())
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, eps=1e-5, weight_decay=0.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(cfg, step))
+        self.kl_ctl: P.KLController = (
+            P.AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
+            else P.FixedKLController(cfg.kl_coef))
+        self.step = 0  # completed PPO steps
+
+    # ------------------------------------------------------------------ text
+
+    def _render_prompt(self, prompt: str) -> str:
+        if self.use_chat_template:
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                      add_generation_prompt=True, tokenize=False)
+        return prompt
+
+    def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        texts = [self._render_prompt(p) for p in prompts]
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt",
+                             add_special_tokens=not self.use_chat_template)
+        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+
+    def decode_responses(self, response_ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
+        """Response texts: the masked tokens without the EOS (and without special tokens)."""
+        eos = set(self.eos_ids)
+        out = []
+        for ids, m in zip(response_ids.tolist(), mask.tolist()):
+            kept = [t for t, keep in zip(ids, m) if keep and t not in eos]
+            out.append(self.tokenizer.decode(kept, skip_special_tokens=True))
+        return out
+
+    def reward_text(self, prompt: str, response: str) -> str:
+        """What the reward model reads: the chat-templated conversation, ending with its EOS."""
+        tok = self.rm_tokenizer
+        if getattr(tok, "chat_template", None):
+            return tok.apply_chat_template([{"role": "user", "content": prompt},
+                                            {"role": "assistant", "content": response}], tokenize=False)
+        return prompt + response + (tok.eos_token or "")
+
+    # ------------------------------------------------------------------ model passes
+
+    @torch.no_grad()
+    def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        """Sampled response ids ``(B, T)``, ``T <= max_new_tokens`` (KV cache, left padding)."""
+        from transformers import GenerationConfig
+
+        cfg = self.config
+        gen = GenerationConfig(
+            do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens, min_new_tokens=0, repetition_penalty=1.0,
+            eos_token_id=self.eos_ids, pad_token_id=self.pad_id, use_cache=True)
+        self.model.eval()
+        out = self.model.generate(input_ids=query_ids, attention_mask=query_mask, generation_config=gen)
+        return out[:, query_ids.shape[1]:]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, context_length: int, *,
+                reference: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Temperature-scaled logits predicting each response token, and the values.
+
+        Returns ``(logits (B, T, V), values (B, T) or None for the reference)``.
+        Position ids are ``cumsum(mask) - 1``: with left padding a plain
+        forward would number positions through the padding, unlike ``generate``.
+        """
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        response_length = input_ids.shape[1] - context_length
+        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                      use_cache=False, logits_to_keep=response_length + 1)
+        if reference:
+            with self.model.disable_adapter():
+                out = self.model(**kwargs)
+            values = None
+        else:
+            out = self.model(**kwargs, output_hidden_states=True)
+            hidden = out.hidden_states[-1][:, context_length - 1:-1]
+            values = self.value_head(hidden)
+        logits = out.logits[:, :-1] / self.config.temperature
+        return logits, values
+
+    @torch.no_grad()
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
+        """Reward-model scores ``(B,)`` float32 (or ``reward_fn``'s)."""
+        if self.reward_fn is not None:
+            return torch.as_tensor([float(s) for s in self.reward_fn(prompts, responses)],
+                                   dtype=torch.float32, device=self.device)
+        texts = [self.reward_text(p, r) for p, r in zip(prompts, responses)]
+        use_template = bool(getattr(self.rm_tokenizer, "chat_template", None))
+        scores = []
+        for start in range(0, len(texts), self.config.mini_batch_size):
+            enc = self.rm_tokenizer(texts[start:start + self.config.mini_batch_size], padding=True,
+                                    return_tensors="pt", add_special_tokens=not use_template)
+            enc = {k: v.to(self.reward_model.device) for k, v in enc.items()}
+            scores.append(self.reward_model(**enc).logits[:, 0].float())
+        return torch.cat(scores).to(self.device)
+
+    @torch.no_grad()
+    def evaluate(self, prompts: Sequence[str], query_ids: torch.Tensor, query_mask: torch.Tensor,
+                 response_ids: torch.Tensor) -> Rollout:
+        """Everything PPO needs about given responses: masks, log-probs, values, scores."""
+        cfg = self.config
+        mask = P.response_mask(response_ids, self.eos_ids, self.pad_id)
+        rollout = Rollout(prompts=list(prompts), responses=self.decode_responses(response_ids, mask),
+                          query_ids=query_ids, query_mask=query_mask, response_ids=response_ids, mask=mask,
+                          logprobs=None, ref_logprobs=None, values=None, entropy=None, scores=None,
+                          contains_eos=P.contains_eos(response_ids, self.eos_ids, self.pad_id))
+        input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
+        context = query_ids.shape[1]
+        logprobs, ref_logprobs, values, entropy = [], [], [], []
+        self.model.eval()
+        for start in range(0, len(prompts), cfg.mini_batch_size):
+            rows = slice(start, start + cfg.mini_batch_size)
+            logits, v = self.forward(input_ids[rows], attention_mask[rows], context)
+            logprobs.append(P.logprobs_from_logits(logits, response_ids[rows]))
+            entropy.append(P.entropy_from_logits(logits))
+            values.append(v)
+            del logits
+            ref_logits, _ = self.forward(input_ids[rows], attention_mask[rows], context, reference=True)
+            ref_logprobs.append(P.logprobs_from_logits(ref_logits, response_ids[rows]))
+            del ref_logits
+        zeros = torch.zeros_like(torch.cat(logprobs))
+        # Zero outside the mask, so nothing past the first EOS is ever stored.
+        rollout.logprobs = torch.where(mask, torch.cat(logprobs), zeros)
+        rollout.ref_logprobs = torch.where(mask, torch.cat(ref_logprobs), zeros)
+        rollout.values = torch.where(mask, torch.cat(values), zeros)
+        rollout.entropy = torch.where(mask, torch.cat(entropy), zeros)
+        raw = self.score(prompts, rollout.responses)
+        rollout.scores = P.eos_penalty(raw, rollout.contains_eos, cfg.missing_eos_penalty)
+        return rollout
+
+    def rollout(self, prompts: Sequence[str]) -> Rollout:
+        """Sample one response per prompt and evaluate it."""
+        query_ids, query_mask = self._encode_prompts(prompts)
+        response_ids = self.generate(query_ids, query_mask)
+        return self.evaluate(prompts, query_ids, query_mask, response_ids)
+
+    # ------------------------------------------------------------------ one PPO step
+
+    def train_step(self) -> tuple[dict[str, float], Rollout]:
+        """Sample a batch, compute advantages, run the PPO epochs; return metrics and the rollout.
+
+        Raises:
+            TrainingDiverged: a score, loss or gradient norm is NaN/Inf
+                (the step is abandoned; the model may be partly updated).
+        """
+        cfg = self.config
+        t0 = time.perf_counter()
+        lr = self.scheduler.get_last_lr()[0]
+        kl_coef = self.kl_ctl.value
+
+        ro = self.rollout(self.sampler.next_batch(cfg.batch_size))
+        if not torch.isfinite(ro.scores).all():
+            bad = int((~torch.isfinite(ro.scores)).sum())
+            raise TrainingDiverged("nan_score", f"step {self.step + 1}: the reward model returned {bad} "
+                                                f"non-finite score(s)")
+        mask = ro.mask
+        rewards, non_score, kl_seq = P.per_token_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, mask,
+                                                         kl_coef, cfg.kl_estimator)
+        if cfg.whiten_rewards:
+            rewards = P.masked_whiten(rewards, mask, shift_mean=False)
+        advantages, returns = P.compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+        advantages = P.masked_whiten(advantages, mask)
+
+        stats: dict[str, list[float]] = {k: [] for k in ("approxkl", "clipfrac", "ratio", "pg_loss",
+                                                         "vf_loss", "vf_clipfrac")}
+        input_ids, attention_mask = ro.input_ids, ro.attention_mask
+        context = ro.query_ids.shape[1]
+        self.model.train()
+        for _epoch in range(cfg.ppo_epochs):
+            order = torch.randperm(cfg.batch_size).to(self.device)
+            for start in range(0, cfg.batch_size, cfg.mini_batch_size):
+                idx = order[start:start + cfg.mini_batch_size]
+                mb_mask = mask[idx]
+                if not mb_mask.any():
+                    continue
+                logits, values = self.forward(input_ids[idx], attention_mask[idx], context)
+                new_logprobs = P.logprobs_from_logits(logits, ro.response_ids[idx])
+                pg_loss, pg = P.clipped_policy_loss(new_logprobs, ro.logprobs[idx], advantages[idx], mb_mask,
+                                                    cfg.cliprange)
+                vf_loss, vf_clipfrac = P.clipped_value_loss(values, ro.values[idx], returns[idx], mb_mask,
+                                                            cfg.cliprange_value)
+                loss = pg_loss + cfg.vf_coef * vf_loss
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged("nan_loss", f"step {self.step + 1}: the PPO loss is {loss.item()} "
+                                                       f"(policy {pg_loss.item()}, value {vf_loss.item()})")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                if not torch.isfinite(grad_norm):
+                    raise TrainingDiverged("nan_grad", f"step {self.step + 1}: the gradient norm is "
+                                                       f"{grad_norm.item()}")
+                self.optimizer.step()
+                for key, value in (("approxkl", pg["approxkl"]), ("clipfrac", pg["clipfrac"]),
+                                   ("ratio", pg["ratio"]), ("pg_loss", pg_loss), ("vf_loss", vf_loss),
+                                   ("vf_clipfrac", vf_clipfrac)):
+                    stats[key].append(float(value.detach()))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.eval()
+        self.scheduler.step()
+
+        kl_k1 = P.kl_k1(ro.logprobs, ro.ref_logprobs).sum(-1)  # zero outside the mask already
+        kl_k3 = torch.where(mask, P.kl_k3(ro.logprobs, ro.ref_logprobs), torch.zeros_like(ro.logprobs)).sum(-1)
+        self.kl_ctl.update(kl_seq.mean(), cfg.batch_size)
+        self.step += 1
+        elapsed = time.perf_counter() - t0
+        metrics = {
+            "objective/kl": kl_k1.mean(),
+            "objective/kl_k3": kl_k3.mean(),
+            "objective/entropy": (-ro.logprobs).sum(-1).mean(),
+            "objective/non_score_reward": non_score.mean(),
+            "objective/rlhf_reward": (ro.scores + non_score).mean(),
+            "objective/scores": ro.scores.mean(),
+            "policy/approxkl_avg": _mean(stats["approxkl"]),
+            "policy/clipfrac_avg": _mean(stats["clipfrac"]),
+            "policy/entropy_avg": P.masked_mean(ro.entropy, mask),
+            "loss/policy_avg": _mean(stats["pg_loss"]),
+            "loss/value_avg": _mean(stats["vf_loss"]),
+            "val/clipfrac_avg": _mean(stats["vf_clipfrac"]),
+            "val/ratio": _mean(stats["ratio"]),
+            "val/num_eos_tokens": ro.contains_eos.sum(),
+            "response/length_mean": P.sequence_lengths(mask).float().mean(),
+            "lr": lr,
+            "kl_coef": kl_coef,
+            "time/step_s": elapsed,
+            "eps": cfg.batch_size / elapsed,
+        }
+        return {k: float(v) for k, v in metrics.items()}, ro
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, folder: Union[str, Path]) -> None:
+        """Write everything :meth:`load_checkpoint` needs to continue exactly."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        self.model.save_pretrained(folder / ADAPTER_DIR)
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()},
+                  str(folder / VALUE_HEAD_FILE))
+        torch.save(self.optimizer.state_dict(), folder / OPTIMIZER_FILE)
+        torch.save(self.scheduler.state_dict(), folder / SCHEDULER_FILE)
+        torch.save(_rng_state(), folder / RNG_FILE)
+        py_version, py_state, py_gauss = random.getstate()
+        np_state = np.random.get_state()
+        state = {
+            "step": self.step,
+            "sampler": self.sampler.state_dict(),
+            "kl_controller": self.kl_ctl.state_dict(),
+            "python_rng": [py_version, list(py_state), py_gauss],
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *[_plain(x) for x in np_state[2:]]],
+            "config": self.config.to_dict(),
+        }
+        (folder / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+
+    def load_checkpoint(self, folder: Union[str, Path]) -> None:
+        """Restore adapter, value head, optimizer, scheduler, cursor, KL controller and RNGs."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        adapter = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"), device=str(self.device))
+        result = set_peft_model_state_dict(self.model, adapter)
+        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+        if missing:
+            raise WorkbenchError(f"checkpoint {folder}: the adapter does not match the config "
+                                 f"(missing {missing[0]}...); resume with the same LoRA settings")
+        self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE), device=str(self.device)))
+        # Loaded on the CPU: load_state_dict moves each moment to its parameter's device.
+        self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True, map_location="cpu"))
+        self.scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True, map_location="cpu"))
+        self.kl_ctl.load_state_dict(state["kl_controller"])
+        saved_prompts = state["sampler"].get("num_prompts")
+        if saved_prompts != len(self.prompts):
+            self.log(f"the prompts changed since the checkpoint ({saved_prompts} then, {len(self.prompts)} now); "
+                     "the data order will differ from an uninterrupted run")
+        self.sampler.load_state_dict(state["sampler"])
+        self.step = int(state["step"])
+        py_version, py_state, py_gauss = state["python_rng"]
+        random.setstate((py_version, tuple(py_state), py_gauss))
+        np_state = state["numpy_rng"]
+        np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+        rng = torch.load(folder / RNG_FILE, weights_only=True)
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _lr_factor(cfg: PPOConfig, step: int) -> float:
+    """Learning-rate multiplier after ``step`` PPO steps: warmup, then linear decay or constant."""
+    factor = 1.0
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        factor = (step + 1) / (cfg.warmup_steps + 1)
+    if cfg.lr_scheduler == "linear":
+        factor *= max(0.0, 1.0 - step / cfg.total_steps)
+    return factor
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if hasattr(x, "item") else x
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# =========================================================================== 4. the job recipe
+
+
+def run(ctx: Any) -> None:
+    """The ``ppo`` stage: train until ``total_steps``, reporting through ``ctx``.
+
+    Metrics every step (:data:`METRIC_NAMES`), samples every
+    ``samples_every`` steps (and at step 1), checkpoints every
+    ``save_every`` steps and at the end. On cancel it saves a checkpoint at
+    the step boundary and raises ``StopRequested``; a non-finite score,
+    loss or gradient emits a ``warning`` (code ``nan_score``, ``nan_loss``
+    or ``nan_grad``) and fails the job.
+    """
+    from ..jobs.run import StopRequested
+
+    cfg = PPOConfig.from_dict(ctx.config)
+    trainer = PPOTrainer(cfg, log=ctx.log)
+    if ctx.resume_from is not None:
+        trainer.load_checkpoint(ctx.resume_from)
+        ctx.log(f"resumed at step {trainer.step} of {cfg.total_steps}")
+    saved_step = trainer.step
+
+    def save() -> None:
+        nonlocal saved_step
+        with ctx.checkpoint(trainer.step) as folder:
+            trainer.save_checkpoint(folder)
+        saved_step = trainer.step
+
+    while trainer.step < cfg.total_steps:
+        if ctx.should_stop():
+            if trainer.step != saved_step:
+                save()
+            raise StopRequested(f"stopped at step {trainer.step} of {cfg.total_steps}")
+        try:
+            metrics, ro = trainer.train_step()
+        except TrainingDiverged as e:
+            ctx.warn(e.code, str(e), step=trainer.step + 1)
+            raise
+        step = trainer.step
+        ctx.metric(step, metrics)
+        if cfg.samples_every and cfg.num_samples and (step == 1 or step % cfg.samples_every == 0):
+            n = min(cfg.num_samples, len(ro.prompts))
+            ctx.samples(step, [{"prompt": ro.prompts[i], "response": ro.responses[i],
+                                "score": float(ro.scores[i])} for i in range(n)])
+        if cfg.save_every and step % cfg.save_every == 0:
+            save()
+    if trainer.step != saved_step:
+        save()
