@@ -45,6 +45,9 @@ from .rundir import (RunDir, RunDirLike, as_run_dir, atomic_checkpoint, atomic_w
 RECIPES: dict[str, str] = {
     "probe": "workbench.jobs.probe:run",
     "ppo": "workbench.train.ppo:run",
+    "sft": "workbench.train.sft:run",
+    "reward": "workbench.train.reward:run",
+    "dpo": "workbench.train.dpo:run",
 }
 
 #: Extra recipes from the environment, ``"stage=module:function;..."``: for

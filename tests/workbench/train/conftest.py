@@ -1,0 +1,110 @@
+"""Shared fixtures for the training tests: a tiny model and a workspace with small datasets.
+
+Both are built once per session (about 3 s). Tests must not change them:
+jobs only add snapshots to the workspace, which is harmless. Heavy imports
+happen inside fixtures and tests, so collecting this folder stays cheap.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+#: Set for this process and every job it spawns: jobs never reach the network, and a
+#: tiny model trains ~100x faster on one thread when another process holds a core.
+JOB_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _job_env():
+    mp = pytest.MonkeyPatch()
+    for key, value in JOB_ENV.items():
+        mp.setenv(key, value)
+    return mp
+
+
+@pytest.fixture(scope="module", autouse=True)
+def train_env():
+    """:data:`JOB_ENV` for each module here (module scope: it never leaks past this folder)."""
+    mp = _job_env()
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny causal LM folder (model, tokenizer, chat template); do not modify it."""
+    from workbench.models.tiny import build_tiny_model
+
+    mp = _job_env()
+    try:
+        return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    finally:
+        mp.undo()
+
+
+def _chat(prompt: str, response: str) -> list[dict]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+@pytest.fixture(scope="session")
+def train_ws(tmp_path_factory, tiny_model) -> Path:
+    """A workspace folder with the tiny model in ``models/`` and these datasets:
+
+    - ``demos``: 30 chat demonstrations (sft, conversational), every 5th in validation;
+    - ``demos_text``: 20 prompt/completion demonstrations (sft, standard), no splits;
+    - ``pairs``: 40 preference pairs (standard), every 5th in validation;
+    - ``pairs_noval``: 10 preference pairs without a validation split;
+    - ``prompts``: 5 prompts (a kind no training stage takes).
+    """
+    from workbench.models.tiny import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, demo_prompts
+    from workbench.store import datasets as R
+    from workbench.store.records import Record
+    from workbench.store.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("train") / "ws"
+    rng = random.Random(0)
+
+    def words(pool, lo=2, hi=6):
+        return " ".join(rng.choice(pool) for _ in range(rng.randint(lo, hi)))
+
+    prompts = demo_prompts()
+    with Workspace.init(root) as ws:
+        shutil.copytree(tiny_model, ws.models_dir / "tiny")
+        with ws.transaction() as c:
+            d = R.create_dataset(c, "demos", "sft", "conversational")
+            for i, p in enumerate(prompts):
+                R.add_record(c, d, Record(messages=_chat(p, words(POSITIVE_WORDS + NEUTRAL_WORDS)),
+                                          split="validation" if i % 5 == 0 else "train"))
+            d = R.create_dataset(c, "demos_text", "sft", "standard")
+            for p in prompts[:20]:
+                R.add_record(c, d, Record(prompt=p + "\n", completion=words(POSITIVE_WORDS)))
+            d = R.create_dataset(c, "pairs", "preference", "standard")
+            for i, p in enumerate(prompts + prompts[:10]):
+                R.add_record(c, d, Record(prompt=p + "\n", chosen=words(POSITIVE_WORDS),
+                                          rejected=words(NEGATIVE_WORDS),
+                                          split="validation" if i % 5 == 0 else "train"))
+            d = R.create_dataset(c, "pairs_noval", "preference", "standard")
+            for p in prompts[:10]:
+                R.add_record(c, d, Record(prompt=p, chosen=words(POSITIVE_WORDS), rejected=words(NEGATIVE_WORDS)))
+            d = R.create_dataset(c, "prompts", "prompts", "standard")
+            for p in prompts[:5]:
+                R.add_record(c, d, Record(prompt=p))
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_config():
+    """``small_config(dataset, **training)``: a small config (no ``stage``) for the tiny model
+    in ``train_ws``, LoRA r=8, 6 steps of 4 examples, a metric every step."""
+    return _small_config
+
+
+def _small_config(dataset: str = "demos", **training) -> dict:
+    return {"model": {"ref": "./models/tiny", "lora": True, "lora_r": 8, "lora_alpha": 16},
+            "data": {"dataset": dataset},
+            "training": {"max_steps": 6, "batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3,
+                         "max_length": 128, "device": "cpu", **training}}

@@ -1,0 +1,62 @@
+"""The YAML presets: each loads for every stage, validates, and fits its hardware profile."""
+
+import shutil
+
+import pytest
+
+from workbench.train import config as C
+
+PRESETS = ("tiny-cpu", "qwen2.5-0.5b-8gb", "qwen2.5-1.5b-12gb", "qwen2.5-7b-qlora-24gb")
+DATASETS = {"sft": "demos", "reward": "pairs", "dpo": "pairs"}
+
+
+def test_the_four_presets_are_there():
+    assert set(PRESETS) <= set(C.list_presets())
+    for name in PRESETS:
+        assert C.read_preset(name)["description"]
+
+
+@pytest.fixture(scope="module")
+def preset_ws(train_ws):
+    """The session workspace with the tiny model also where the tiny preset looks for it."""
+    target = train_ws / "models" / "tiny-demo"
+    if not target.exists():
+        shutil.copytree(train_ws / "models" / "tiny", target)
+    return train_ws
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("stage", sorted(C.STAGES))
+def test_each_preset_loads_and_validates_for_each_stage(preset_ws, name, stage):
+    cfg = C.preset_config(name, stage, dataset=DATASETS[stage])
+    assert isinstance(cfg, C.STAGES[stage]) and cfg.data.dataset == DATASETS[stage]
+    # Against the workspace: dataset kind, model folder (tiny) or hub id syntax, bitsandbytes (QLoRA).
+    assert C.validate_before_load(cfg, preset_ws) == []
+    again = C.load_config(C.to_dict(cfg))
+    assert again == cfg
+
+
+def test_hardware_profiles_are_sensible():
+    tiny = C.preset_config("tiny-cpu", "sft", dataset="d")
+    assert tiny.training.device == "cpu" and tiny.model.quantization is None
+    for name, gb in (("qwen2.5-0.5b-8gb", 8), ("qwen2.5-1.5b-12gb", 12), ("qwen2.5-7b-qlora-24gb", 24)):
+        for stage in C.STAGES:
+            cfg = C.preset_config(name, stage, dataset="d")
+            assert cfg.model.ref.startswith("Qwen/Qwen2.5-") and cfg.model.lora
+            assert cfg.model.gradient_checkpointing and cfg.training.device == "auto"
+            effective = cfg.training.batch_size * cfg.training.gradient_accumulation_steps
+            assert 8 <= effective <= 64
+        assert (cfg.model.quantization == "4bit") == (gb == 24)
+    dpo = C.preset_config("qwen2.5-7b-qlora-24gb", "dpo", dataset="d")
+    sft = C.preset_config("qwen2.5-7b-qlora-24gb", "sft", dataset="d")
+    assert dpo.training.learning_rate < sft.training.learning_rate
+
+
+def test_overrides_and_unknown_presets():
+    cfg = C.preset_config("qwen2.5-0.5b-8gb", "sft", dataset="d",
+                          overrides={"training": {"max_steps": 5}, "packing": True})
+    assert cfg.training.max_steps == 5 and cfg.packing and cfg.training.batch_size == 4
+    with pytest.raises(C.ConfigError, match="^preset: no preset 'huge'"):
+        C.preset_config("huge", "sft", dataset="d")
+    with pytest.raises(C.ConfigError, match="^stage: preset 'tiny-cpu' has no 'ppo' stage"):
+        C.preset_config("tiny-cpu", "ppo", dataset="d")
