@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", default="")
     _json_arg(p)
 
+    p = sub.add_parser("train", help="start a training run (sft, reward, dpo, ppo) from a config, or resume one")
+    p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
+    p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its last checkpoint")
+    _workspace_arg(p)
+    p.add_argument("--detach", action="store_true", help="start the job and return without following it")
+    _json_arg(p)
+
     runs = sub.add_parser("runs", help="list, inspect and cancel training and generation runs").add_subparsers(
         dest="action", metavar="ACTION", required=True)
     p = runs.add_parser("list", help="every run of the workspace, oldest first")
@@ -245,6 +252,90 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
+    """Read and validate a run config before any model loads: ``(stage, config, warnings)``."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkbenchError(f"{path}: cannot read the config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise WorkbenchError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or "stage" not in data:
+        raise WorkbenchError(f"{path}: expected a mapping with a 'stage:' key (sft, reward, dpo or ppo)")
+    if data["stage"] == "ppo":
+        from .train.ppo import PPOConfig
+        body = {k: v for k, v in data.items() if k != "stage"}
+        PPOConfig.from_dict(body)
+        return "ppo", body, []
+    from .train.config import load_config, to_dict, validate_before_load
+    cfg = load_config(data)
+    warnings = validate_before_load(cfg, workspace)
+    body = {k: v for k, v in to_dict(cfg).items() if k != "stage"}
+    return cfg.stage, body, warnings
+
+
+def _follow(sup, run_id: str, quiet: bool):
+    """Print metric lines while the run goes on; Ctrl+C cancels it (with a checkpoint)."""
+    from .jobs.events import FinishedEvent, LogEvent, MetricEvent, WarningEvent
+
+    tailer = sup.tail(run_id)
+    try:
+        while True:
+            for ev in tailer.read():
+                if quiet:
+                    continue
+                if isinstance(ev, MetricEvent):
+                    shown = ", ".join(f"{k} {v:.4g}" for k, v in list(ev.values.items())[:6]
+                                      if isinstance(v, (int, float)))
+                    sys.stderr.write(f"step {ev.step}: {shown}\n")
+                elif isinstance(ev, (LogEvent, WarningEvent)):
+                    sys.stderr.write(f"{getattr(ev, 'level', 'warning')}: {ev.message}\n")
+                elif isinstance(ev, FinishedEvent):
+                    sys.stderr.write(f"finished: {ev.status}" + (f" ({ev.error})" if ev.error else "") + "\n")
+            sup.poll()
+            info = sup.info(run_id)
+            if info.status in ("completed", "cancelled", "failed") and not info.alive:
+                for ev in tailer.read():
+                    if isinstance(ev, FinishedEvent) and not quiet:
+                        sys.stderr.write(f"finished: {ev.status}\n")
+                return info
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        sys.stderr.write("cancelling (saving a checkpoint)...\n")
+        return sup.cancel(run_id)
+
+
+def cmd_train(args) -> int:
+    from .jobs.supervisor import Supervisor
+
+    if bool(args.config) == bool(args.resume):
+        raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN_DIR (not both)")
+    if args.resume:
+        run_dir = Path(args.resume)
+        root = _resolve_workspace(args.workspace) if args.workspace else run_dir.resolve().parent.parent
+        ws_root = _open(argparse.Namespace(workspace=str(root))).root
+        sup = Supervisor(ws_root)
+        handle = sup.resume(run_dir.name)
+    else:
+        ws_root = _open(args).root
+        stage, body, warnings = _stage_config(args.config, ws_root)
+        for w in warnings:
+            sys.stderr.write(f"warning: {w}\n")
+        sup = Supervisor(ws_root)
+        handle = sup.start(stage, body)
+    info = sup.info(handle.run_id)
+    if not args.json:
+        sys.stderr.write(f"run {handle.run_id} ({info.stage}): {info.status}; folder {handle.path}\n")
+    if args.detach:
+        _emit(args, info.to_dict(), f"{handle.run_id} {info.status}")
+        return 0
+    info = _follow(sup, handle.run_id, quiet=args.json)
+    _emit(args, info.to_dict(), f"{info.run_id}: {info.status}" + (f" ({info.error})" if info.error else ""))
+    return {"completed": 0, "cancelled": 130}.get(info.status, 1)
+
+
 def cmd_runs(args) -> int:
     from .jobs.events import MetricEvent, read_events
     from .jobs.rundir import list_checkpoints
@@ -309,7 +400,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command is None:
         args.workspace = None
         return cmd_gui(args)
-    handler = {"workspace": cmd_workspace, "data": cmd_data, "runs": cmd_runs, "gui": cmd_gui}[args.command]
+    handler = {"workspace": cmd_workspace, "data": cmd_data, "runs": cmd_runs, "train": cmd_train,
+               "gui": cmd_gui}[args.command]
     try:
         return handler(args)
     except DataError as exc:
