@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", default="")
     _json_arg(p)
 
+    p = sub.add_parser("demo", help="build the demo workspace and run SFT -> reward model -> PPO headless")
+    _workspace_arg(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="PPO steps (default: the demo's own)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute on 2 CPU cores)")
+    _json_arg(p)
+
     p = sub.add_parser("train", help="start a training run (sft, reward, dpo, ppo) from a config, or resume one")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its last checkpoint")
@@ -307,6 +314,25 @@ def _follow(sup, run_id: str, quiet: bool):
         return sup.cancel(run_id)
 
 
+def cmd_demo(args) -> int:
+    from .store.workspace import Workspace
+    from .train import demo
+
+    root = _resolve_workspace(args.workspace)
+    Workspace.init(root).close()
+    # Jobs inherit this: one thread per job is much faster than two fighting on a small CPU.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    result = demo.run_demo(root, seed=args.seed, steps=args.steps,
+                           sizes=demo.QUICK if args.quick else demo.FULL,
+                           progress=_progress_printer(not args.json and sys.stderr.isatty()))
+    result = json.loads(json.dumps(result, default=str))
+    _emit(args, result,
+          f"Demo in {root}: reward model held-out accuracy {result['rm_accuracy']:.3f}; PPO score "
+          f"{result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f} (first vs last 20% of steps), "
+          f"KL {result['kl_last']:.2f}\nruns: " + ", ".join(map(str, result["runs"])))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .jobs.supervisor import Supervisor
 
@@ -400,7 +426,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command is None:
         args.workspace = None
         return cmd_gui(args)
-    handler = {"workspace": cmd_workspace, "data": cmd_data, "runs": cmd_runs, "train": cmd_train,
+    handler = {"workspace": cmd_workspace, "data": cmd_data, "runs": cmd_runs, "train": cmd_train, "demo": cmd_demo,
                "gui": cmd_gui}[args.command]
     try:
         return handler(args)

@@ -131,8 +131,8 @@ def rankings_to_dataset(conn: sqlite3.Connection, name: str, *, annotator: Optio
     selected = [r for r in rankings(conn, annotator=annotator) if include_all_bad or not r.all_bad]
     if not selected:
         raise WorkbenchError("no rankings to turn into pairs" + (f" by {annotator!r}" if annotator else ""))
-    styles = {row[0] for row in conn.execute(
-        "SELECT DISTINCT style FROM prompts WHERE id IN (SELECT prompt_id FROM rankings)")}
+    prompt_ids = sorted({r.prompt_id for r in selected})
+    styles = {conn.execute("SELECT style FROM prompts WHERE id = ?", (pid,)).fetchone()[0] for pid in prompt_ids}
     if len(styles) > 1:
         raise WorkbenchError("rankings mix plain-text and chat prompts; export them separately")
     style = styles.pop()

@@ -32,9 +32,10 @@ def test_train_sft_from_yaml_runs_to_completion(train_ws, small_config, tmp_path
 def test_train_bad_config_fails_before_any_run(train_ws, small_config, tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(train_ws, ws)
+    runs_before = sorted(p.name for p in (ws / "runs").iterdir())  # the shared fixture may hold runs
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({"stage": "reward", **small_config("demos")}), encoding="utf-8")
     proc = _cli("train", cfg, "--workspace", ws)
     assert proc.returncode == 1
     assert "preference" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert not [p for p in (ws / "runs").iterdir() if not p.name.startswith(".")]
+    assert sorted(p.name for p in (ws / "runs").iterdir()) == runs_before

@@ -1,0 +1,525 @@
+"""The demo: the whole RLHF loop on a tiny model, end to end, in a few minutes on a CPU.
+
+A synthetic task with a preference the demo knows exactly, so every stage
+can be checked against the truth:
+
+- **Task.** Prompts are ``"Tell me about {topic}."`` (:func:`demo_prompts`);
+  responses are a few words of the demo vocabulary (12 positive, 10
+  negative, 30 neutral words, :mod:`workbench.models.tiny`).
+- **Annotator.** A scripted one (:func:`preference_score`) prefers the
+  response with more positive words minus negative words; equal scores
+  are a tie, and ties give no pair.
+
+:func:`build_demo` prepares everything up to the reward model, in the
+workspace, through the same code paths a user's clicks take:
+
+1. a random-init tiny Llama (hidden 128, 2 layers, 4 heads) and its
+   tokenizer in ``models/demo-base``;
+2. an SFT dataset ``demo-sft`` of chat demonstrations whose responses are
+   random words, and an **SFT job** (all weights) so the model produces
+   words and stops;
+3. candidates sampled from the SFT checkpoint for every prompt, stored as
+   prompts and candidates; one scripted ranking per prompt (annotator
+   ``"scripted"``); :func:`~workbench.store.annotations.rankings_to_dataset`
+   expands them into the preference dataset ``demo-pairs``, split by prompt
+   with :func:`workbench.data.ops.split`.
+
+:func:`run_demo` then runs the **reward-model job** (all weights, from the
+SFT checkpoint) and the **PPO job** (LoRA on the SFT checkpoint, scored by
+the reward model) and summarizes what happened: held-out reward accuracy,
+reward-model score and true annotator score of the PPO samples early and
+late, KL, and timings.
+
+Length bias (the FACTS.md pitfall): if the chosen response is mostly the
+longer one, the reward model learns "longer is better" and PPO rambles. The
+demonstrations draw each word's category first, positive and negative with
+the same probability, so a response's true score is symmetric around 0
+whatever its length and the longer response of a pair wins about half the
+time; :func:`build_demo` reports that fraction (``chosen_longer``) and the
+reward job reports ``eval/length_corr``.
+
+Every training step runs in a real job (``python -m workbench.jobs.run``)
+through the :class:`~workbench.jobs.supervisor.Supervisor`, followed live
+through its events (the progress callback gets each step), so the runs
+appear in the run list with their events, checkpoints and logs. Jobs
+inherit this process's environment: for models this small one thread per
+job (``OMP_NUM_THREADS=1``) is about as fast as two and much faster when
+something else holds a core. Building the base model and sampling the
+candidates run in the calling process and import torch and transformers:
+call these functions from the CLI or a worker process, never from the GUI
+process (DESIGN.md section 3).
+
+Measured on 2 CPU cores, ``OMP_NUM_THREADS=1``, seed 0: :data:`FULL` takes
+about 105 s (SFT 44 s, reward model 25 s, PPO 32 s): held-out reward
+accuracy 1.00, PPO score 0.1 -> 5.3, annotator score of the samples -0.15
+-> 1.46, KL 2.6 nats. :data:`QUICK` (the e2e test) takes about 60 s; over
+seeds 0-4: accuracy 0.90-0.98, PPO score up by 3.1-3.9, annotator score up
+by 1.5-2.1, KL 2.4-4.2 nats.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from ..errors import Cancelled, WorkbenchError
+from ..models.tiny import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, demo_prompts
+from ..progress import CancelToken, ProgressFn, no_progress
+
+#: Annotator name of the scripted rankings.
+ANNOTATOR = "scripted"
+#: Workspace names the demo creates.
+BASE_MODEL = "demo-base"
+SFT_DATASET = "demo-sft"
+PAIRS_DATASET = "demo-pairs"
+
+_POSITIVE = frozenset(POSITIVE_WORDS)
+_NEGATIVE = frozenset(NEGATIVE_WORDS)
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """How big each stage of the demo is. :data:`FULL` is the default, :data:`QUICK` the test's."""
+
+    # -- the tiny model
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 256
+    # -- SFT on random-word demonstrations (all weights: a random-init model has nothing to adapt)
+    sft_examples: int = 8000
+    sft_epochs: float = 3.0
+    sft_lr: float = 1e-3
+    sft_batch_size: int = 32
+    min_words: int = 3
+    max_words: int = 8
+    # -- candidates and rankings (0.7: at 1.0 the tiny BPE model emits more glued or broken words)
+    candidates_per_prompt: int = 16
+    sample_temperature: float = 0.7
+    max_new_tokens: int = 16
+    validation: float = 0.1  # share of pairs held out (whole prompts) for the reward model
+    # -- reward model (all weights, from the SFT checkpoint)
+    rm_epochs: float = 3.0
+    rm_lr: float = 5e-4
+    rm_batch_size: int = 16
+    # -- PPO (LoRA policy on the SFT checkpoint). lr 5e-5 rises gradually (a readable curve),
+    # 3e-4 within ~15 steps; KL 0.2 suits scores of a few units (0.05 let FACTS.md's policy drift
+    # to a junk token the reward model overrated). Rollouts at the candidates' temperature.
+    ppo_steps: int = 60
+    ppo_lr: float = 5e-5
+    ppo_batch_size: int = 64
+    ppo_mini_batch_size: int = 32
+    ppo_epochs: int = 4
+    kl_coef: float = 0.2
+    lora_r: int = 16
+    temperature: float = 0.7
+    samples_per_step: int = 16  # PPO responses reported per step (the demo scores them with the annotator)
+    # -- bookkeeping
+    job_timeout_s: float = 600.0
+
+
+#: The demo as the product shows it: a gradual reward curve, under two minutes on 2 cores.
+FULL = DemoSizes()
+#: Less data, fewer PPO steps at a faster learning rate: learns as clearly, in about a minute.
+QUICK = replace(FULL, sft_examples=4000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4)
+
+
+# =========================================================================== the task
+
+
+def preference_score(response: str) -> int:
+    """The scripted annotator's hidden preference: positive words minus negative words."""
+    words = [w.strip(".,!?;:").lower() for w in response.split()]
+    return sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
+
+
+def scripted_ordering(candidates: Sequence[tuple[int, str]]) -> list[list[int]]:
+    """Tie groups of candidate ids, best first, by :func:`preference_score`.
+
+    ``candidates`` are ``(id, response text)``. Candidates with equal
+    scores share a group: a tie, which gives no preference pair.
+    """
+    groups: dict[int, list[int]] = {}
+    for cid, text in candidates:
+        groups.setdefault(preference_score(text), []).append(cid)
+    return [sorted(groups[s]) for s in sorted(groups, reverse=True)]
+
+
+def demo_response(rng: random.Random, sizes: DemoSizes = FULL) -> str:
+    """A random-word demonstration: ``min_words`` to ``max_words`` words.
+
+    Each word's category is drawn first (positive 1/4, negative 1/4,
+    neutral 1/2), so the true score is symmetric around 0 at every length.
+    """
+    words = []
+    for _ in range(rng.randint(sizes.min_words, sizes.max_words)):
+        u = rng.random()
+        pool = POSITIVE_WORDS if u < 0.25 else NEGATIVE_WORDS if u < 0.5 else NEUTRAL_WORDS
+        words.append(rng.choice(pool))
+    return " ".join(words)
+
+
+def _user(prompt: str) -> list[dict]:
+    return [{"role": "user", "content": prompt}]
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+# =========================================================================== jobs
+
+
+class _Stage:
+    """Maps one stage's own progress (0..1) onto a slice of the caller's progress bar."""
+
+    def __init__(self, progress: ProgressFn, lo: float, hi: float, name: str):
+        self.progress, self.lo, self.hi, self.name = progress, lo, hi, name
+
+    def __call__(self, fraction: float, message: str) -> None:
+        f = min(1.0, max(0.0, fraction))
+        self.progress(self.lo + (self.hi - self.lo) * f, f"{self.name}: {message}")
+
+
+def _run_job(sup, stage: str, config: dict, *, total_steps: int, progress: _Stage,
+             cancel: Optional[CancelToken], timeout_s: float, headline: str = "loss") -> dict:
+    """Start a job, follow its events until it ends, and return what was seen.
+
+    Returns ``{"run_dir", "run_id", "events", "live_metrics", "seconds"}``:
+    ``live_metrics`` counts the metric events read while the job was still
+    running (what a watching GUI would have drawn). Raises
+    :class:`WorkbenchError` if the job did not complete, :class:`Cancelled`
+    (after cancelling the job) if ``cancel`` was set.
+    """
+    from ..jobs.events import MetricEvent
+    from ..jobs.supervisor import TERMINAL
+
+    t0 = time.monotonic()
+    handle = sup.start(stage, config)
+    tailer = handle.tail()
+    events: list = []
+    live = 0
+    progress(0.0, f"started run {handle.run_id}")
+
+    def take(new: list, running: bool) -> None:
+        nonlocal live
+        events.extend(new)
+        for ev in new:
+            if isinstance(ev, MetricEvent):
+                live += running
+                value = ev.values.get(headline)
+                tail = f", {headline} {value:.3f}" if value is not None and math.isfinite(value) else ""
+                progress(ev.step / max(1, total_steps), f"step {ev.step}/{total_steps}{tail}")
+
+    while True:
+        sup.poll()  # a run queued behind someone else's job starts when that one ends
+        new = tailer.read()
+        info = handle.info()  # after the read: still running now means it ran while we read
+        running = not (info.status in TERMINAL and not info.alive)
+        take(new, running)
+        if not running:
+            while rest := tailer.read():  # whatever it wrote between the read and its end
+                take(rest, False)
+            break
+        if cancel is not None and cancel.cancelled:
+            handle.cancel()
+            raise Cancelled(f"cancelled during the {stage} job (run {handle.run_id})")
+        if time.monotonic() - t0 > timeout_s:
+            handle.cancel()
+            raise WorkbenchError(f"the {stage} job (run {handle.run_id}) took longer than {timeout_s:g} s")
+        time.sleep(0.1)
+    if tailer.errors:
+        raise WorkbenchError(f"run {handle.run_id}: unreadable events: {tailer.errors[0]}")
+    if info.status != "completed":
+        raise WorkbenchError(f"the {stage} job (run {handle.run_id}) {info.status}: {info.error} "
+                             f"(see {handle.path / 'stderr.log'})")
+    progress(1.0, f"run {handle.run_id} completed")
+    return {"run_dir": handle.path, "run_id": handle.run_id, "events": events, "live_metrics": live,
+            "seconds": time.monotonic() - t0}
+
+
+def _final_model(run_dir: Path) -> Path:
+    """The model folder a completed run left: its last checkpoint, or the LoRA-merged
+    model inside it (``merged/``) when the recipe saved one."""
+    import json
+
+    from ..jobs.rundir import latest_complete_checkpoint
+
+    path = latest_complete_checkpoint(run_dir)
+    if path is None:
+        raise WorkbenchError(f"run {run_dir.name} completed without a checkpoint")
+    try:
+        merged = json.loads((path / "workbench.json").read_text(encoding="utf-8")).get("merged")
+    except (OSError, ValueError):
+        merged = None
+    return path / merged if merged else path
+
+
+def _metric_series(events, name: str) -> list[tuple[int, float]]:
+    from ..jobs.events import MetricEvent
+
+    return [(e.step, e.values[name]) for e in events if isinstance(e, MetricEvent) and name in e.values]
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _ends(series: Sequence[float], share: float = 0.2) -> tuple[float, float]:
+    """Mean of the first and of the last ``share`` of ``series`` (at least one value each)."""
+    k = max(1, int(round(len(series) * share)))
+    return _mean(series[:k]), _mean(series[-k:])
+
+
+# =========================================================================== sampling
+
+
+def sample_candidates(model_dir: Union[str, Path], prompts: Sequence[str], n: int, *, seed: int = 0,
+                      temperature: float = 1.0, max_new_tokens: int = 16) -> list[list[str]]:
+    """``n`` sampled responses per prompt from the chat model in ``model_dir`` (in this process).
+
+    Prompts are chat-templated and left-padded; sampling is seeded without
+    touching the caller's RNG state. Responses are decoded without special
+    tokens; those cut off at ``max_new_tokens`` (no EOS) are kept: the
+    annotator judges the words either way.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the caller's terminal
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True).eval()
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    texts = [tokenizer.apply_chat_template(_user(p), add_generation_prompt=True, tokenize=False) for p in prompts]
+    out: list[list[str]] = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for start in range(0, len(texts), 8):
+            enc = tokenizer(texts[start:start + 8], return_tensors="pt", padding=True, add_special_tokens=False)
+            gen = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                                 max_new_tokens=max_new_tokens, num_return_sequences=n,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            decoded = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            # Not stripped: the PPO engine decodes its responses the same way, and the reward
+            # model should be trained on the text it will score.
+            out += [decoded[i * n:(i + 1) * n] for i in range(len(decoded) // n)]
+    return out
+
+
+# =========================================================================== the demo
+
+
+def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optional[ProgressFn] = None,
+               sizes: DemoSizes = FULL, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
+    """Build the demo in ``workspace_root`` (created if needed) up to the preference dataset.
+
+    Makes the base model, the SFT dataset and SFT run, the prompts,
+    candidates and scripted rankings, and the split preference dataset (see
+    the module docstring). The workspace must not hold a demo already.
+
+    Returns ``{"workspace", "base_model", "sft_run", "sft_model",
+    "sft_dataset", "pairs_dataset", "pairs", "pairs_train",
+    "pairs_validation", "ties", "chosen_longer", "candidates",
+    "candidate_score_mean", "live_metrics", "timing"}`` (folders as paths;
+    ``ties`` is the share of candidate pairs dropped as ties;
+    ``chosen_longer`` the share of pairs of different word counts where the
+    chosen response is the longer one).
+    """
+    from ..data import ops
+    from ..jobs.supervisor import Supervisor
+    from ..models.tiny import build_tiny_model
+    from ..store import annotations as A, datasets as D
+    from ..store.records import Record
+    from ..store.workspace import Workspace
+
+    progress = progress or no_progress
+    timing: dict[str, float] = {}
+    t0 = time.monotonic()
+    root = Path(workspace_root).resolve()
+
+    def check() -> None:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("demo cancelled")
+
+    # 1. The base model and the demonstrations.
+    progress(0.0, "building the tiny base model")
+    with Workspace.init(root) as ws:
+        base = ws.models_dir / BASE_MODEL
+        existing = {d.name for d in D.list_datasets(ws.conn)} & {SFT_DATASET, PAIRS_DATASET}
+        if base.exists() or existing:
+            raise WorkbenchError(f"{root} already holds a demo ({', '.join(sorted(existing)) or base.name}); "
+                                 "build the demo in a new workspace folder")
+        tmp = ws.models_dir / f".tmp-{BASE_MODEL}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        build_tiny_model(tmp, hidden_size=sizes.hidden_size, num_layers=sizes.num_layers,
+                         num_heads=sizes.num_heads, intermediate_size=sizes.intermediate_size, seed=seed)
+        tmp.rename(base)
+        prompts = demo_prompts()
+        rng = random.Random(seed)
+        with ws.transaction() as conn:
+            ds = D.create_dataset(conn, SFT_DATASET, "sft", "conversational",
+                                  "demo: random-word demonstrations")
+            for i in range(sizes.sft_examples):
+                prompt = prompts[i % len(prompts)]
+                D.add_record(conn, ds, Record(messages=_user(prompt) + _assistant(demo_response(rng, sizes))))
+    timing["setup_s"] = time.monotonic() - t0
+    check()
+
+    # 2. SFT: all weights (the random-init model has nothing for LoRA to adapt).
+    sup = Supervisor(root)
+    sft_steps = math.ceil(sizes.sft_examples / sizes.sft_batch_size) * math.ceil(sizes.sft_epochs)
+    sft = _run_job(sup, "sft", {
+        "model": {"ref": f"./models/{BASE_MODEL}", "lora": False},
+        "data": {"dataset": SFT_DATASET},
+        "training": {"learning_rate": sizes.sft_lr, "num_epochs": sizes.sft_epochs,
+                     "batch_size": sizes.sft_batch_size, "max_length": 64, "logging_steps": 10,
+                     "warmup_ratio": 0.05, "seed": seed, "device": "cpu"},
+    }, total_steps=sft_steps, progress=_Stage(progress, 0.02, 0.75, "SFT"), cancel=cancel,
+        timeout_s=sizes.job_timeout_s)
+    timing["sft_s"] = sft["seconds"]
+    sft_model = _final_model(sft["run_dir"])
+    check()
+
+    # 3. Candidates from the SFT model, scripted rankings, preference pairs.
+    t1 = time.monotonic()
+    progress(0.76, f"sampling {sizes.candidates_per_prompt} candidates for each of {len(prompts)} prompts")
+    sampled = sample_candidates(sft_model, prompts, sizes.candidates_per_prompt, seed=seed,
+                                temperature=sizes.sample_temperature, max_new_tokens=sizes.max_new_tokens)
+    params = {"temperature": sizes.sample_temperature, "max_new_tokens": sizes.max_new_tokens, "seed": seed}
+    checkpoint = str(sft_model.relative_to(root))
+    progress(0.95, "ranking the candidates (scripted annotator)")
+    with Workspace.open(root) as ws:
+        texts: dict[int, str] = {}
+        for prompt, responses in zip(prompts, sampled):
+            with ws.transaction() as conn:  # one decision, one commit, as the ranking view does
+                pid = A.add_prompt(conn, _user(prompt), tags=("demo",))
+                cands = [(A.add_candidate(conn, pid, _assistant(r), model=BASE_MODEL, checkpoint=checkpoint,
+                                          params=params), r) for r in responses]
+                texts.update(cands)
+                A.record_ranking(conn, pid, ANNOTATOR, scripted_ordering(cands))
+        with ws.transaction() as conn:
+            n_pairs = A.rankings_to_dataset(conn, PAIRS_DATASET, annotator=ANNOTATOR)
+        report = ops.split(ws, PAIRS_DATASET, validation=sizes.validation, seed=seed)
+        longer = decided = 0
+        for rec in D.iter_records(ws.conn, D.get_dataset(ws.conn, PAIRS_DATASET)):
+            a, b = (len(rec.chosen[-1]["content"].split()), len(rec.rejected[-1]["content"].split()))
+            if a != b:
+                decided += 1
+                longer += a > b
+    n = sizes.candidates_per_prompt
+    all_pairs = len(prompts) * n * (n - 1) // 2
+    timing["candidates_s"] = time.monotonic() - t1
+    timing["build_s"] = time.monotonic() - t0
+    progress(1.0, f"{n_pairs} preference pairs ({report.train} train, {report.validation} validation)")
+    return {
+        "workspace": root, "base_model": base, "sft_run": sft["run_dir"], "sft_model": sft_model,
+        "sft_dataset": SFT_DATASET, "pairs_dataset": PAIRS_DATASET, "pairs": n_pairs,
+        "pairs_train": report.train, "pairs_validation": report.validation,
+        "ties": 1 - n_pairs / all_pairs if all_pairs else 0.0,
+        "chosen_longer": longer / decided if decided else math.nan,
+        "candidates": len(texts),
+        "candidate_score_mean": _mean([preference_score(t) for t in texts.values()]),
+        "live_metrics": {"sft": sft["live_metrics"]},
+        "timing": timing,
+    }
+
+
+def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optional[ProgressFn] = None,
+             steps: Optional[int] = None, sizes: DemoSizes = FULL,
+             cancel: Optional[CancelToken] = None) -> dict[str, Any]:
+    """The whole demo: :func:`build_demo`, then the reward-model job and the PPO job.
+
+    ``steps`` overrides ``sizes.ppo_steps``. Returns :func:`build_demo`'s
+    dict plus:
+
+    - ``rm_accuracy``: held-out pair accuracy of the reward model (its last
+      ``eval/accuracy``), and ``rm_length_corr`` (``eval/length_corr``);
+    - ``ppo_score_first`` / ``ppo_score_last``: mean ``objective/scores``
+      (reward-model score) over the first and last 20% of PPO steps;
+    - ``true_score_first`` / ``true_score_last``: the same for the
+      annotator's :func:`preference_score` of the reported PPO samples,
+      i.e. whether the policy learned the real preference, not a quirk of
+      the reward model;
+    - ``kl_last`` (k1) and ``kl_k3_last``: mean KL per response over the
+      last 20% of steps; ``length_first`` / ``length_last``: mean response
+      length in tokens;
+    - ``runs``: ``{"sft", "reward", "ppo"}`` run folders; ``rm_model``;
+    - ``live_metrics``: per stage, metric events read while its job ran;
+    - ``timing``: seconds per stage and ``total_s``.
+    """
+    from ..jobs.events import SamplesEvent
+    from ..jobs.supervisor import Supervisor
+
+    progress = progress or no_progress
+    if steps is not None:
+        sizes = replace(sizes, ppo_steps=int(steps))
+    t0 = time.monotonic()
+    result = build_demo(workspace_root, seed=seed, progress=_Stage(progress, 0.0, 0.55, "build"),
+                        sizes=sizes, cancel=cancel)
+    root: Path = result["workspace"]
+    sup = Supervisor(root)
+    timing = result["timing"]
+
+    # 4a. Reward model: all weights from the SFT checkpoint, a fresh score head.
+    rm_steps = math.ceil(result["pairs_train"] / sizes.rm_batch_size) * math.ceil(sizes.rm_epochs)
+    rm = _run_job(sup, "reward", {
+        "model": {"ref": f"./{result['sft_model'].relative_to(root).as_posix()}", "lora": False},
+        "data": {"dataset": PAIRS_DATASET},
+        "training": {"learning_rate": sizes.rm_lr, "num_epochs": sizes.rm_epochs,
+                     "batch_size": sizes.rm_batch_size, "max_length": 64, "logging_steps": 10,
+                     "seed": seed, "device": "cpu"},
+        "eval_steps": 0,
+    }, total_steps=rm_steps, progress=_Stage(progress, 0.55, 0.75, "reward model"), cancel=cancel,
+        timeout_s=sizes.job_timeout_s)
+    timing["reward_s"] = rm["seconds"]
+    rm_model = _final_model(rm["run_dir"])
+    accuracy = _metric_series(rm["events"], "eval/accuracy")
+    length_corr = _metric_series(rm["events"], "eval/length_corr")
+
+    # 4b. PPO: LoRA on the SFT model, the reward model scores, KL to the SFT model.
+    ppo = _run_job(sup, "ppo", {
+        "policy_model": str(result["sft_model"]), "reward_model": str(rm_model),
+        "prompts": demo_prompts(), "device": "cpu", "dtype": "fp32",
+        "lora_r": sizes.lora_r, "lora_alpha": 2 * sizes.lora_r,
+        "batch_size": sizes.ppo_batch_size, "mini_batch_size": sizes.ppo_mini_batch_size,
+        "ppo_epochs": sizes.ppo_epochs, "lr": sizes.ppo_lr, "lr_scheduler": "constant",
+        "max_new_tokens": sizes.max_new_tokens, "temperature": sizes.temperature,
+        "kl_coef": sizes.kl_coef, "total_steps": sizes.ppo_steps, "save_every": 0,
+        "samples_every": 1, "num_samples": min(sizes.samples_per_step, sizes.ppo_batch_size), "seed": seed,
+    }, total_steps=sizes.ppo_steps, progress=_Stage(progress, 0.75, 1.0, "PPO"), cancel=cancel,
+        timeout_s=sizes.job_timeout_s, headline="objective/scores")
+    timing["ppo_s"] = ppo["seconds"]
+
+    scores = [v for _, v in _metric_series(ppo["events"], "objective/scores")]
+    kl = [v for _, v in _metric_series(ppo["events"], "objective/kl")]
+    kl3 = [v for _, v in _metric_series(ppo["events"], "objective/kl_k3")]
+    length = [v for _, v in _metric_series(ppo["events"], "response/length_mean")]
+    true = [_mean([preference_score(r["response"]) for r in e.rows])
+            for e in ppo["events"] if isinstance(e, SamplesEvent)]
+    timing["total_s"] = time.monotonic() - t0
+    result.update({
+        "rm_model": rm_model,
+        "rm_accuracy": accuracy[-1][1] if accuracy else math.nan,
+        "rm_length_corr": length_corr[-1][1] if length_corr else math.nan,
+        "ppo_steps": len(scores),
+        "ppo_score_first": _ends(scores)[0], "ppo_score_last": _ends(scores)[1],
+        "true_score_first": _ends(true)[0], "true_score_last": _ends(true)[1],
+        "kl_last": _ends(kl)[1], "kl_k3_last": _ends(kl3)[1],
+        "length_first": _ends(length)[0], "length_last": _ends(length)[1],
+        "runs": {"sft": result["sft_run"], "reward": rm["run_dir"], "ppo": ppo["run_dir"]},
+        "live_metrics": {**result["live_metrics"], "reward": rm["live_metrics"], "ppo": ppo["live_metrics"]},
+        "sizes": asdict(sizes),
+    })
+    progress(1.0, f"done in {timing['total_s']:.0f} s: held-out reward accuracy {result['rm_accuracy']:.3f}, "
+                  f"PPO score {result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f}")
+    return result
