@@ -235,7 +235,24 @@ class MainWindow(QMainWindow):
         start = str(self._workspace_path) if self._workspace_path else str(Path.home())
         chosen = QFileDialog.getExistingDirectory(self, "Open Workspace", start)
         if chosen:
-            self.set_workspace_path(chosen)
+            self.open_workspace(chosen)
+
+    def open_workspace(self, folder: str | Path) -> bool:
+        """Open (creating or migrating) the workspace in ``folder`` and show it.
+
+        On failure the user sees why in a message box and the current
+        workspace stays as it was; returns whether it opened.
+        """
+        from workbench.errors import WorkbenchError
+        from workbench.store.workspace import Workspace
+
+        try:
+            Workspace.init(folder).close()
+        except (WorkbenchError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot open workspace", str(exc))
+            return False
+        self.set_workspace_path(folder)
+        return True
 
     @Slot()
     def _on_about_triggered(self) -> None:

@@ -83,3 +83,31 @@ def test_gui_does_not_import_training_stack() -> None:
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"GUI process imported {loaded}"
+
+
+def test_open_workspace_creates_it_or_explains_why_not(qtbot, tmp_path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    window = MainWindow(workspace_path=None)
+    qtbot.addWidget(window)
+    assert window.open_workspace(tmp_path / "fresh")
+    assert (tmp_path / "fresh" / "workspace.sqlite").is_file()
+    assert "fresh" in window.windowTitle()
+
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    seen: list[str] = []
+
+    def close_box() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            seen.append(box.text())
+            box.close()
+        else:
+            QTimer.singleShot(20, close_box)
+
+    QTimer.singleShot(20, close_box)
+    assert not window.open_workspace(not_a_folder)
+    assert seen and "not a folder" in seen[0]
+    assert "fresh" in window.windowTitle()  # the open workspace stays
