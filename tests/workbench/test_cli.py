@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 BIN = [sys.executable, "-m", "workbench.cli"]
 

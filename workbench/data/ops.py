@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, Optional
 from ..errors import WorkbenchError
 from ..progress import CancelToken, ProgressFn, check, no_progress
 from ..store import datasets as ds_repo
-from ..store.records import CONTENT_FIELDS, Record, dumps_canonical
+from ..store.records import Record, dumps_canonical
 from ..store.workspace import Workspace
 
 DEDUP_MODES = ("exact", "normalized")

@@ -66,7 +66,6 @@ def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace") -> I
     body (including :class:`~workbench.errors.Cancelled` and
     ``KeyboardInterrupt``) rolls everything back.
     """
-    timeout = getattr(conn, "lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)
     started = time.monotonic()
     try:
         conn.execute("BEGIN IMMEDIATE")

@@ -39,7 +39,8 @@ from transformers import TrainerCallback
 from ..errors import WorkbenchError
 from ..jobs.rundir import atomic_write_json, atomic_write_text
 from ..jobs.run import JobContext, StopRequested
-from .config import ConfigError, StageConfig, to_dict
+from .config import (ConfigError, StageConfig, load_config, resolve_model_ref, resolve_workspace, to_dict,
+                     validate_before_load)
 
 #: Keys whose non-finite value means training diverged.
 WATCHED = ("loss", "grad_norm")
@@ -228,6 +229,49 @@ def manifest(cfg: StageConfig, data: Any, ref: Any) -> dict[str, Any]:
     """What every checkpoint of the run says about itself in ``workbench.json``."""
     return {"stage": cfg.stage, "base_model": ref.to_dict(), "adapter": cfg.model.lora,
             "quantization": cfg.model.quantization, "dataset": data.dataset, "snapshot": data.snapshot}
+
+
+# -- the opening every TRL recipe shares -------------------------------------------------------
+def open_stage(ctx: JobContext, stage: str):
+    """Config, workspace and data of a run, checked before any model loads.
+
+    Returns ``(cfg, workspace_root, data)``: the config is validated against
+    the workspace (warnings become ``warning`` events), the dataset snapshot
+    is prepared and pinned in the run (:func:`record_data`).
+    """
+    from .data import prepare
+
+    cfg = load_config({**ctx.config, "stage": stage})
+    root = resolve_workspace(cfg, ctx.run_dir)
+    for warning in validate_before_load(cfg, root):
+        ctx.warn("config", warning)
+    data = prepare(root, cfg, note=f"run {ctx.run_dir.run_id}")
+    record_data(ctx, cfg, data)
+    ctx.raise_if_stopped()
+    return cfg, root, data
+
+
+def model_setup(ctx: JobContext, cfg: StageConfig, root: Path, *, what: str = "", extra: str = ""):
+    """Seed, resolve the model and its precision, and log what is about to load: ``(ref, precision)``."""
+    from transformers import set_seed
+
+    set_seed(cfg.training.seed)  # LoRA and score-head init happen before the trainer seeds
+    ref = resolve_model_ref(cfg, root)
+    precision = pick_precision(cfg.training.device, lora=cfg.model.lora)
+    ctx.log(f"loading {ref}{what} on {precision['device']} ({precision['dtype']}"
+            f"{', ' + cfg.model.quantization if cfg.model.quantization else ''}"
+            f"{', LoRA r=%d' % cfg.model.lora_r if cfg.model.lora else ', all weights'}){extra}")
+    return ref, precision
+
+
+def maybe_lora(model: Any, cfg: StageConfig) -> Any:
+    """``model`` with the config's LoRA adapter, or unchanged when LoRA is off."""
+    if not cfg.model.lora:
+        return model
+    from ..models.loading import apply_lora
+
+    return apply_lora(model, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
+                      target_modules=cfg.model.target_modules())
 
 
 # -- run bookkeeping ---------------------------------------------------------------------------

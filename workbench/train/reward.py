@@ -27,38 +27,21 @@ from typing import Optional
 
 from transformers import TrainerCallback
 
-from .callbacks import (JobCallback, manifest, pick_precision, record_data, run_trainer,
-                        trainer_args)
-from .config import RewardConfig, load_config, resolve_model_ref, resolve_workspace, validate_before_load
-from .data import prepare
+from .callbacks import JobCallback, manifest, maybe_lora, model_setup, open_stage, run_trainer, trainer_args
 
 
 def run(ctx) -> None:
-    cfg: RewardConfig = load_config({**ctx.config, "stage": "reward"})
-    root = resolve_workspace(cfg, ctx.run_dir)
-    for warning in validate_before_load(cfg, root):
-        ctx.warn("config", warning)
-    data = prepare(root, cfg, note=f"run {ctx.run_dir.run_id}")
-    record_data(ctx, cfg, data)
-    ctx.raise_if_stopped()
+    cfg, root, data = open_stage(ctx, "reward")
 
-    from transformers import set_seed
     from trl import RewardConfig as TRLRewardConfig, RewardTrainer
 
-    from ..models.loading import apply_lora, load_reward_model, load_tokenizer
+    from ..models.loading import load_reward_model, load_tokenizer
 
-    set_seed(cfg.training.seed)  # LoRA and score-head init happen before the trainer seeds
-    ref = resolve_model_ref(cfg, root)
-    precision = pick_precision(cfg.training.device, lora=cfg.model.lora)
-    ctx.log(f"loading {ref} as a reward model on {precision['device']} ({precision['dtype']}"
-            f"{', ' + cfg.model.quantization if cfg.model.quantization else ''}"
-            f"{', LoRA r=%d' % cfg.model.lora_r if cfg.model.lora else ', all weights'})")
+    ref, precision = model_setup(ctx, cfg, root, what=" as a reward model")
     tokenizer = load_tokenizer(ref, require_chat_template=data.conversational)
     model = load_reward_model(ref, quantization=cfg.model.quantization, device=precision["device"],
                               dtype=precision["dtype"], pad_token_id=tokenizer.pad_token_id)
-    if cfg.model.lora:
-        model = apply_lora(model, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
-                           target_modules=cfg.model.target_modules())
+    model = maybe_lora(model, cfg)
 
     args = TRLRewardConfig(**trainer_args(cfg, ctx, precision),
                            center_rewards_coefficient=cfg.center_rewards_coefficient or None)

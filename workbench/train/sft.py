@@ -15,39 +15,22 @@ conversations. Prompt/completion data learns the completions only.
 
 from __future__ import annotations
 
-from .callbacks import (JobCallback, manifest, pick_precision, record_data, run_trainer,
-                        trainer_args)
-from .config import SFTConfig, load_config, resolve_model_ref, resolve_workspace, validate_before_load
-from .data import prepare
+from .callbacks import JobCallback, manifest, maybe_lora, model_setup, open_stage, run_trainer, trainer_args
 
 
 def run(ctx) -> None:
-    cfg: SFTConfig = load_config({**ctx.config, "stage": "sft"})
-    root = resolve_workspace(cfg, ctx.run_dir)
-    for warning in validate_before_load(cfg, root):
-        ctx.warn("config", warning)
-    data = prepare(root, cfg, note=f"run {ctx.run_dir.run_id}")
-    record_data(ctx, cfg, data)
-    ctx.raise_if_stopped()
+    cfg, root, data = open_stage(ctx, "sft")
 
     # trl only now: a bad config fails above without paying for its import (seconds).
-    from transformers import set_seed
     from trl import SFTConfig as TRLSFTConfig, SFTTrainer
 
-    from ..models.loading import apply_lora, load_causal_lm, load_tokenizer
+    from ..models.loading import load_causal_lm, load_tokenizer
 
-    set_seed(cfg.training.seed)  # LoRA and score-head init happen before the trainer seeds
-    ref = resolve_model_ref(cfg, root)
-    precision = pick_precision(cfg.training.device, lora=cfg.model.lora)
-    ctx.log(f"loading {ref} on {precision['device']} ({precision['dtype']}"
-            f"{', ' + cfg.model.quantization if cfg.model.quantization else ''}"
-            f"{', LoRA r=%d' % cfg.model.lora_r if cfg.model.lora else ', all weights'})")
+    ref, precision = model_setup(ctx, cfg, root)
     tokenizer = load_tokenizer(ref, require_chat_template=data.conversational)
     model = load_causal_lm(ref, quantization=cfg.model.quantization, device=precision["device"],
                            dtype=precision["dtype"])
-    if cfg.model.lora:
-        model = apply_lora(model, r=cfg.model.lora_r, alpha=cfg.model.lora_alpha, dropout=cfg.model.lora_dropout,
-                           target_modules=cfg.model.target_modules())
+    model = maybe_lora(model, cfg)
 
     messages = "messages" in data.train.column_names  # else prompt/completion (text or chat)
     assistant_only = messages and cfg.assistant_only_loss and _can_mask_assistant(ctx, tokenizer)

@@ -9,7 +9,7 @@ import pytest
 
 from workbench.errors import WorkspaceBusyError, WorkspaceError
 from workbench.store import migrations
-from workbench.store.db import connect, write_transaction
+from workbench.store.db import connect
 from workbench.store.workspace import Workspace, default_workspace_dir
 
 

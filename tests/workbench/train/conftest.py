@@ -108,3 +108,35 @@ def _small_config(dataset: str = "demos", **training) -> dict:
             "data": {"dataset": dataset},
             "training": {"max_steps": 6, "batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3,
                          "max_length": 128, "device": "cpu", **training}}
+
+
+@pytest.fixture(scope="session")
+def ppo_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny model folders for the PPO tests, built once: ``policy`` (the plain tiny model),
+    ``sharp`` (the same with its final norm x10, so PPO visibly moves it), ``gpt2`` (absolute
+    positions) and ``reward`` (a reward model on the tiny backbone); do not modify them."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
+
+    root = tmp_path_factory.mktemp("ppo_models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        policy = build_tiny_model(root / "policy")
+        reward = build_tiny_reward_model(root / "reward", policy, seed=1)
+        lm = AutoModelForCausalLM.from_pretrained(policy, use_safetensors=True)
+        with torch.no_grad():
+            lm.model.norm.weight.mul_(10.0)
+        lm.save_pretrained(root / "sharp", safe_serialization=True)
+        tokenizer = AutoTokenizer.from_pretrained(policy)
+        tokenizer.save_pretrained(root / "sharp")
+        # Absolute position embeddings (and dropout layers): where left padding without
+        # position_ids really shifts the numbers; RoPE models only see relative positions.
+        gpt2 = GPT2LMHeadModel(GPT2Config(
+            vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id))
+        gpt2.save_pretrained(root / "gpt2", safe_serialization=True)
+        tokenizer.save_pretrained(root / "gpt2")
+    return {"policy": policy, "sharp": root / "sharp", "gpt2": root / "gpt2", "reward": reward}

@@ -46,32 +46,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """``{"policy", "sharp", "reward"}``: tiny model folders built once for this module."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
-
-    root = tmp_path_factory.mktemp("ppo_models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        policy = build_tiny_model(root / "policy")
-        reward = build_tiny_reward_model(root / "reward", policy, seed=1)
-        lm = AutoModelForCausalLM.from_pretrained(policy, use_safetensors=True)
-        with torch.no_grad():
-            lm.model.norm.weight.mul_(10.0)
-        lm.save_pretrained(root / "sharp", safe_serialization=True)
-        tokenizer = AutoTokenizer.from_pretrained(policy)
-        tokenizer.save_pretrained(root / "sharp")
-        # Absolute position embeddings (and dropout layers): where left padding without
-        # position_ids really shifts the numbers; RoPE models only see relative positions.
-        gpt2 = GPT2LMHeadModel(GPT2Config(
-            vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id))
-        gpt2.save_pretrained(root / "gpt2", safe_serialization=True)
-        tokenizer.save_pretrained(root / "gpt2")
-    return {"policy": policy, "sharp": root / "sharp", "gpt2": root / "gpt2", "reward": reward}
+def models(ppo_models) -> dict[str, Path]:
+    """``{"policy", "sharp", "gpt2", "reward"}`` (see ``ppo_models`` in conftest.py)."""
+    return ppo_models
 
 
 def prompts() -> list[str]:

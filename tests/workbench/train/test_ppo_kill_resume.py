@@ -20,22 +20,9 @@ TIMING = {"time/step_s", "eps"}
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
-
-    root = tmp_path_factory.mktemp("kill_models")
-    policy = build_tiny_model(root / "policy")
-    reward = build_tiny_reward_model(root / "reward", policy, seed=1)
-    # A sharper final norm so PPO visibly moves the policy (see test_ppo_engine.py).
-    lm = AutoModelForCausalLM.from_pretrained(policy, use_safetensors=True)
-    with torch.no_grad():
-        lm.model.norm.weight.mul_(10.0)
-    lm.save_pretrained(root / "sharp", safe_serialization=True)
-    AutoTokenizer.from_pretrained(policy).save_pretrained(root / "sharp")
-    return {"policy": root / "sharp", "reward": reward}
+def models(ppo_models):
+    """The sharpened tiny policy (PPO visibly moves it) and the tiny reward model."""
+    return {"policy": ppo_models["sharp"], "reward": ppo_models["reward"]}
 
 
 def _config(models) -> dict:
