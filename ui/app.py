@@ -1,33 +1,85 @@
-"""GUI entry point: ``rlhf-workbench-gui [--workspace DIR]``.
+"""GUI entry point: ``rlhf-workbench-gui [--workspace DIR]`` (also ``rlhf-workbench [gui]``).
+
+With ``--workspace DIR`` the app opens DIR (creating the workspace if
+needed). Without it, it reopens the workspace open when it last closed, if
+that still exists, and shows the welcome screen otherwise.
 
 This process must stay light: no torch, transformers, trl, peft or datasets
-imports here or in anything the main window pulls in (first window in well
-under 2 s). Training runs in child processes.
+imports here or in anything the main window pulls in at start-up (pages are
+imported on first visit; ``tests/ui/test_startup.py`` checks, and
+``benchmarks/startup.py`` measures time to the first paint).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Optional
 
-from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtCore import QSocketNotifier, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from ui.common.resources import resource_path
 from ui.main_window import APP_NAME, MainWindow
+from ui.settings import ORGANIZATION, Settings
+from ui.theme import app_icon, apply_stylesheet, follow_system_palette
 
 
 def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="rlhf-workbench-gui", description=f"Start {APP_NAME}.")
-    parser.add_argument("--workspace", metavar="DIR", help="workspace folder to open")
+    parser.add_argument("--workspace", metavar="DIR", help="workspace folder to open (created if needed)")
     # Unknown arguments are left for Qt (e.g. -platform offscreen, -style fusion).
     return parser.parse_known_args(argv)
 
 
-def _apply_stylesheet(app: QApplication) -> None:
-    qss = resource_path("style.qss")
-    if qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+def start_workspace(requested: Optional[str], settings: Settings) -> Optional[Path]:
+    """The workspace to open at start: ``--workspace`` if given, else the last
+    one if it still holds a workspace, else ``None`` (the welcome screen)."""
+    if requested:
+        return Path(requested).expanduser()
+    last = settings.last_workspace()
+    if last is not None and (last / "workspace.sqlite").is_file():
+        return last
+    return None
+
+
+def close_on_termination_signals(app: QApplication) -> None:
+    """Close the app's windows (the main window saves its settings and stops what it
+    runs) on SIGINT or SIGTERM, e.g. Ctrl+C in the terminal that ran ``make run``.
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop is C++:
+    the wake-up fd makes the loop notice the signal at once (no polling timer).
+    """
+    import signal
+    import socket
+
+    if not hasattr(signal, "SIGTERM") or not hasattr(socket, "socketpair"):
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def drain() -> None:  # the handler itself runs as soon as Python gets control
+        try:
+            reader.recv(64)
+        except OSError:
+            pass
+
+    def close_and_quit() -> None:
+        for widget in app.topLevelWidgets():
+            if isinstance(widget, MainWindow):
+                widget.close()  # saves settings, cancels a demo build, stops the monitors
+        app.quit()
+
+    notifier.activated.connect(drain)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Deferred to the event loop: a signal during start-up must not run before the
+        # window exists (it would close nothing and the window would then show).
+        signal.signal(sig, lambda _signum, _frame: QTimer.singleShot(0, close_and_quit))
+    app._signal_sockets = (reader, writer, notifier)  # kept alive with the app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,17 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     # A second call (e.g. from a test) must reuse the existing instance.
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME, *qt_args])
     app.setApplicationName(APP_NAME)
-    app.setOrganizationName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION)
     # Lets Wayland compositors match the window to packaging/rlhf-workbench.desktop.
     QGuiApplication.setDesktopFileName("rlhf-workbench")
-    app.setWindowIcon(QIcon(str(resource_path("icons", "app.svg"))))
-    _apply_stylesheet(app)
+    app.setWindowIcon(app_icon())
+    apply_stylesheet(app)
+    follow_system_palette(app)
 
-    # Open (creating on first launch) the chosen or the per-user default
-    # workspace, so the window always shows a real, migrated workspace.
-    from workbench.store.workspace import Workspace, default_workspace_dir
-    workspace = Workspace.init(args.workspace or default_workspace_dir())
-    window = MainWindow(workspace_path=str(workspace.root))
+    close_on_termination_signals(app)
+    settings = Settings()
+    window = MainWindow(workspace_path=start_workspace(args.workspace, settings), settings=settings)
     window.show()
     return app.exec()
 

@@ -1,171 +1,189 @@
-"""The workbench's top-level window: navigation on the left, one page per task."""
+"""The workbench's top-level window: a welcome screen while no workspace is
+open; then navigation on the left and one page per task (Rank, Datasets,
+Train, Runs), built on first visit from :mod:`ui.pages`.
+
+What the window offers pages (see :mod:`ui.common.page`):
+:meth:`MainWindow.show_page`, :meth:`MainWindow.page`,
+:attr:`MainWindow.job_monitor` (one :class:`~ui.common.jobs.JobMonitor`),
+and an undo group whose active stack follows the current page's
+``undo_stack`` (Edit > Undo / Redo). Every built page gets
+``set_workspace(root)`` when the workspace changes and ``shutdown()`` when
+the window closes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Optional
 
-from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QAction, QFont, QKeySequence, QPalette
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QMainWindow,
-    QMessageBox,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+# Start-up cost (see the class docstring): nothing imported here may pull the
+# ``Qt`` namespace (~20 ms of enum set-up in PySide6), the job supervisor or
+# the welcome screen before the first paint; those are imported where used.
+from PySide6.QtCore import QEvent, QSize, QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPalette, QUndoGroup
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMenu,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+from workbench.store.workspace import DB_NAME
+
+from .gpu_probe import GpuProbe
+from .pages import DEFAULT_PAGES, PageSpec, build_page, static_shortcuts
+from .settings import Settings
+from .status_bar import StatusBarView
+
+if TYPE_CHECKING:
+    from .common.jobs import JobMonitor
+    from .welcome import WelcomePanel
 
 APP_NAME = "RLHF Workbench"
+DEFAULT_SIZE = QSize(1200, 780)
+#: The GPU probe starts this long after the window is shown (it imports torch
+#: in a child process: a few seconds of CPU that should not slow start-up).
+GPU_PROBE_DELAY_MS = 3000
+#: If no paint event reaches the window this long after it is shown, the work
+#: deferred to "after the first paint" runs anyway.
+FIRST_PAINT_FALLBACK_MS = 500
 
 
-@dataclass(frozen=True)
-class _PageSpec:
-    title: str
-    description: str
+def default_demo_dir() -> Path:
+    """Where "Open the Demo Workspace" builds (once) and opens the demo."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("rlhf-workbench", appauthor=False)) / "demo-workspace"
 
 
-# The order here is the order of the navigation list and of the stacked pages.
-_PAGES = (
-    _PageSpec(
-        "Rank",
-        "Compare model responses side by side and record your preferences "
-        "(coming in the ranking view).",
-    ),
-    _PageSpec(
-        "Datasets",
-        "Manage imported datasets (coming in the dataset manager).",
-    ),
-    _PageSpec(
-        "Train",
-        "Configure and launch SFT, reward-model and PPO runs "
-        "(coming in the training panel).",
-    ),
-    _PageSpec(
-        "Runs",
-        "Follow live reward and KL curves, and revisit past runs "
-        "(coming in the runs view).",
-    ),
-)
+def workspace_exists(path: Path) -> bool:
+    """Whether ``path`` still holds a workspace (its database file)."""
+    return (path / DB_NAME).is_file()
 
 
-class PlaceholderPanel(QWidget):
-    """A calm, centered note saying what a page will hold once it is built."""
-
-    def __init__(self, title: str, description: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(f"placeholder_{title.lower()}")
-
-        title_label = QLabel(title)
-        title_label.setObjectName("placeholderTitle")
-        title_font = QFont(title_label.font())
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.6)
-        title_font.setWeight(QFont.Weight.DemiBold)
-        title_label.setFont(title_font)
-        title_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-
-        description_label = QLabel(description)
-        description_label.setObjectName("placeholderDescription")
-        description_label.setWordWrap(True)
-        description_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # A muted role from the system palette rather than a fixed grey, so the
-        # text stays readable under dark themes too.
-        description_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        description_font = QFont(description_label.font())
-        description_font.setPointSizeF(description_font.pointSizeF() * 1.1)
-        description_label.setFont(description_font)
-
-        # Labels go in without alignment flags: an aligned widget gets its
-        # size hint, not its height-for-width, and a wrapped label is clipped.
-        column = QWidget()
-        column.setMaximumWidth(520)
-        column_layout = QVBoxLayout(column)
-        column_layout.setContentsMargins(0, 0, 0, 0)
-        column_layout.setSpacing(10)
-        column_layout.addWidget(title_label)
-        column_layout.addWidget(description_label)
-
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(column, 4)
-        row.addStretch(1)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(48, 48, 48, 48)
-        layout.addStretch(1)
-        layout.addLayout(row)
-        layout.addStretch(1)
-
-        self.title = title
-        self.description = description
+def _plain(text: str) -> str:
+    """Menu text without its mnemonic ampersand and trailing ellipsis."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("\u2026.")
 
 
 class MainWindow(QMainWindow):
-    """Top-level window: a navigation list switching the workbench's pages.
+    """Top-level window of the app.
 
-    For now the workspace is only displayed (title and status bar); opening
-    it through ``workbench.store`` arrives with the store API.
+    ``workspace_path`` opens (creating if needed, like ``--workspace``)
+    that workspace; without it the welcome screen shows. ``page_specs``
+    replaces the page registry (tests); ``gpu_probe_delay_ms=None`` turns
+    the GPU probe off; ``demo_dir`` / ``demo_quick`` choose where and how
+    big "Open the Demo Workspace" builds.
+
+    Start-up order (``benchmarks/startup.py`` times spawn -> first paint):
+    the window is painted first with its navigation, menus and status bar;
+    right after that first paint it builds the current page and starts the
+    job monitor (which imports the job supervisor). The welcome screen is
+    built only when it is shown.
     """
 
-    def __init__(self, workspace_path: str | None = None) -> None:
+    def __init__(self, workspace_path: str | Path | None = None, *, settings: Optional[Settings] = None,
+                 page_specs: Optional[Iterable[PageSpec]] = None,
+                 gpu_probe_delay_ms: Optional[int] = GPU_PROBE_DELAY_MS,
+                 demo_dir: Optional[Path] = None, demo_quick: bool = False) -> None:
         super().__init__()
-        self._workspace_path: Path | None = None
+        self.setObjectName("mainWindow")
+        self._settings = settings or Settings()
+        self._specs: tuple[PageSpec, ...] = tuple(page_specs or DEFAULT_PAGES)
+        self._built: dict[str, QWidget] = {}
+        self._workspace_path: Optional[Path] = None
+        self._demo_dir = Path(demo_dir) if demo_dir is not None else None
+        self._demo_quick = demo_quick
+        self._demo_dialog = None
+        self._shut_down = False
+        self._first_paint_done = False
+        self._pending_page: Optional[str] = None
 
+        self._undo_group = QUndoGroup(self)
+        self._job_monitor: Optional[JobMonitor] = None  # see the job_monitor property
+        self._welcome: Optional["WelcomePanel"] = None  # see the welcome property
+
+        # -- central area: welcome screen or the workbench (navigation + pages)
         self._navigation = QListWidget()
         self._navigation.setObjectName("navigation")
         self._navigation.setFrameShape(QFrame.Shape.NoFrame)
         self._navigation.setFixedWidth(180)
-        self._navigation.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # The sidebar reads as chrome, not as a content list: the window colour.
         self._navigation.setBackgroundRole(QPalette.ColorRole.Window)
-
         self._pages = QStackedWidget()
         self._pages.setObjectName("pages")
-
         # Explicit row heights: QSS item padding is painted but not counted in
         # QListWidget's size hints, so padded rows would overlap.
         row_height = self._navigation.fontMetrics().height() + 18
-        for spec in _PAGES:
+        for spec in self._specs:
             item = QListWidgetItem(spec.title)
             item.setSizeHint(QSize(0, row_height))
             item.setToolTip(spec.description)
             self._navigation.addItem(item)
-            self._pages.addWidget(PlaceholderPanel(spec.title, spec.description))
-
+            slot = QWidget()  # the page is built into this slot on first visit
+            slot.setObjectName(f"slot_{spec.title.lower()}")
+            QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
+            self._pages.addWidget(slot)
         self._navigation.currentRowChanged.connect(self._on_navigation_current_row_changed)
-        self._navigation.setCurrentRow(0)
-
         separator = QFrame()
         separator.setFrameShape(QFrame.Shape.VLine)
         separator.setFrameShadow(QFrame.Shadow.Sunken)
+        self._workbench = QWidget()
+        workbench_layout = QHBoxLayout(self._workbench)
+        workbench_layout.setContentsMargins(0, 0, 0, 0)
+        workbench_layout.setSpacing(0)
+        workbench_layout.addWidget(self._navigation)
+        workbench_layout.addWidget(separator)
+        workbench_layout.addWidget(self._pages, 1)
 
-        central = QWidget()
-        layout = QHBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self._navigation)
-        layout.addWidget(separator)
-        layout.addWidget(self._pages, 1)
-        self.setCentralWidget(central)
+        self._central = QStackedWidget()
+        self._central.addWidget(self._workbench)
+        self.setCentralWidget(self._central)
+
+        # -- status bar, job queue, GPU probe
+        self._status = StatusBarView()
+        self.setStatusBar(self._status)
+        self._status.jobs_clicked.connect(self._on_status_jobs_clicked)
+        self._probe = GpuProbe(self)
+        self._probe.finished.connect(self._on_probe_finished)
+        self._probe.failed.connect(self._on_probe_failed)
+        self._probe_delay_ms = gpu_probe_delay_ms
+        self._probe_pending = False
+        self._probe_timer = QTimer(self)
+        self._probe_timer.setSingleShot(True)
+        self._probe_timer.timeout.connect(self._on_probe_timer_timeout)
+        self._first_paint_fallback = QTimer(self)
+        self._first_paint_fallback.setSingleShot(True)
+        self._first_paint_fallback.setInterval(FIRST_PAINT_FALLBACK_MS)
+        self._first_paint_fallback.timeout.connect(self._after_first_paint)
 
         self._build_menus()
+        self._restore_window()
+        if workspace_path is not None and str(workspace_path) != "":
+            if not self.open_workspace(workspace_path, create=True):
+                self._show_welcome()
+        else:
+            self._show_welcome()
 
-        # A permanent label rather than showMessage(): transient messages are
-        # wiped whenever a menu item shows its status tip.
-        self._workspace_label = QLabel()
-        self._workspace_label.setObjectName("workspaceLabel")
-        self._workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.statusBar().addWidget(self._workspace_label, 1)
+    # == public API =======================================================================
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
-        self.resize(1200, 780)
-        self.set_workspace_path(workspace_path)
+    @property
+    def job_monitor(self) -> "JobMonitor":
+        """The window's one :class:`JobMonitor` (share it; don't build one per page).
 
-    # -- public API -------------------------------------------------------
+        Created on first use (it imports the job supervisor, which start-up
+        does not need before the first paint), bound to the open workspace."""
+        if self._job_monitor is None:
+            from .common.jobs import JobMonitor
+
+            self._job_monitor = JobMonitor(self)
+            self._job_monitor.runs_changed.connect(self._status.set_runs)
+            if self._workspace_path is not None:
+                self._job_monitor.set_workspace(self._workspace_path)
+        return self._job_monitor
+
+    @property
+    def undo_group(self) -> QUndoGroup:
+        return self._undo_group
 
     @property
     def navigation(self) -> QListWidget:
@@ -174,94 +192,519 @@ class MainWindow(QMainWindow):
 
     @property
     def pages(self) -> QStackedWidget:
-        """The stacked pages switched by the navigation list."""
+        """One slot per page, in navigation order; a slot holds its page once built."""
         return self._pages
 
     @property
-    def workspace_path(self) -> Path | None:
-        """The workspace folder shown in the title and status bar, if any."""
+    def welcome(self) -> "WelcomePanel":
+        """The welcome screen (built on first use)."""
+        if self._welcome is None:
+            from .welcome import WelcomePanel
+
+            welcome = WelcomePanel()
+            welcome.new_requested.connect(self._on_new_workspace_triggered)
+            welcome.open_requested.connect(self._on_open_workspace_triggered)
+            welcome.demo_requested.connect(self._on_open_demo_triggered)
+            welcome.recent_activated.connect(self._on_welcome_recent_activated)
+            welcome.recent_removed.connect(self._on_welcome_recent_removed)
+            welcome.set_recent(self._settings.recent_workspaces())
+            self._central.addWidget(welcome)
+            self._welcome = welcome
+        return self._welcome
+
+    @property
+    def status_bar_view(self) -> StatusBarView:
+        return self._status
+
+    @property
+    def page_specs(self) -> tuple[PageSpec, ...]:
+        return self._specs
+
+    @property
+    def workspace_path(self) -> Optional[Path]:
+        """The open workspace folder (``None`` while the welcome screen shows)."""
         return self._workspace_path
 
-    def set_workspace_path(self, workspace_path: str | Path | None) -> None:
-        """Show ``workspace_path`` in the window title and the status bar."""
-        if workspace_path is None or str(workspace_path) == "":
-            self._workspace_path = None
-            self.setWindowTitle(APP_NAME)
-            self._workspace_label.setText("No workspace open \u2014 File \u25b8 Open Workspace\u2026")
-            self._workspace_label.setToolTip("")
-            return
-        path = Path(workspace_path).expanduser().absolute()
-        self._workspace_path = path
-        # Path("/").name is empty; fall back to the full path for the title.
-        self.setWindowTitle(f"{APP_NAME} \u2014 {path.name or str(path)}")
-        self._workspace_label.setText(f"Workspace: {path}")
-        self._workspace_label.setToolTip(str(path))
+    @property
+    def demo_dir(self) -> Path:
+        return self._demo_dir or default_demo_dir()
 
-    # -- menus ------------------------------------------------------------
+    def is_welcome_shown(self) -> bool:
+        return self._welcome is not None and self._central.currentWidget() is self._welcome
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+    def current_title(self) -> Optional[str]:
+        row = self._navigation.currentRow()
+        return self._specs[row].title if 0 <= row < len(self._specs) else None
 
-        open_action = QAction("&Open Workspace\u2026", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.setStatusTip("Choose a workspace folder")
-        open_action.triggered.connect(self._on_open_workspace_triggered)
-        file_menu.addAction(open_action)
+    def page(self, title: str) -> Optional[QWidget]:
+        """The page called ``title`` if it has been built, else ``None``."""
+        return self._built.get(title)
 
-        file_menu.addSeparator()
+    def show_page(self, title: str) -> QWidget:
+        """Switch to the page called ``title`` (building it on first use) and return it."""
+        row = self._row_of(title)
+        self._pending_page = None  # an explicit choice wins over the start-up page
+        if self._navigation.currentRow() != row:
+            self._navigation.setCurrentRow(row)  # -> _on_navigation_current_row_changed
+        else:
+            self._activate_row(row)
+        return self._built[title]
 
-        quit_action = QAction("&Quit", self)
-        # StandardKey.Quit is empty on Windows; Ctrl+Q is what users expect.
-        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-
-        help_menu = self.menuBar().addMenu("&Help")
-        about_action = QAction(f"&About {APP_NAME}", self)
-        about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        about_action.triggered.connect(self._on_about_triggered)
-        help_menu.addAction(about_action)
-
-    # -- slots ------------------------------------------------------------
-
-    @Slot(int)
-    def _on_navigation_current_row_changed(self, row: int) -> None:
-        if row >= 0:
-            self._pages.setCurrentIndex(row)
-
-    @Slot()
-    def _on_open_workspace_triggered(self) -> None:
-        start = str(self._workspace_path) if self._workspace_path else str(Path.home())
-        chosen = QFileDialog.getExistingDirectory(self, "Open Workspace", start)
-        if chosen:
-            self.open_workspace(chosen)
-
-    def open_workspace(self, folder: str | Path) -> bool:
-        """Open (creating or migrating) the workspace in ``folder`` and show it.
-
-        On failure the user sees why in a message box and the current
-        workspace stays as it was; returns whether it opened.
-        """
+    def open_workspace(self, folder: str | Path, *, create: bool = False) -> bool:
+        """Open the workspace in ``folder`` (migrating it; with ``create``, creating it
+        if needed) and show it. On failure the user sees why and the current
+        workspace stays as it was; returns whether it opened."""
         from workbench.errors import WorkbenchError
         from workbench.store.workspace import Workspace
 
+        path = Path(folder).expanduser().absolute()
+        if not create:
+            if not path.exists():
+                self._warn("Cannot open workspace", f"{path} does not exist (moved or deleted?).")
+                return False
+            if path.is_dir() and not (path / DB_NAME).is_file():
+                self._warn("Cannot open workspace",
+                           f"{path} is not a workspace: it has no {DB_NAME}.\n\n"
+                           "Use File \u25b8 New Workspace\u2026 to create a workspace in a new folder.")
+                return False
         try:
-            Workspace.init(folder).close()
+            (Workspace.init(path) if create else Workspace.open(path)).close()
         except (WorkbenchError, OSError) as exc:
-            QMessageBox.warning(self, "Cannot open workspace", str(exc))
+            self._warn("Cannot open workspace", str(exc))
             return False
-        self.set_workspace_path(folder)
+        self._activate_workspace(path)
         return True
+
+    def create_workspace(self, folder: str | Path) -> bool:
+        """Create a workspace in ``folder`` (new or empty; an existing workspace is
+        simply opened) and show it; returns whether it opened."""
+        path = Path(folder).expanduser().absolute()
+        if workspace_exists(path):
+            return self.open_workspace(path)
+        if path.is_dir() and any(path.iterdir()):
+            self._warn("Cannot create workspace",
+                       f"{path} is not empty. A workspace is a folder of its own: choose an empty "
+                       "folder (the folder dialog can create one).")
+            return False
+        return self.open_workspace(path, create=True)
+
+    def close_workspace(self) -> None:
+        """Close the workspace and show the welcome screen."""
+        if self._workspace_path is None:
+            return
+        self._workspace_path = None
+        self._probe_timer.stop()
+        self._probe_pending = False
+        self._probe.stop(wait_ms=0)  # never block the window; the worker stops the job
+        self._pending_page = None
+        if self._job_monitor is not None:
+            self._job_monitor.set_workspace(None)
+        for page in self._built.values():
+            page.set_workspace(None)
+        self._settings.set_last_workspace(None)
+        self._show_welcome()
+
+    def open_demo_workspace(self) -> None:
+        """Open the demo workspace, building it first (child process, progress dialog) if needed."""
+        from workbench.cli import demo_is_complete
+
+        target = self.demo_dir
+        if demo_is_complete(target):
+            self.open_workspace(target)
+            return
+        if self._demo_dialog is not None:
+            if self._demo_dialog.builder.running:
+                self._demo_dialog.raise_()
+                return
+            self._demo_dialog.deleteLater()  # kept until now so its outcome stays readable
+        from .demo_builder import DemoBuildDialog
+
+        dialog = DemoBuildDialog(target, quick=self._demo_quick, parent=self)
+        dialog.accepted.connect(self._on_demo_dialog_accepted)
+        self._demo_dialog = dialog
+        dialog.start()
+
+    @property
+    def demo_dialog(self):
+        """The last demo build dialog (``None`` before the first build)."""
+        return self._demo_dialog
+
+    def shortcut_entries(self) -> list[tuple[str, str, str]]:
+        """Every shortcut of the app as ``(section, keys, what it does)``: the menus,
+        the welcome screen, then each page's ``shortcuts()``."""
+        from .welcome import WelcomePanel
+
+        entries: list[tuple[str, str, str]] = []
+        for top in self.menuBar().actions():
+            if top.menu() is not None:
+                self._menu_shortcuts(top.menu(), _plain(top.text()), entries)
+        entries += [("Welcome screen", keys, what) for keys, what in WelcomePanel.shortcuts()]
+        for spec in self._specs:
+            page = self._built.get(spec.title)
+            found = page.shortcuts() if page is not None and hasattr(page, "shortcuts") else static_shortcuts(spec)
+            entries += [(f"{spec.title} page", keys, what) for keys, what in (found or [])]
+        return entries
+
+    # == menus ============================================================================
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_action = self._action("&New Workspace\u2026", self._on_new_workspace_triggered,
+                                       "Ctrl+N", "Create a workspace in a new folder")
+        self.open_action = self._action("&Open Workspace\u2026", self._on_open_workspace_triggered,
+                                        "Ctrl+O", "Open a workspace folder")
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.setObjectName("recentMenu")
+        self.demo_action = self._action("Open the &Demo Workspace\u2026", self._on_open_demo_triggered,
+                                        tip="Build (once) and open a small workspace to try the app")
+        self.import_action = self._action("&Import\u2026", self._on_import_triggered, "Ctrl+I",
+                                          "Import a dataset file into the workspace")
+        self.export_action = self._action("&Export\u2026", self._on_export_triggered, "Ctrl+E",
+                                          "Export a dataset or snapshot")
+        self.close_action = self._action("&Close Workspace", self._on_close_workspace_triggered,
+                                         "Ctrl+Shift+W", "Close the workspace and show the welcome screen")
+        # StandardKey.Quit is empty on Windows; Ctrl+Q is what users expect.
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        for item in (self.new_action, self.open_action, self.recent_menu, self.demo_action, None,
+                     self.import_action, self.export_action, None, self.close_action, None, self.quit_action):
+            if item is None:
+                file_menu.addSeparator()
+            elif isinstance(item, QMenu):
+                file_menu.addMenu(item)
+            else:
+                file_menu.addAction(item)
+
+        edit_menu = bar.addMenu("&Edit")
+        self.undo_action = self._undo_group.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.redo_action = self._undo_group.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+
+        view_menu = bar.addMenu("&View")
+        self.page_actions: list[QAction] = []
+        group = QActionGroup(self)
+        for i, spec in enumerate(self._specs):
+            action = QAction(spec.title, self)
+            action.setCheckable(True)
+            if i < 9:
+                action.setShortcuts([QKeySequence(f"Ctrl+{i + 1}")])  # setShortcut() would set up the Qt namespace
+            action.setStatusTip(spec.description)
+            action.triggered.connect(lambda _checked=False, t=spec.title: self.show_page(t))
+            group.addAction(action)
+            view_menu.addAction(action)
+            self.page_actions.append(action)
+
+        help_menu = bar.addMenu("&Help")
+        self.shortcuts_action = self._action("&Keyboard Shortcuts", self._on_shortcuts_triggered,
+                                             "Ctrl+/")  # F1: the Rank page's key list
+        self.about_action = self._action(f"&About {APP_NAME}", self._on_about_triggered)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+        self.refresh_recent()
+
+    def _menu_shortcuts(self, menu: QMenu, section: str, out: list) -> None:
+        for action in menu.actions():
+            if action.menu() is not None:
+                self._menu_shortcuts(action.menu(), section, out)
+            elif action.shortcuts():
+                keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+                out.append((section, keys, _plain(action.text())))
+
+    def refresh_recent(self) -> None:
+        """Re-read the recent workspaces (File > Open Recent and the welcome screen)."""
+        recent = self._settings.recent_workspaces()
+        if self._welcome is not None:
+            self._welcome.set_recent(recent)
+        self.recent_menu.clear()
+        for path in recent:
+            missing = not workspace_exists(path)
+            action = self.recent_menu.addAction(f"{path}{'  (missing)' if missing else ''}")
+            action.setData(str(path))
+            action.setEnabled(not missing)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_workspace(p))
+        if recent:
+            self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("&Clear Menu")
+        clear.setEnabled(bool(recent))
+        clear.triggered.connect(self._on_clear_recent_triggered)
+
+    def _update_actions(self) -> None:
+        has_ws = self._workspace_path is not None
+        for action in (self.import_action, self.export_action, self.close_action, *self.page_actions):
+            action.setEnabled(has_ws)
+
+    # == workspace and pages ==============================================================
+    def _activate_workspace(self, path: Path) -> None:
+        self._workspace_path = path
+        self.setWindowTitle(f"{APP_NAME} \u2014 {path.name or str(path)}")
+        self._status.set_workspace(path)
+        self._settings.add_recent_workspace(path)
+        self._settings.set_last_workspace(path)
+        self.refresh_recent()
+        for page in self._built.values():
+            page.set_workspace(path)
+        self._central.setCurrentWidget(self._workbench)
+        self._update_actions()
+        title = self._settings.last_page()
+        title = title if title in {s.title for s in self._specs} else self._specs[0].title
+        if self._first_paint_done:
+            self.job_monitor.set_workspace(path)
+            self.show_page(title)
+        else:
+            # Select it now (the navigation shows it in the first paint); build it after.
+            self._pending_page = title
+            self._navigation.blockSignals(True)
+            self._navigation.setCurrentRow(self._row_of(title))
+            self._navigation.blockSignals(False)
+        self._schedule_probe()
+
+    def _show_welcome(self) -> None:
+        self.setWindowTitle(APP_NAME)
+        self._status.set_workspace(None)
+        self._status.set_runs([])
+        self.refresh_recent()
+        self._central.setCurrentWidget(self.welcome)
+        self._undo_group.setActiveStack(None)
+        self._update_actions()
+
+    def _row_of(self, title: str) -> int:
+        for row, spec in enumerate(self._specs):
+            if spec.title == title:
+                return row
+        raise KeyError(f"no page {title!r}; pages: {', '.join(s.title for s in self._specs)}")
+
+    def _ensure_built(self, row: int) -> QWidget:
+        spec = self._specs[row]
+        page = self._built.get(spec.title)
+        if page is None:
+            slot = self._pages.widget(row)
+            page = build_page(spec, slot)
+            slot.layout().addWidget(page)
+            page.show()  # the layout would show it only from a queued call, a beat later
+            self._built[spec.title] = page
+            stack = getattr(page, "undo_stack", None)
+            if stack is not None:
+                self._undo_group.addStack(stack)
+            page.set_workspace(self._workspace_path)
+        return page
+
+    def _activate_row(self, row: int) -> None:
+        page = self._ensure_built(row)
+        self._pages.setCurrentIndex(row)
+        self._undo_group.setActiveStack(getattr(page, "undo_stack", None))
+        if row < len(self.page_actions):
+            self.page_actions[row].setChecked(True)
+        self._settings.set_last_page(self._specs[row].title)
+
+    # == GPU probe ========================================================================
+    def _schedule_probe(self) -> None:
+        if self._probe_delay_ms is None or self._workspace_path is None:
+            return
+        self._status.show_gpu_probing()
+        if self.isVisible():
+            self._probe_timer.start(self._probe_delay_ms)
+        else:
+            self._probe_pending = True  # counted from the first show, see showEvent
+
+    # == window state =====================================================================
+    def _restore_window(self) -> None:
+        geometry = self._settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(DEFAULT_SIZE)
+        state = self._settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._first_paint_done:
+            self._first_paint_fallback.start()
+        if self._probe_pending and self._workspace_path is not None:
+            self._probe_pending = False
+            self._probe_timer.start(self._probe_delay_ms)
+
+    def event(self, event) -> bool:  # noqa: D401 - Qt override
+        kind = event.type()
+        # ApplicationPaletteChange reaches event(), not changeEvent(). Re-applying the
+        # sheet sends StyleChange, not this, so there is no loop.
+        if kind == QEvent.Type.ApplicationPaletteChange:
+            from .theme import refresh_stylesheet
+
+            refresh_stylesheet()  # palette() roles in the stylesheet follow the new palette
+        handled = super().event(event)
+        if kind == QEvent.Type.Paint and not self._first_paint_done:
+            QTimer.singleShot(0, self._after_first_paint)
+        return handled
+
+    def _after_first_paint(self) -> None:
+        """Start-up work that waits for the window to be on screen (see the class docstring)."""
+        if self._first_paint_done or self._shut_down:
+            return
+        self._first_paint_done = True
+        self._first_paint_fallback.stop()
+        self._status.finish_setup()
+        if self._workspace_path is not None:
+            self.job_monitor  # noqa: B018 - created and bound to the workspace
+        title, self._pending_page = self._pending_page, None
+        if title is not None and self._workspace_path is not None:
+            self.show_page(title)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Save the window's settings and stop everything it runs (called on close)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._settings.set_geometry(self.saveGeometry())
+        self._settings.set_window_state(self.saveState())
+        if self._demo_dialog is not None and self._demo_dialog.builder.running:
+            self._demo_dialog.builder.cancel()
+            self._demo_dialog.builder.wait(20000)
+        self._probe_timer.stop()
+        self._probe.stop()
+        self._first_paint_fallback.stop()
+        if self._job_monitor is not None:
+            self._job_monitor.stop()
+        for page in self._built.values():
+            page.shutdown()
+        self._settings.sync()
+
+    def _warn(self, title: str, text: str) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if self.isVisible():
+            box.exec()
+        else:
+            box.open()  # during construction: never block the caller
+
+    def _choose_folder(self, title: str) -> Optional[Path]:
+        from PySide6.QtWidgets import QFileDialog
+
+        start = self._workspace_path.parent if self._workspace_path else Path.home()
+        chosen = QFileDialog.getExistingDirectory(self, title, str(start))
+        return Path(chosen) if chosen else None
+
+    # == slots ============================================================================
+    @Slot(int)
+    def _on_navigation_current_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self._activate_row(row)
+
+    @Slot()
+    def _on_new_workspace_triggered(self) -> None:
+        folder = self._choose_folder("New Workspace: choose or create an empty folder")
+        if folder is not None:
+            self.create_workspace(folder)
+
+    @Slot()
+    def _on_open_workspace_triggered(self) -> None:
+        folder = self._choose_folder("Open Workspace")
+        if folder is not None:
+            self.open_workspace(folder)
+
+    @Slot()
+    def _on_open_demo_triggered(self) -> None:
+        self.open_demo_workspace()
+
+    @Slot()
+    def _on_demo_dialog_accepted(self) -> None:
+        self.open_workspace(self.demo_dir)
+
+    @Slot()
+    def _on_close_workspace_triggered(self) -> None:
+        self.close_workspace()
+
+    @Slot()
+    def _on_clear_recent_triggered(self) -> None:
+        self._settings.clear_recent_workspaces()
+        self.refresh_recent()
+
+    @Slot(Path)
+    def _on_welcome_recent_activated(self, path: Path) -> None:
+        self.open_workspace(path)
+
+    @Slot(Path)
+    def _on_welcome_recent_removed(self, path: Path) -> None:
+        self._settings.remove_recent_workspace(path)
+        self.refresh_recent()
+
+    def _call_datasets(self, method: str) -> None:
+        page = self.show_page("Datasets")
+        action = getattr(page, method, None)
+        if callable(action):
+            action()
+        else:
+            self.statusBar().showMessage("The Datasets page is not available in this installation.", 5000)
+
+    @Slot()
+    def _on_import_triggered(self) -> None:
+        self._call_datasets("open_import_wizard")
+
+    @Slot()
+    def _on_export_triggered(self) -> None:
+        self._call_datasets("open_export_dialog")
+
+    @Slot()
+    def _on_status_jobs_clicked(self) -> None:
+        if any(s.title == "Runs" for s in self._specs):
+            self.show_page("Runs")
+
+    @Slot()
+    def _on_probe_timer_timeout(self) -> None:
+        if self._workspace_path is not None and not self._shut_down:
+            self._probe.start(self._workspace_path)
+
+    @Slot(dict)
+    def _on_probe_finished(self, info: dict) -> None:
+        if self._probe.root == self._workspace_path:
+            self._status.show_gpu(info)
+
+    @Slot(str)
+    def _on_probe_failed(self, message: str) -> None:
+        if self._probe.root == self._workspace_path:
+            self._status.show_gpu_error(message)
+
+    @Slot()
+    def _on_shortcuts_triggered(self) -> None:
+        from PySide6.QtCore import Qt
+
+        from .shortcuts_dialog import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self.shortcut_entries(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     @Slot()
     def _on_about_triggered(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.about(
             self,
             f"About {APP_NAME}",
             f"<h3>{APP_NAME} {_app_version()}</h3>"
             "<p>Rank model responses, manage the datasets they become, and "
-            "train SFT, reward-model and PPO stages on your own machine.</p>",
+            "train SFT, reward-model and PPO stages on your own machine.</p>"
+            f"<p><small>Settings: {self._settings.file_name}</small></p>",
         )
 
 

@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="PPO steps (default: the demo's own)")
     p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute on 2 CPU cores)")
+    p.add_argument("--build-only", action="store_true",
+                   help="only build the demo seed (tiny model, SFT run, scripted rankings, preference pairs) "
+                        "in a new or empty folder; an interrupted build is removed, never left half-built")
+    p.add_argument("--progress-jsonl", action="store_true",
+                   help='machine-readable output on stdout, one JSON object per line: '
+                        '{"event": "progress", "fraction": F, "message": M} while it runs, then '
+                        '{"event": "result", "result": {...}}; errors still go to stderr')
     _json_arg(p)
 
     p = sub.add_parser("train", help="start a training run (sft, reward, dpo, ppo) from a config, or resume one")
@@ -314,22 +321,145 @@ def _follow(sup, run_id: str, quiet: bool):
         return sup.cancel(run_id)
 
 
+#: Marker file inside a demo workspace while ``demo --build-only`` builds it:
+#: ``{"pid", "create_time", "started"}`` of the building process. A folder
+#: holding it is not a finished demo; the next build removes it and starts over.
+DEMO_BUILDING_MARKER = ".demo-building"
+
+
+def demo_is_complete(root: Path) -> bool:
+    """Whether ``root`` holds a workspace that no demo build is (or was left) half-way through."""
+    root = Path(root)
+    return (root / "workspace.sqlite").is_file() and not (root / DEMO_BUILDING_MARKER).exists()
+
+
+def _demo_builder_alive(root: Path) -> Optional[int]:
+    """The pid of a live process still building the demo in ``root``, else ``None``."""
+    import psutil
+
+    try:
+        marker = json.loads((Path(root) / DEMO_BUILDING_MARKER).read_text(encoding="utf-8"))
+        proc = psutil.Process(int(marker["pid"]))
+        if abs(proc.create_time() - float(marker["create_time"])) > 1.0:
+            return None  # the pid was reused by another process
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc.pid
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+
+
+def discard_partial_demo(root: Path) -> bool:
+    """Remove a half-built demo: stop the jobs still running in it, delete the folder.
+
+    Only a folder carrying :data:`DEMO_BUILDING_MARKER` is touched (a user's
+    workspace never is); returns whether something was removed. Used by
+    ``demo --build-only`` on cancel and on its next attempt, and by the GUI
+    after it had to kill a builder that could not clean up itself.
+    """
+    import shutil
+
+    from .jobs.supervisor import Supervisor
+
+    root = Path(root)
+    if not (root / DEMO_BUILDING_MARKER).exists():
+        return False
+    if (root / "runs").is_dir():
+        sup = Supervisor(root)
+        for info in sup.list_runs():
+            if info.alive:  # the SFT job runs in its own session: killing the builder leaves it
+                sup.cancel(info.run_id, timeout=0.5, term_timeout=2.0, kill_timeout=5.0)
+    # The marker goes last: an interrupted removal is still recognised as a partial demo.
+    for child in root.iterdir():
+        if child.name != DEMO_BUILDING_MARKER:
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    (root / DEMO_BUILDING_MARKER).unlink()
+    root.rmdir()
+    return True
+
+
+def _build_demo_only(root: Path, *, seed: int, sizes, progress) -> dict:
+    """``demo --build-only``: build into a new or empty ``root``, marked as building until done;
+    on any failure, a cancel or SIGTERM, remove what was built."""
+    import signal
+
+    import psutil
+
+    from .train import demo
+
+    root = root.absolute()
+    if (root / DEMO_BUILDING_MARKER).exists():
+        pid = _demo_builder_alive(root)
+        if pid is not None:
+            raise WorkbenchError(f"{root}: a demo build is already running there (pid {pid})")
+        progress(0.0, "removing a half-built demo left by an earlier attempt")
+        discard_partial_demo(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise WorkbenchError(f"{root}: not an empty folder; build the demo into a new folder")
+    existed = root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    me = psutil.Process()
+    (root / DEMO_BUILDING_MARKER).write_text(json.dumps(
+        {"pid": me.pid, "create_time": me.create_time(), "started": time.time()}), encoding="utf-8")
+
+    def on_sigterm(signum, frame):  # noqa: ARG001 - signal handler shape
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough; let the clean-up finish
+        raise Cancelled("demo build cancelled (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        try:
+            result = demo.build_demo(root, seed=seed, sizes=sizes, progress=progress)
+        except BaseException:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            discard_partial_demo(root)
+            if existed:
+                root.mkdir(exist_ok=True)  # the user's empty folder stays as it was
+            raise
+        (root / DEMO_BUILDING_MARKER).unlink()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return result
+
+
+def _jsonl_progress() -> Callable[[float, str], None]:
+    last = [0.0, -1.0]
+
+    def progress(fraction: float, message: str) -> None:
+        # At most ~10 lines a second (a job reports every step), but every stage change.
+        now = time.monotonic()
+        if now - last[0] >= 0.1 or fraction >= 1.0 or fraction == 0.0 or last[1] < 0:
+            last[0], last[1] = now, fraction
+            print(json.dumps({"event": "progress", "fraction": round(float(fraction), 4),
+                              "message": message}, ensure_ascii=False), flush=True)
+    return progress
+
+
 def cmd_demo(args) -> int:
     from .store.workspace import Workspace
     from .train import demo
 
     root = _resolve_workspace(args.workspace)
-    Workspace.init(root).close()
     # Jobs inherit this: one thread per job is much faster than two fighting on a small CPU.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = demo.run_demo(root, seed=args.seed, steps=args.steps,
-                           sizes=demo.QUICK if args.quick else demo.FULL,
-                           progress=_progress_printer(not args.json and sys.stderr.isatty()))
-    result = json.loads(json.dumps(result, default=str))
-    _emit(args, result,
-          f"Demo in {root}: reward model held-out accuracy {result['rm_accuracy']:.3f}; PPO score "
-          f"{result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f} (first vs last 20% of steps), "
-          f"KL {result['kl_last']:.2f}\nruns: " + ", ".join(map(str, result["runs"])))
+    sizes = demo.QUICK if args.quick else demo.FULL
+    progress = (_jsonl_progress() if args.progress_jsonl
+                else _progress_printer(not args.json and sys.stderr.isatty()))
+    if args.build_only:
+        result = _build_demo_only(root, seed=args.seed, sizes=sizes, progress=progress)
+        result = json.loads(json.dumps(result, default=str))
+        text = (f"Demo workspace ready in {result['workspace']}: {result['pairs']} preference pairs "
+                f"({result['pairs_train']} train, {result['pairs_validation']} validation) from "
+                f"{result['candidates']} scripted-ranked candidates; SFT run {result['sft_run']}")
+    else:
+        Workspace.init(root).close()
+        result = demo.run_demo(root, seed=args.seed, steps=args.steps, sizes=sizes, progress=progress)
+        result = json.loads(json.dumps(result, default=str))
+        text = (f"Demo in {root}: reward model held-out accuracy {result['rm_accuracy']:.3f}; PPO score "
+                f"{result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f} (first vs last 20% of "
+                f"steps), KL {result['kl_last']:.2f}\nruns: " + ", ".join(map(str, result["runs"])))
+    if args.progress_jsonl:
+        print(json.dumps({"event": "result", "result": result}, ensure_ascii=False), flush=True)
+    else:
+        _emit(args, result, text)
     return 0
 
 

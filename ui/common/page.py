@@ -11,10 +11,14 @@ paid for at start-up) and then calls:
   worker threads, close connections.
 
 Optional: an ``undo_stack`` attribute (``QUndoStack``); the window's
-Edit > Undo/Redo follow the current page's stack. Pages reach the window
-(and each other) through ``self.window()``: ``MainWindow.show_page(title)``
-returns the page, built if needed, and ``MainWindow.job_monitor`` is the
-shared :class:`ui.common.jobs.JobMonitor`.
+Edit > Undo/Redo follow the current page's stack. Optional:
+``shortcuts() -> list[tuple[str, str]]``, the page's own keys as
+``(keys, what it does)``, e.g. ``("Ctrl+Return", "Submit the ranking")``,
+listed by Help > Keyboard Shortcuts; make it a ``staticmethod`` (or
+``classmethod``) so the list shows it before the page is first built.
+Pages reach the window (and each other) through ``self.window()``:
+``MainWindow.show_page(title)`` returns the page, built if needed, and
+``MainWindow.job_monitor`` is the shared :class:`ui.common.jobs.JobMonitor`.
 """
 
 from __future__ import annotations

@@ -205,6 +205,19 @@ class _Importer:
         """Store the ranking itself (prompt, candidates, ranking) and return its pairs."""
         if self.kind == "prompts":
             return [self.encode({"prompt": row.prompt}, line, split, row.tags)]
+        ranking_id = self.store_ranking(row, line)
+        self.rankings += 1
+        out = []
+        for a, b, _tie in pairs_from_ordering(row.ordering):
+            content = {"prompt": row.prompt, "chosen": row.responses[a], "rejected": row.responses[b]}
+            if row.scores:
+                content["score_chosen"], content["score_rejected"] = row.scores[a], row.scores[b]
+            out.append(self.encode(content, line, split, row.tags, ranking_id))
+        return out
+
+    def store_ranking(self, row: KwiseRow, line: int) -> Optional[int]:
+        """Insert the prompt, its candidates and the ranking; return the ranking id.
+        (A separate step so a preview can check k-wise rows without a database.)"""
         now = time.time()
         style = self.ctx.style or "standard"
         prompt_id = self.conn.execute(
@@ -222,14 +235,7 @@ class _Importer:
             "INSERT INTO rankings(prompt_id, annotator, ordering, source_id, source_line, created_at)"
             " VALUES (?,?,?,?,?,?)",
             (prompt_id, f"import:{self.path.name}", json.dumps(ordering), self.source_id, line, now)).lastrowid
-        self.rankings += 1
-        out = []
-        for a, b, _tie in pairs_from_ordering(row.ordering):
-            content = {"prompt": row.prompt, "chosen": row.responses[a], "rejected": row.responses[b]}
-            if row.scores:
-                content["score_chosen"], content["score_rejected"] = row.scores[a], row.scores[b]
-            out.append(self.encode(content, line, split, row.tags, ranking_id))
-        return out
+        return ranking_id
 
     def store(self, encoded: list[tuple]) -> None:
         if encoded:

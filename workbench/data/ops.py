@@ -105,9 +105,44 @@ class SplitReport:
         return dict(self.__dict__)
 
 
-def split(ws: Workspace, name: str, *, validation: float = 0.1, seed: int = 0,
-          cancel: Optional[CancelToken] = None) -> SplitReport:
-    """Assign every live record to train or validation, grouped by prompt.
+@dataclass
+class SplitPlan:
+    """Which live records :func:`split` would send to validation (nothing written yet)."""
+    seed: int
+    validation_fraction: float
+    groups: dict[bytes, list[int]] = field(repr=False)   # prompt key -> record ids
+    validation_ids: set[int] = field(repr=False)
+    prompts_validation: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.groups.values())
+
+    @property
+    def validation(self) -> int:
+        return len(self.validation_ids)
+
+    @property
+    def train(self) -> int:
+        return self.total - self.validation
+
+    @property
+    def prompts_train(self) -> int:
+        return len(self.groups) - self.prompts_validation
+
+    @property
+    def shared_prompts(self) -> int:
+        """Prompts with more than one record: each such group stays on one side."""
+        return sum(1 for ids in self.groups.values() if len(ids) > 1)
+
+    @property
+    def largest_group(self) -> int:
+        return max((len(ids) for ids in self.groups.values()), default=0)
+
+
+def plan_split(conn, info, *, validation: float = 0.1, seed: int = 0,
+               cancel: Optional[CancelToken] = None) -> SplitPlan:
+    """Group the live records of dataset ``info`` by prompt and choose the validation side.
 
     Records sharing a prompt (up to whitespace and case) always land on the
     same side, so validation never measures memorised prompts. Prompt groups
@@ -116,32 +151,41 @@ def split(ws: Workspace, name: str, *, validation: float = 0.1, seed: int = 0,
     """
     if not 0.0 <= validation < 1.0:
         raise WorkbenchError(f"validation fraction {validation}: expected at least 0 and below 1")
+    groups: dict[bytes, list[int]] = {}
+    for i, rec in enumerate(ds_repo.iter_records(conn, info)):
+        if i % 10000 == 0:
+            check(cancel)
+        prompt = rec.prompt if rec.prompt is not None else (rec.messages or [])[:-1]
+        groups.setdefault(prompt_key(prompt), []).append(rec.id)
+    salt = str(seed).encode()
+    order = sorted(groups, key=lambda k: hashlib.blake2b(salt + k, digest_size=8).digest())
+    target = round(sum(len(v) for v in groups.values()) * validation)
+    val_ids: list[int] = []
+    val_groups = 0
+    for key in order:
+        if len(val_ids) >= target:
+            break
+        val_ids.extend(groups[key])
+        val_groups += 1
+    return SplitPlan(seed=seed, validation_fraction=validation, groups=groups, validation_ids=set(val_ids),
+                     prompts_validation=val_groups)
+
+
+def split(ws: Workspace, name: str, *, validation: float = 0.1, seed: int = 0,
+          cancel: Optional[CancelToken] = None) -> SplitReport:
+    """Assign every live record to train or validation, grouped by prompt (see :func:`plan_split`)."""
+    if not 0.0 <= validation < 1.0:
+        raise WorkbenchError(f"validation fraction {validation}: expected at least 0 and below 1")
     with ws.transaction() as conn:
         info = ds_repo.get_dataset(conn, name)
-        groups: dict[bytes, list[int]] = {}
-        for i, rec in enumerate(ds_repo.iter_records(conn, info)):
-            if i % 10000 == 0:
-                check(cancel)
-            prompt = rec.prompt if rec.prompt is not None else (rec.messages or [])[:-1]
-            groups.setdefault(prompt_key(prompt), []).append(rec.id)
-        salt = str(seed).encode()
-        order = sorted(groups, key=lambda k: hashlib.blake2b(salt + k, digest_size=8).digest())
-        total = sum(len(v) for v in groups.values())
-        target = round(total * validation)
-        val_ids: list[int] = []
-        val_groups = 0
-        for key in order:
-            if len(val_ids) >= target:
-                break
-            val_ids.extend(groups[key])
-            val_groups += 1
-        val_set = set(val_ids)
+        plan = plan_split(conn, info, validation=validation, seed=seed, cancel=cancel)
+        val_set = plan.validation_ids
         ds_repo.set_splits(conn, ((rid, "validation" if rid in val_set else "train")
-                                  for ids in groups.values() for rid in ids))
+                                  for ids in plan.groups.values() for rid in ids))
         ds_repo.touch(conn, info.id)
-    return SplitReport(dataset=name, seed=seed, validation_fraction=validation, train=total - len(val_ids),
-                       validation=len(val_ids), prompts_train=len(groups) - val_groups,
-                       prompts_validation=val_groups)
+    return SplitReport(dataset=name, seed=seed, validation_fraction=validation, train=plan.train,
+                       validation=plan.validation, prompts_train=plan.prompts_train,
+                       prompts_validation=plan.prompts_validation)
 
 
 # -- statistics ----------------------------------------------------------------------------

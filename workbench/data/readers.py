@@ -100,7 +100,7 @@ def _decode_line(raw: bytes, lineno: int, file: str) -> str:
 
 # -- JSONL -------------------------------------------------------------------------------
 
-def read_jsonl(path: Path) -> Iterator[RowBatch]:
+def read_jsonl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
     file, total = str(path), _size(path)
     batch = RowBatch()
     done = 0
@@ -128,7 +128,7 @@ def read_jsonl(path: Path) -> Iterator[RowBatch]:
                 # json's C decoder recurses per nesting level; a line of 100k '[' is bad data, not a crash.
                 batch.rows.append(RowProblem(lineno, "invalid JSON: nested too deeply"))
             batch.lines.append(lineno)
-            if len(batch.rows) >= BATCH_ROWS:
+            if len(batch.rows) >= batch_rows:
                 batch.done_fraction = done / total
                 yield batch
                 batch = RowBatch()
@@ -239,7 +239,7 @@ class _JsonArrayScanner:
             yield start_line, value
 
 
-def read_json_array(path: Path) -> Iterator[RowBatch]:
+def read_json_array(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
     scanner = _JsonArrayScanner(path)
     total = _size(path)
     batch = RowBatch()
@@ -250,7 +250,7 @@ def read_json_array(path: Path) -> Iterator[RowBatch]:
             else:
                 batch.rows.append(RowProblem(line, f"expected a JSON object, got {type_name(value)}"))
             batch.lines.append(line)
-            if len(batch.rows) >= BATCH_ROWS:
+            if len(batch.rows) >= batch_rows:
                 batch.done_fraction = scanner.bytes_read / total
                 yield batch
                 batch = RowBatch()
@@ -262,7 +262,7 @@ def read_json_array(path: Path) -> Iterator[RowBatch]:
 
 # -- CSV / TSV ---------------------------------------------------------------------------
 
-def read_csv(path: Path) -> Iterator[RowBatch]:
+def read_csv(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
     file, total = str(path), _size(path)
     csv.field_size_limit(min(sys.maxsize, MAX_VALUE_BYTES))
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -307,7 +307,7 @@ def read_csv(path: Path) -> Iterator[RowBatch]:
         else:
             batch.rows.append(dict(zip(header, cells)))
         batch.lines.append(start)
-        if len(batch.rows) >= BATCH_ROWS:
+        if len(batch.rows) >= batch_rows:
             batch.done_fraction = state["bytes"] / total
             yield batch
             batch = RowBatch()
@@ -424,24 +424,32 @@ def columnar_rows(rb) -> Iterator[dict]:
     return iter(rb.to_pylist())
 
 
-def read_columnar(path: Path, fmt: str) -> Iterator[RowBatch]:
-    """Row batches over Parquet / Arrow input, numbered by row."""
+def read_columnar(path: Path, fmt: str, batch_rows: Optional[int] = None) -> Iterator[RowBatch]:
+    """Row batches over Parquet / Arrow input, numbered by row.
+
+    ``batch_rows`` cuts the stored record batches smaller (a preview of the
+    first rows need not convert a whole batch to Python objects).
+    """
     for rb, first, split, frac in arrow_batches(path, fmt):
-        rows = rb.to_pylist()
-        yield RowBatch(rows=rows, lines=list(range(first, first + len(rows))), split=split,
-                       done_fraction=frac)
+        step = batch_rows or max(1, rb.num_rows)
+        for offset in range(0, max(1, rb.num_rows), step):  # an empty batch still reports progress
+            rows = rb.slice(offset, step).to_pylist()
+            start = first + offset
+            yield RowBatch(rows=rows, lines=list(range(start, start + len(rows))), split=split,
+                           done_fraction=frac)
 
 
-def read_rows(path: Path, fmt: str) -> Iterator[RowBatch]:
-    """The precise row reader for ``fmt``."""
-    if fmt == "jsonl":
-        return read_jsonl(path)
-    if fmt == "json":
-        return read_json_array(path)
-    if fmt == "csv":
-        return read_csv(path)
+def read_rows(path: Path, fmt: str, batch_rows: Optional[int] = None) -> Iterator[RowBatch]:
+    """The precise row reader for ``fmt``.
+
+    Batches hold at most ``batch_rows`` rows; by default :data:`BATCH_ROWS`
+    for text formats and the stored record batches for columnar ones.
+    """
+    text_reader = {"jsonl": read_jsonl, "json": read_json_array, "csv": read_csv}.get(fmt)
+    if text_reader is not None:
+        return text_reader(path) if batch_rows is None else text_reader(path, batch_rows)
     if fmt in ("parquet", "hf"):
-        return read_columnar(path, fmt)
+        return read_columnar(path, fmt, batch_rows)
     raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=str(path))
 
 

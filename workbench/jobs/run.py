@@ -48,6 +48,8 @@ RECIPES: dict[str, str] = {
     "sft": "workbench.train.sft:run",
     "reward": "workbench.train.reward:run",
     "dpo": "workbench.train.dpo:run",
+    "merge": "workbench.train.merge:run",
+    "generate": "workbench.generate.recipe:run",
 }
 
 #: Extra recipes from the environment, ``"stage=module:function;..."``: for

@@ -158,7 +158,9 @@ class _RunState:
 class Supervisor:
     """Jobs of one workspace (its ``runs/`` folder).
 
-    ``python`` is the interpreter jobs run with (default: this one).
+    ``python`` is the interpreter jobs run with (default: ``$RLHF_WORKBENCH_PYTHON``,
+    else this one; a frozen GUI bundle points the variable at a Python with the
+    training stack, see packaging/README.md).
     Safe to use from several threads; blocking calls (:meth:`cancel`,
     :meth:`wait`) belong off the GUI thread.
     """
@@ -167,7 +169,7 @@ class Supervisor:
         self.root = Path(workspace_root)
         self.runs_dir = self.root / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.python = python or sys.executable
+        self.python = python or os.environ.get("RLHF_WORKBENCH_PYTHON") or sys.executable
         self._procs: dict[str, subprocess.Popen] = {}  # children we started, to reap them
         self._states: dict[str, _RunState] = {}
         self._lock = threading.RLock()

@@ -62,12 +62,18 @@ def candidates_for(conn: sqlite3.Connection, prompt_id: int) -> list[Candidate]:
 
 def record_ranking(conn: sqlite3.Connection, prompt_id: int, annotator: str,
                    ordering: Sequence[Sequence[int]], *, all_bad: bool = False, note: str = "",
-                   flags: Iterable[str] = ()) -> int:
+                   flags: Iterable[str] = (), queue_id: Optional[int] = None,
+                   shown: Optional[Sequence[int]] = None, repeat_of: Optional[int] = None) -> int:
     """Validate and store one ranking decision; returns its id.
 
     ``ordering`` holds tie groups of candidate ids, best first. Every id
     must be a candidate of ``prompt_id`` and appear once. The caller wraps
     this in its own write transaction (one decision, one commit).
+
+    From a ranking queue (:mod:`workbench.store.queue`) also: the queue,
+    ``shown`` (the candidate ids in display order, left to right: what
+    position bias is measured on) and ``repeat_of`` (the ranking this one
+    repeats, for self-consistency).
     """
     annotator = annotator.strip()
     if not annotator:
@@ -82,11 +88,14 @@ def record_ranking(conn: sqlite3.Connection, prompt_id: int, annotator: str,
     stray = sorted(set(ids) - known)
     if stray:
         raise WorkbenchError(f"candidates {stray} do not belong to prompt #{prompt_id}")
+    if shown is not None and sorted(int(c) for c in shown) != sorted(ids):
+        raise WorkbenchError("the shown candidates and the ranked candidates differ")
     return conn.execute(
-        "INSERT INTO rankings(prompt_id, annotator, ordering, all_bad, note, flags, created_at)"
-        " VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO rankings(prompt_id, annotator, ordering, all_bad, note, flags, created_at,"
+        " queue_id, shown, repeat_of) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (prompt_id, annotator, json.dumps(groups), int(all_bad), note, json.dumps(sorted(set(flags))),
-         time.time())).lastrowid
+         time.time(), queue_id, None if shown is None else json.dumps([int(c) for c in shown]),
+         repeat_of)).lastrowid
 
 
 def _ranking(row) -> Ranking:
@@ -123,12 +132,16 @@ def rankings_to_dataset(conn: sqlite3.Connection, name: str, *, annotator: Optio
 
     k-wise rankings give every (better, worse) pair; ties give no pair unless
     ``ties="both"``. Rankings flagged "all bad" are left out unless asked
-    for: an ordering among bad answers is a weak signal. Each pair record
+    for: an ordering among bad answers is a weak signal. Self-consistency
+    repeats (``rankings.repeat_of``) are left out: they measure the
+    annotator, and would count the same judgement twice. Each pair record
     carries the ranking id as lineage.
     """
     from ..data.pairs import pairs_from_ordering
 
-    selected = [r for r in rankings(conn, annotator=annotator) if include_all_bad or not r.all_bad]
+    repeats = {i for (i,) in conn.execute("SELECT id FROM rankings WHERE repeat_of IS NOT NULL")}
+    selected = [r for r in rankings(conn, annotator=annotator)
+                if (include_all_bad or not r.all_bad) and r.id not in repeats]
     if not selected:
         raise WorkbenchError("no rankings to turn into pairs" + (f" by {annotator!r}" if annotator else ""))
     prompt_ids = sorted({r.prompt_id for r in selected})

@@ -155,10 +155,122 @@ def _v1(conn: sqlite3.Connection) -> None:
     """)
 
 
+#: The readable text of a record as the search index sees it: the message
+#: contents of conversational values (not JSON keys such as "role"), the plain
+#: text of standard ones, prompt to rejected, one line apart. Defined once, in
+#: SQL, so that indexing (:mod:`workbench.store.search`) and the delete trigger
+#: below tokenize exactly the same text: a contentless FTS5 table can only
+#: forget a row when it is given the very text it indexed.
+def _readable(col: str) -> str:
+    return (f"CASE WHEN {col} IS NULL THEN '' "
+            f"WHEN json_valid({col}) AND json_type({col}) = 'array' "
+            f"AND EXISTS (SELECT 1 FROM json_each({col}) WHERE type = 'object') "
+            f"THEN coalesce((SELECT group_concat(t, char(10)) FROM ("
+            f"SELECT CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.content') END AS t "
+            f"FROM json_each({col}) j ORDER BY j.key)), '') "
+            f"ELSE {col} END")
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Full-text search over record text, and indexes for browsing large datasets.
+
+    ``record_fts`` is a contentless FTS5 table (the text lives in ``records``
+    only) whose rowid is ``records.id``. Records are immutable, so it is kept
+    append-only up to a watermark (``meta['fts_watermark']``, the highest
+    indexed id) by :mod:`workbench.store.search`, outside the importer's
+    transaction. A physically deleted record (a deleted dataset) is removed
+    from the index by a trigger, which also flags ``meta['fts_gaps']``: SQLite
+    may hand the freed ids (at or below the watermark) out again, so the next
+    catch-up indexes any live id the index lacks.
+    """
+    body = " || char(10) || ".join(_readable(c) for c in ("prompt", "completion", "messages",
+                                                          "chosen", "rejected"))
+    _run_script(conn, f"""
+    CREATE VIEW record_text(id, body) AS SELECT id, {body} FROM records;
+
+    CREATE VIRTUAL TABLE record_fts USING fts5(
+        body, content = '', tokenize = 'unicode61 remove_diacritics 2'
+    );
+
+    -- record_fts_docsize (FTS5's own table, one row per indexed rowid) says
+    -- whether the row was indexed: telling FTS5 to forget a row it never
+    -- indexed would corrupt the index.
+    CREATE TRIGGER records_fts_forget BEFORE DELETE ON records
+    WHEN EXISTS (SELECT 1 FROM record_fts_docsize WHERE id = old.id)
+    BEGIN
+        INSERT INTO record_fts(record_fts, rowid, body)
+            SELECT 'delete', id, body FROM record_text WHERE id = old.id;
+        INSERT INTO meta(key, value) VALUES ('fts_gaps', '1')
+            ON CONFLICT(key) DO UPDATE SET value = '1';
+    END;
+
+    -- Browsing a million records reads indexes, not the table's pages: a dataset's
+    -- ids come from records_by_dataset, minus its deleted ones (records_deleted);
+    -- splits from records_split. Both are partial, so the rows an import writes
+    -- (not deleted, and most often without a split) cost it nothing: a full
+    -- index on records costs the importer 15-30%. The rarer filters (tag,
+    -- source, ranked) and text sorts scan the table off the GUI thread.
+    CREATE INDEX records_deleted ON records(dataset_id, deleted) WHERE deleted = 1;
+    CREATE INDEX records_split ON records(dataset_id, split, deleted) WHERE split IS NOT NULL;
+    -- Lineage lookups ("edited into #N", "its prompt was ranked"). They also serve the
+    -- foreign-key checks of deleting records: without an index on replaces_id, SQLite
+    -- scans the whole records table once per deleted row (deleting a 10,000-row
+    -- dataset took 12 s, a million rows would take days). Partial: free for imports.
+    CREATE INDEX records_replaces ON records(replaces_id) WHERE replaces_id IS NOT NULL;
+    CREATE INDEX prompts_by_record ON prompts(record_id) WHERE record_id IS NOT NULL;
+    """)
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Ranking queues: what an annotator works through, and what each decision showed.
+
+    A ``queues`` row is a saved queue set-up (prompt source, pairwise or
+    k-wise, annotator, seed, self-consistency rate, blind-comparison arms);
+    its state lives in ``rankings`` and ``queue_skips``, so a restarted app
+    resumes exactly where the annotator left off. ``rankings.shown`` records
+    the candidate ids in display order (left to right) so position bias can
+    be measured; ``rankings.repeat_of`` marks a self-consistency repeat of an
+    earlier ranking (shown with positions swapped).
+    """
+    _run_script(conn, """
+    CREATE TABLE queues(
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL,
+        annotator    TEXT NOT NULL,
+        mode         TEXT NOT NULL CHECK (mode IN ('pairwise','kwise')),
+        k            INTEGER NOT NULL DEFAULT 4,
+        source       TEXT NOT NULL DEFAULT '{}',   -- JSON prompt source: all | dataset | tag | prompt ids
+        seed         INTEGER NOT NULL DEFAULT 0,
+        repeat_every INTEGER NOT NULL DEFAULT 0,   -- every Nth decision a repeat (0: none)
+        compare      TEXT,                         -- JSON arms of a blind comparison, else NULL
+        created_at   REAL NOT NULL
+    );
+
+    -- Items skipped in a queue: they come back after everything else.
+    CREATE TABLE queue_skips(
+        queue_id   INTEGER NOT NULL REFERENCES queues(id) ON DELETE CASCADE,
+        prompt_id  INTEGER NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (queue_id, prompt_id)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE rankings ADD COLUMN queue_id INTEGER REFERENCES queues(id) ON DELETE SET NULL;
+    ALTER TABLE rankings ADD COLUMN shown TEXT;   -- JSON candidate ids, left to right
+    ALTER TABLE rankings ADD COLUMN repeat_of INTEGER REFERENCES rankings(id) ON DELETE SET NULL;
+
+    CREATE INDEX rankings_by_queue ON rankings(queue_id, annotator, id);
+    CREATE INDEX rankings_repeats ON rankings(repeat_of) WHERE repeat_of IS NOT NULL;
+    -- Candidates of one generation run (its source) per prompt: blind comparisons.
+    CREATE INDEX candidates_by_source ON candidates(source_id, prompt_id);
+    """)
+
+
 #: (version reached, upgrade function), in order. ``MIGRATIONS[i]`` upgrades
 #: from version ``i`` to ``i + 1``.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1),
+    (2, _v2),
+    (3, _v3),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -3,9 +3,10 @@
 TRL removed its ``PPOTrainer`` (DESIGN.md section 5), so the workbench owns
 this compact one. It reads top to bottom:
 
-1. :class:`PPOConfig`: every knob, with a help text per field.
-2. Prompts: a list or a JSONL file of ``{"prompt": ...}``, and a seeded
-   cursor over them (:class:`PromptSampler`).
+1. :class:`PPOConfig`: every knob, with a help text per field (defined in
+   :mod:`workbench.train.ppo_config`, which imports no torch; re-exported here).
+2. Prompts: a workspace dataset's snapshot, a list, or a JSONL file of
+   ``{"prompt": ...}``, and a seeded cursor over them (:class:`PromptSampler`).
 3. :class:`PPOTrainer`: the models and one PPO step.
 
    - **Policy**: the base causal LM (optionally 4/8-bit) with a fresh LoRA
@@ -49,8 +50,7 @@ import json
 import math
 import random
 import time
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -60,6 +60,10 @@ from torch import nn
 
 from ..errors import DataError, WorkbenchError
 from . import ppo_math as P
+# The config lives in ppo_config (no torch there: the training panel builds its form from it).
+from .ppo_config import (DTYPES, KL_ESTIMATORS, LR_SCHEDULERS, SECTIONS, ConfigError, PPOConfig,  # noqa: F401
+                         load_ppo_config, read_prompt_dataset, resolve_ref, resolve_workspace,
+                         validate_ppo_before_load)
 
 #: Reward function for programmatic use (tests, rule-based rewards):
 #: ``reward_fn(prompts, responses) -> one float per response``. With one, no
@@ -91,18 +95,12 @@ METRICS: dict[str, str] = {
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 
-LR_SCHEDULERS = ("linear", "constant")
-
 ADAPTER_DIR = "adapter"
 VALUE_HEAD_FILE = "value_head.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pt"
 STATE_FILE = "trainer_state.json"
-
-
-class ConfigError(WorkbenchError):
-    """A PPO config value is missing or out of range; the message names the field."""
 
 
 class TrainingDiverged(WorkbenchError):
@@ -113,221 +111,7 @@ class TrainingDiverged(WorkbenchError):
         super().__init__(message)
 
 
-# =========================================================================== 1. config
-
-
-def _help(text: str) -> dict:
-    return {"help": text}
-
-
-@dataclass
-class PPOConfig:
-    """Everything a PPO run needs; ``config.yaml`` of a ``ppo`` job holds these keys."""
-
-    # -- models
-    policy_model: str = field(default="", metadata=_help(
-        "The model to improve: a local folder or a hub id, usually the SFT stage's output. "
-        "It is frozen; PPO trains a LoRA adapter on it."))
-    reward_model: Optional[str] = field(default=None, metadata=_help(
-        "The reward model from the reward stage (a sequence classifier with one label), "
-        "a local folder or a hub id. It scores each prompt + response and is never trained."))
-    prompts: Union[list, str] = field(default_factory=list, metadata=_help(
-        "The prompts to sample responses for: a list of strings, or the path of a JSONL "
-        "file with one {\"prompt\": ...} object per line."))
-    quantization: Optional[str] = field(default=None, metadata=_help(
-        "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
-        "empty for full precision. The adapter, value head and optimizer stay in full precision."))
-    reward_quantization: Optional[str] = field(default=None, metadata=_help(
-        "Load the reward model in '4bit' or '8bit'; empty for full precision."))
-    device: Optional[str] = field(default=None, metadata=_help(
-        "'cuda', 'cuda:1', 'cpu'...; empty picks the GPU when there is one."))
-    dtype: str = field(default="auto", metadata=_help(
-        "Compute dtype: 'auto' (bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU), "
-        "'bf16', 'fp16' or 'fp32'."))
-    gradient_checkpointing: bool = field(default=False, metadata=_help(
-        "Recompute activations in the backward pass: less GPU memory, about 30% slower."))
-
-    # -- LoRA
-    lora_r: int = field(default=16, metadata=_help(
-        "LoRA rank: the size of the adapter. 8-64 is typical; larger learns more and uses more memory."))
-    lora_alpha: int = field(default=32, metadata=_help(
-        "LoRA scaling numerator (the update is scaled by alpha / r); commonly 2 x rank."))
-    lora_dropout: float = field(default=0.0, metadata=_help(
-        "Dropout on the LoRA path during PPO updates. 0 is recommended for PPO: with dropout, "
-        "the policy ratio is not 1 even before any update. Dropout in the base model is always off."))
-    lora_target_modules: Union[str, list] = field(default="all-linear", metadata=_help(
-        "Which layers get adapters: 'all-linear', or a list of module names like [q_proj, v_proj]."))
-
-    # -- batch and optimization
-    batch_size: int = field(default=16, metadata=_help(
-        "Prompts (episodes) sampled per PPO step."))
-    mini_batch_size: int = field(default=8, metadata=_help(
-        "Episodes per gradient update; must divide the batch size. Also the chunk size of the "
-        "rollout's forward passes."))
-    ppo_epochs: int = field(default=4, metadata=_help(
-        "Passes over each batch of episodes, each over freshly shuffled minibatches."))
-    lr: float = field(default=5e-5, metadata=_help(
-        "AdamW learning rate for the adapter and the value head."))
-    lr_scheduler: str = field(default="linear", metadata=_help(
-        "'linear' decays the learning rate to 0 over total_steps; 'constant' keeps it."))
-    warmup_steps: int = field(default=0, metadata=_help(
-        "Steps over which the learning rate rises linearly from 0 at the start."))
-    max_grad_norm: float = field(default=1.0, metadata=_help(
-        "Clip the gradient norm of each update to this value."))
-
-    # -- generation
-    max_new_tokens: int = field(default=32, metadata=_help(
-        "Longest response, in tokens. Responses cut off here have no EOS "
-        "(see missing_eos_penalty)."))
-    temperature: float = field(default=0.7, metadata=_help(
-        "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
-    top_k: int = field(default=0, metadata=_help(
-        "Sample only from the k most likely tokens; 0 disables it (recommended for PPO: the "
-        "log-probs are of the full distribution)."))
-    top_p: float = field(default=1.0, metadata=_help(
-        "Nucleus sampling threshold; 1.0 disables it (recommended for PPO)."))
-
-    # -- rewards and KL
-    kl_coef: float = field(default=0.05, metadata=_help(
-        "Weight of the per-token KL penalty that keeps the policy near the reference. Scale it "
-        "to the reward model's score range: too small and the policy drifts and exploits the "
-        "reward model (reward hacking)."))
-    adaptive_kl: bool = field(default=False, metadata=_help(
-        "Adapt the KL coefficient after every step to steer the KL towards kl_target "
-        "(Ziegler et al.); kl_coef is then the starting value."))
-    kl_target: float = field(default=6.0, metadata=_help(
-        "Target KL per response, in nats, for the adaptive KL controller."))
-    kl_horizon: float = field(default=10000.0, metadata=_help(
-        "Episodes over which the adaptive KL controller corrects a full-size error."))
-    kl_estimator: str = field(default="k1", metadata=_help(
-        "KL estimator in the reward penalty: 'k1' (log-ratio; TRL's default), 'k3' "
-        "(non-negative, lower variance) or 'k2'. Both k1 and k3 are always logged."))
-    whiten_rewards: bool = field(default=False, metadata=_help(
-        "Rescale the per-token rewards of each batch to unit variance (mean kept)."))
-    missing_eos_penalty: Optional[float] = field(default=None, metadata=_help(
-        "Subtract this from the score of responses that hit max_new_tokens without an EOS; "
-        "empty for none. Encourages finished answers."))
-
-    # -- PPO
-    gamma: float = field(default=1.0, metadata=_help("Discount factor of the returns."))
-    lam: float = field(default=0.95, metadata=_help("GAE lambda: bias/variance trade-off of the advantages."))
-    cliprange: float = field(default=0.2, metadata=_help(
-        "PPO clip range of the policy ratio (epsilon)."))
-    cliprange_value: float = field(default=0.2, metadata=_help(
-        "Clip range of the value predictions around their rollout values."))
-    vf_coef: float = field(default=0.1, metadata=_help(
-        "Weight of the value loss in the total loss."))
-
-    # -- schedule, reporting, reproducibility
-    total_steps: int = field(default=100, metadata=_help(
-        "PPO steps to run; each samples batch_size prompts."))
-    save_every: int = field(default=50, metadata=_help(
-        "Save a checkpoint every this many steps (0: only at the end or on cancel)."))
-    samples_every: int = field(default=10, metadata=_help(
-        "Report a few (prompt, response, score) samples every this many steps (0: never)."))
-    num_samples: int = field(default=4, metadata=_help(
-        "How many samples each samples report holds."))
-    seed: int = field(default=42, metadata=_help(
-        "Random seed: the same seed and config give the same run."))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PPOConfig":
-        """A validated config from plain data (``config.yaml`` without ``stage``).
-
-        Unknown keys are an error (a typo would otherwise silently be the
-        default). Numbers written as strings (YAML reads ``5e-5`` as one)
-        are converted.
-        """
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names - {"stage"})
-        if unknown:
-            raise ConfigError(f"unknown PPO config key(s): {', '.join(unknown)}")
-        hints = typing.get_type_hints(cls)
-        kwargs = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
-        config = cls(**kwargs)
-        config.validate()
-        return config
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad field."""
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                raise ConfigError(f"{name}: {what}, got {getattr(self, name)!r}")
-
-        need(bool(self.policy_model), "policy_model", "give the model to train")
-        need(self.quantization in (None, "4bit", "8bit"), "quantization", "expected none, '4bit' or '8bit'")
-        need(self.reward_quantization in (None, "4bit", "8bit"), "reward_quantization",
-             "expected none, '4bit' or '8bit'")
-        need(isinstance(self.prompts, (str, list)) and bool(self.prompts), "prompts",
-             "give a list of prompts or a JSONL path")
-        for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
-                     "max_new_tokens", "total_steps"):
-            need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
-            need(getattr(self, name) >= 0, name, "must be >= 0")
-        need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
-        need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
-        need(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
-        need(self.lr > 0, "lr", "must be > 0")
-        need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
-        need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
-        need(self.temperature > 0, "temperature", "must be > 0")
-        need(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
-        need(self.kl_coef >= 0, "kl_coef", "must be >= 0")
-        need(self.kl_target > 0, "kl_target", "must be > 0")
-        need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
-        need(self.kl_estimator in P.KL_ESTIMATORS, "kl_estimator", f"expected one of {P.KL_ESTIMATORS}")
-        need(self.missing_eos_penalty is None or self.missing_eos_penalty >= 0, "missing_eos_penalty",
-             "must be >= 0 (it is subtracted)")
-        need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
-        need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
-        need(self.cliprange > 0, "cliprange", "must be > 0")
-        need(self.cliprange_value > 0, "cliprange_value", "must be > 0")
-        need(self.vf_coef >= 0, "vf_coef", "must be >= 0")
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """``value`` as read from YAML, converted to the field's type where that is unambiguous.
-
-    Numbers may come as strings (YAML 1.1 reads ``5e-5`` as one) and whole
-    floats become ints; anything else of the wrong type is a ConfigError.
-    """
-    args = typing.get_args(hint)
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ConfigError(f"{name}: a value is required")
-    base = hint
-    if args:
-        choices = [a for a in args if a is not type(None)]
-        if len(choices) != 1:
-            return value  # list-or-string fields: validate() checks them
-        base = choices[0]
-    bad = ConfigError(f"{name}: expected {getattr(base, '__name__', base)}, got {value!r}")
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if base in (int, float):
-        if isinstance(value, bool):
-            raise bad
-        try:
-            number = float(value) if isinstance(value, str) else value
-        except ValueError:
-            raise bad from None
-        if not isinstance(number, (int, float)):
-            raise bad
-        if base is int:
-            if isinstance(number, float) and not number.is_integer():
-                raise bad
-            return int(number)
-        return float(number)
-    if base is str and not isinstance(value, str):
-        raise bad
-    return value
+# =========================================================================== 1. config: see ppo_config
 
 
 # =========================================================================== 2. prompts
@@ -486,7 +270,7 @@ class PPOTrainer:
         self.log = log
         self.reward_fn = reward_fn
         if reward_fn is None and not cfg.reward_model:
-            raise ConfigError("reward_model: give the reward model to score responses with")
+            raise ConfigError("reward_model", "give the reward model to score responses with")
         _seed_everything(cfg.seed)  # before apply_lora: LoRA's A matrices are random-init
         self.device = torch.device(pick_device(cfg.device))
 
@@ -513,7 +297,7 @@ class PPOTrainer:
         eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
         self.eos_ids = sorted(i for i in eos if i is not None)
         if not self.eos_ids:
-            raise ConfigError(f"policy_model: {cfg.policy_model} has no EOS token")
+            raise ConfigError("policy_model", f"{cfg.policy_model} has no EOS token")
         self.pad_id = self.tokenizer.pad_token_id
         self.use_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
 
@@ -853,6 +637,7 @@ def run(ctx: Any) -> None:
     from ..jobs.run import StopRequested
 
     cfg = PPOConfig.from_dict(ctx.config)
+    cfg = _open_inputs(ctx, cfg)
     trainer = PPOTrainer(cfg, log=ctx.log)
     if ctx.resume_from is not None:
         trainer.load_checkpoint(ctx.resume_from)
@@ -885,3 +670,29 @@ def run(ctx: Any) -> None:
             save()
     if trainer.step != saved_step:
         save()
+
+
+def _open_inputs(ctx: Any, cfg: PPOConfig) -> PPOConfig:
+    """Check the config against the workspace before any model loads, make ``./`` model folders
+    absolute, and read the prompt dataset's snapshot (frozen now on a first start, and pinned in
+    ``config.yaml`` so a resumed run samples the same prompts)."""
+    import dataclasses
+
+    import yaml
+
+    from ..jobs.rundir import atomic_write_text
+
+    workspace = resolve_workspace(cfg, ctx.run_dir.path)
+    for warning in validate_ppo_before_load(cfg, workspace):
+        ctx.warn("config", warning)
+    resolved = dataclasses.replace(cfg, policy_model=resolve_ref(cfg.policy_model, workspace),
+                                   reward_model=resolve_ref(cfg.reward_model, workspace))
+    if not cfg.prompt_dataset:
+        return resolved
+    prompts, snapshot = read_prompt_dataset(cfg, workspace, note=f"run {ctx.run_dir.run_id}")
+    ctx.log(f"prompts: dataset {cfg.prompt_dataset!r} snapshot {snapshot[:12]} ({len(prompts)} prompts)")
+    if cfg.snapshot != snapshot:
+        pinned = {"stage": "ppo", **dataclasses.replace(cfg, snapshot=snapshot).to_dict()}
+        atomic_write_text(ctx.run_dir.config, yaml.safe_dump(pinned, sort_keys=False, allow_unicode=True))
+    ctx.raise_if_stopped()
+    return dataclasses.replace(resolved, snapshot=snapshot, prompts=prompts)

@@ -47,12 +47,13 @@ def test_migration_chain_applies_in_order_and_refuses_newer(tmp_path):
         seen.append(2)
         c.execute("CREATE TABLE extra(x INTEGER)")
 
-    chain = migrations.MIGRATIONS + [(2, v2)]
-    assert migrations.migrate(conn, migrations=chain) == [1, 2]
-    assert migrations.schema_version(conn) == 2
+    nxt = migrations.LATEST_VERSION + 1
+    chain = migrations.MIGRATIONS + [(nxt, v2)]
+    assert migrations.migrate(conn, migrations=chain) == list(range(1, nxt + 1))
+    assert migrations.schema_version(conn) == nxt
     assert migrations.migrate(conn, migrations=chain) == []  # already there
     assert seen == [2]
-    # The released app (chain up to v1) refuses a workspace written by a newer one.
+    # The released app (chain up to LATEST_VERSION) refuses a workspace written by a newer one.
     with pytest.raises(WorkspaceError, match="newer than this app"):
         migrations.migrate(conn)
 
@@ -66,8 +67,8 @@ def test_failed_migration_leaves_previous_version(tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        migrations.migrate(conn, migrations=migrations.MIGRATIONS + [(2, broken)])
-    assert migrations.schema_version(conn) == 1
+        migrations.migrate(conn, migrations=migrations.MIGRATIONS + [(migrations.LATEST_VERSION + 1, broken)])
+    assert migrations.schema_version(conn) == migrations.LATEST_VERSION
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
 
 

@@ -1,0 +1,297 @@
+"""The export dialog: a dataset (or one of its snapshots), a split, a format, a path.
+
+The export runs :func:`workbench.data.exporter.export_dataset` on a worker
+thread with progress and Cancel. The exporter writes to a temporary name and
+renames at the end, so a cancelled export leaves no file behind; the result
+line gives the rows written, the path and the output's SHA-256.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+
+from workbench.data import exporter
+from workbench.store import datasets as ds_repo
+from workbench.store.records import DatasetInfo, SnapshotInfo
+
+from ..common.progress_panel import ProgressPanel, confirm, error_text, result_label, with_workspace
+from .actions import info_summary, short_date
+
+#: Format -> (label, file suffix); an HF export is a folder, so it has no suffix.
+FORMATS: dict[str, tuple[str, str]] = {
+    "jsonl": ("JSON Lines (.jsonl)", ".jsonl"),
+    "json": ("JSON array (.json)", ".json"),
+    "csv": ("CSV (.csv)", ".csv"),
+    "parquet": ("Parquet (.parquet)", ".parquet"),
+    "hf": ("Hugging Face dataset folder (save_to_disk)", ""),
+}
+SPLITS = ((None, "All rows"), ("train", "Train only"), ("validation", "Validation only"))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"
+
+
+def default_output(root: Path, name: str, fmt: str, snapshot: Optional[str], split: Optional[str]) -> Path:
+    """``<workspace>/exports/<name>[-<snapshot>][-<split>]<suffix>``."""
+    stem = _slug(name) + (f"-{snapshot[:8]}" if snapshot else "") + (f"-{split}" if split else "")
+    return Path(root) / "exports" / (stem + FORMATS[fmt][1])
+
+
+def with_suffix_for(path: Path, fmt: str) -> Path:
+    """``path`` with its export suffix swapped for ``fmt``'s (folders for ``hf`` have none)."""
+    known = {s for _, s in FORMATS.values() if s}
+    base = path.with_suffix("") if path.suffix.lower() in known else path
+    return Path(str(base) + FORMATS[fmt][1])
+
+
+class ExportDialog(QDialog):
+    """Export a dataset from the workspace at ``workspace_root`` (``dataset_name`` preselected)."""
+
+    def __init__(self, workspace_root: Path, dataset_name: Optional[str] = None,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.root = Path(workspace_root)
+        self.requested = dataset_name
+        self.info: Optional[DatasetInfo] = None
+        self.snapshots: list[SnapshotInfo] = []
+        self.report: Optional[exporter.ExportReport] = None
+        self.confirm_box = None
+        self._path_auto = True
+        self._close_when_idle = False
+        self.setWindowTitle("Export a dataset")
+        self.setMinimumWidth(620)
+
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset_changed)
+        self.snapshot_combo = QComboBox()
+        self.snapshot_combo.setToolTip("A frozen snapshot exports exactly the rows (and splits) it froze")
+        self.snapshot_combo.currentIndexChanged.connect(self._on_selection_changed)
+        self.split_combo = QComboBox()
+        for value, label in SPLITS:
+            self.split_combo.addItem(label, value)
+        self.split_combo.currentIndexChanged.connect(self._on_selection_changed)
+        self.format_combo = QComboBox()
+        for fmt, (label, _suffix) in FORMATS.items():
+            self.format_combo.addItem(label, fmt)
+        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        self.path_edit = QLineEdit()
+        self.path_edit.textEdited.connect(self._on_path_edited)
+        self.path_edit.textChanged.connect(self._on_path_changed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.summary = QLabel("Reading the workspace…")
+        self.summary.setWordWrap(True)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Dataset", self.dataset_combo)
+        form.addRow("", self.summary)
+        form.addRow("Rows", self.snapshot_combo)
+        form.addRow("Split", self.split_combo)
+        form.addRow("Format", self.format_combo)
+        form.addRow("Save to", path_row)
+
+        self.panel = ProgressPanel()
+        self.panel.done.connect(self._on_panel_done)
+        self.result = result_label()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.setDefault(True)
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addLayout(form)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.result)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+        root = self.root
+        self.panel.run(lambda progress, cancel: with_workspace(
+            root, lambda ws: [n for (n,) in ws.conn.execute("SELECT name FROM datasets ORDER BY name")]),
+            "Reading the workspace…", on_success=self._on_names_loaded, on_failure=self._on_load_failed,
+            cancellable=False)
+
+    # -- choices --------------------------------------------------------------------------
+    @property
+    def dataset(self) -> Optional[str]:
+        return self.dataset_combo.currentData()
+
+    @property
+    def snapshot(self) -> Optional[str]:
+        return self.snapshot_combo.currentData()
+
+    @property
+    def split(self) -> Optional[str]:
+        return self.split_combo.currentData()
+
+    @property
+    def format(self) -> str:
+        return self.format_combo.currentData()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.path_edit.text().strip()).expanduser()
+
+    def _on_names_loaded(self, names: list[str]) -> None:
+        self.panel.set_status("")
+        if not names:
+            self.summary.setText("This workspace has no datasets yet: import one first.")
+            return
+        self.dataset_combo.blockSignals(True)
+        for n in names:
+            self.dataset_combo.addItem(n, n)
+        index = self.dataset_combo.findData(self.requested) if self.requested else 0
+        self.dataset_combo.setCurrentIndex(max(0, index))
+        self.dataset_combo.blockSignals(False)
+        self._on_dataset_changed(self.dataset_combo.currentIndex())
+
+    def _on_load_failed(self, exc: BaseException) -> None:
+        self.panel.set_status("")
+        self.summary.setText(error_text(exc))
+
+    def _on_dataset_changed(self, _index: int) -> None:
+        name = self.dataset
+        if name is None:
+            return
+        self.info = None
+        self.export_button.setEnabled(False)
+        if self.panel.busy:
+            return  # the info of the newest choice is loaded when the running task ends
+        root = self.root
+
+        def load(ws):
+            return ds_repo.get_dataset(ws.conn, name), ds_repo.list_snapshots(ws.conn, name)
+
+        self.panel.run(lambda progress, cancel: with_workspace(root, load), f"Reading “{name}”…",
+                       on_success=self._on_info_loaded, on_failure=self._on_load_failed, cancellable=False)
+
+    def _on_info_loaded(self, result: tuple[DatasetInfo, list[SnapshotInfo]]) -> None:
+        info, snapshots = result
+        self.panel.set_status("")
+        if info.name != self.dataset:
+            return
+        self.info, self.snapshots = info, snapshots
+        self.summary.setText(info_summary(info))
+        self.snapshot_combo.blockSignals(True)
+        self.snapshot_combo.clear()
+        self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, not frozen)", None)
+        for snap in reversed(snapshots):  # newest first
+            note = f" · {snap.note}" if snap.note else ""
+            self.snapshot_combo.addItem(f"Snapshot {snap.hash[:8]} · {snap.rows:,} rows · "
+                                        f"{short_date(snap.created_at)}{note}", snap.hash)
+        self.snapshot_combo.blockSignals(False)
+        self._on_selection_changed()
+
+    def _on_panel_done(self) -> None:
+        if self._close_when_idle:
+            self._close_when_idle = False
+            super().reject()
+        elif self.dataset is not None and (self.info is None or self.info.name != self.dataset):
+            self._on_dataset_changed(self.dataset_combo.currentIndex())
+
+    def _on_selection_changed(self, _index: int = 0) -> None:
+        if self._path_auto and self.dataset:
+            self.path_edit.setText(str(default_output(self.root, self.dataset, self.format, self.snapshot,
+                                                      self.split)))
+        self._update_export_button()
+
+    def _on_format_changed(self, _index: int) -> None:
+        if self._path_auto:
+            self._on_selection_changed()
+        elif self.path_edit.text().strip():
+            self.path_edit.setText(str(with_suffix_for(self.output, self.format)))
+
+    def _on_path_edited(self, _text: str) -> None:
+        self._path_auto = False
+
+    def _on_path_changed(self, _text: str) -> None:
+        self._update_export_button()
+
+    def _update_export_button(self) -> None:
+        self.export_button.setEnabled(self.info is not None and not self.panel.busy
+                                      and bool(self.path_edit.text().strip()))
+
+    def _on_browse_clicked(self) -> None:
+        fmt = self.format
+        label, suffix = FORMATS[fmt]
+        name, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.output),
+                                              f"{label} (*{suffix})" if suffix else "Folder (*)")
+        if name:
+            self._path_auto = False
+            self.path_edit.setText(str(with_suffix_for(Path(name), fmt)) if suffix else name)
+
+    # -- export ---------------------------------------------------------------------------
+    def _on_export_clicked(self) -> None:
+        out = self.output
+        if out.exists():
+            kind = "folder" if out.is_dir() else "file"
+            self.confirm_box = confirm(self, "Replace export", f"{out} already exists.",
+                                       f"Replace this {kind} with the export? It is replaced only once the "
+                                       "export is complete.", "Replace", self.start)
+        else:
+            self.start()
+
+    def start(self) -> None:
+        root, name, fmt, out = self.root, self.dataset, self.format, self.output
+        snapshot, split = self.snapshot, self.split
+        self.result.setVisible(False)
+        self.export_button.setEnabled(False)
+        self.panel.run(lambda progress, cancel: with_workspace(root, lambda ws: exporter.export_dataset(
+            ws, name, fmt, out, snapshot=snapshot, split=split, progress=progress, cancel=cancel)),
+            f"Exporting “{name}”…", on_success=self._on_exported, on_failure=self._on_export_failed,
+            on_cancelled=self._on_export_cancelled)
+
+    def _on_exported(self, report: exporter.ExportReport) -> None:
+        self.report = report
+        self.panel.set_status("")
+        what = (f" (snapshot {report.snapshot[:8]})" if report.snapshot else "") + \
+               (f", {report.split} split" if report.split else "")
+        self._show_result(f"Exported {report.rows:,} rows of “{report.dataset}”{what} as {report.format} to\n"
+                          f"{report.path}\nSHA-256 {report.sha256}")
+        self._update_export_button()
+
+    def _on_export_failed(self, exc: BaseException) -> None:
+        self.panel.set_status("")
+        self._show_result("The export failed; no file was written.\n" + error_text(exc))
+        self._update_export_button()
+
+    def _on_export_cancelled(self) -> None:
+        self.panel.set_status("")
+        self._show_result("Export cancelled; no file was written.")
+        self._update_export_button()
+
+    def _show_result(self, text: str) -> None:
+        self.result.setText(text)
+        self.result.setVisible(True)
+
+    # -- closing --------------------------------------------------------------------------
+    def reject(self) -> None:
+        if self.panel.busy:
+            self._close_when_idle = True
+            self.panel.cancel()
+            return
+        super().reject()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.panel.busy:
+            event.ignore()
+            self.reject()
+            return
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        self.panel.cancel()
+        self.panel.wait()

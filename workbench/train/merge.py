@@ -1,0 +1,171 @@
+"""The ``merge`` job: turn a run's checkpoint into a folder ``from_pretrained`` loads.
+
+Config (``config.yaml`` of a ``merge`` run)::
+
+    stage: merge
+    source: runs/20261123-014500-sft-ab12/checkpoints/step-200   # a checkpoint folder
+    output: models/sft-ab12-merged        # optional; default models/<run id of source>-merged
+    base_model: null                      # optional; default: what the checkpoint names
+    overwrite: false
+
+``run(ctx)`` top to bottom: find what the checkpoint holds (see
+:func:`workbench.train.outputs.describe_checkpoint`); for a LoRA adapter
+(SFT, reward, DPO or PPO), load the base model in its own dtype (never
+quantized: an adapter trained with QLoRA merges into the 16-bit base),
+apply the adapter, ``merge_and_unload``, and save safetensors weights, the
+config and the tokenizer; for a full model, copy the weights (safetensors
+only), config and tokenizer files. The folder is written under a temporary
+name and renamed into place, so a cancelled or failed merge leaves nothing
+half-written. ``result.json`` in the run folder names the output (the
+training panel and :func:`~workbench.train.outputs.run_output` read it).
+
+A PPO checkpoint's value head is not part of the language model and is not
+exported. Relative paths are relative to the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import WorkbenchError
+from ..jobs.rundir import atomic_write_json, fsync_dir
+from .outputs import RESULT, describe_checkpoint
+from .ppo_config import resolve_ref
+
+OPTIONS = ("source", "output", "base_model", "overwrite")
+#: Files besides the weights that make a model folder usable (config, tokenizer, chat template).
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                    "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json")
+_MODEL_FILES = ("config.json", "generation_config.json") + _TOKENIZER_FILES
+
+
+class MergeError(WorkbenchError):
+    """The merge cannot run: bad source, missing base model, existing output."""
+
+
+def _workspace_path(value: str, workspace: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (workspace / path)
+
+
+def default_output(source: Path, workspace: Path) -> Path:
+    """``models/<run id>-merged`` for a checkpoint inside ``runs/<run id>/checkpoints``."""
+    parts = source.resolve().parts
+    run_id = parts[-3] if len(parts) >= 3 and parts[-2] == "checkpoints" else source.name
+    return workspace / "models" / f"{run_id}-merged"
+
+
+def _torch_dtype(base: Path) -> Any:
+    """The dtype the base model was saved in (bf16/fp16 stay so; anything else fp32)."""
+    import torch
+
+    try:
+        config = json.loads((base / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return torch.float32
+    name = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
+
+
+def _copy_model(src: Path, dst: Path) -> None:
+    copied = 0
+    for path in sorted(src.iterdir()):
+        if path.is_file() and (path.name in _MODEL_FILES or path.name.endswith(".safetensors")
+                               or path.name == "model.safetensors.index.json"):
+            shutil.copy2(path, dst / path.name)
+            copied += path.name.endswith(".safetensors")
+    if not copied:
+        raise MergeError(f"{src} holds no safetensors weights to export")
+
+
+def run(ctx) -> None:
+    """Recipe entry: merge (or copy) ``source`` into ``output``; see the module docstring."""
+    unknown = sorted(set(ctx.config) - set(OPTIONS))
+    if unknown:
+        raise MergeError(f"merge: unknown option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
+    if not ctx.config.get("source"):
+        raise MergeError("merge: 'source' is required (the checkpoint folder to export)")
+    workspace = ctx.run_dir.path.resolve().parent.parent
+    source = _workspace_path(str(ctx.config["source"]), workspace).resolve()
+    found = describe_checkpoint(source)
+    if found is None:
+        raise MergeError(f"{source}: no model or LoRA adapter in this folder")
+    output = _workspace_path(str(ctx.config["output"]), workspace) if ctx.config.get("output") \
+        else default_output(source, workspace)
+    if output.exists() and not ctx.config.get("overwrite"):
+        raise MergeError(f"{output} already exists; choose another output folder or set overwrite")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.parent / f".tmp-{output.name}-{int(time.time())}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        base = _export(ctx, found, source, tmp, workspace)
+        ctx.raise_if_stopped()
+        old = None
+        if output.exists():
+            old = output.parent / f".old-{output.name}-{int(time.time())}"
+            output.rename(old)
+        tmp.rename(output)
+        fsync_dir(output.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    parts = source.parts
+    source_run = parts[-3] if len(parts) >= 3 and parts[-2] == "checkpoints" else None
+    atomic_write_json(ctx.run_dir.path / RESULT, {
+        "output": str(output), "source": str(source), "source_run": source_run, "base_model": base,
+        "kind": "merged" if found.kind == "adapter" else "copied", "time": time.time()})
+    ctx.log(f"saved the {'merged' if found.kind == 'adapter' else 'exported'} model in {output}")
+
+
+def _export(ctx, found, source: Path, dst: Path, workspace: Path) -> Optional[str]:
+    """Write the loadable model into ``dst``; returns the base model used (``None`` for a copy)."""
+    if found.kind == "model" or (found.model_folder is not None and found.kind == "adapter"):
+        folder = found.model_folder
+        ctx.log(f"copying the model in {folder}")
+        _copy_model(folder, dst)
+        return None
+
+    base_ref = ctx.config.get("base_model") or found.base_model
+    if not base_ref:
+        raise MergeError(f"{source}: the adapter does not say its base model; set base_model in the config")
+    base_ref = resolve_ref(str(base_ref), workspace)
+    adapter_dir = found.adapter_folder
+    adapter_cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    seq_cls = adapter_cfg.get("task_type") == "SEQ_CLS"
+
+    import torch
+    from peft import PeftModel
+
+    from ..models.loading import load_causal_lm, load_reward_model, load_tokenizer
+    from ..models.refs import ModelRef
+
+    ref = ModelRef(base_ref)
+    dtype = _torch_dtype(Path(ref.resolve())) if ref.is_local else torch.bfloat16
+    ctx.log(f"loading the base model {base_ref} ({str(dtype).replace('torch.', '')}) on the CPU")
+    loader = load_reward_model if seq_cls else load_causal_lm
+    model = loader(base_ref, device="cpu", dtype=dtype)
+    ctx.raise_if_stopped()
+    ctx.log(f"applying the adapter in {adapter_dir}")
+    model = PeftModel.from_pretrained(model, str(adapter_dir))
+    ctx.raise_if_stopped()
+    ctx.log("merging the adapter into the weights")
+    merged = model.merge_and_unload()
+    ctx.raise_if_stopped()
+    ctx.log("saving safetensors weights and the tokenizer")
+    merged.save_pretrained(dst, safe_serialization=True)
+    # The checkpoint's tokenizer files when it has them (the recipes save them; training may have
+    # set a pad token or chat template), else the base model's tokenizer.
+    tokenizer_files = [p for p in sorted(source.iterdir()) if p.is_file() and p.name in _TOKENIZER_FILES]
+    if any(p.name in ("tokenizer.json", "tokenizer_config.json") for p in tokenizer_files):
+        for path in tokenizer_files:
+            shutil.copy2(path, dst / path.name)
+    else:
+        load_tokenizer(base_ref).save_pretrained(dst)
+    return base_ref

@@ -1,0 +1,476 @@
+"""The PPO stage's config: every knob with its help text, presets, and its prompts.
+
+Cheap to import (no torch, no Qt): the training panel builds the PPO form
+from :class:`PPOConfig` (``metadata["help"]``, ``metadata["choices"]``) like
+the other stages' forms from :mod:`workbench.train.config`, and checks a
+config before anything heavy loads. The engine (:mod:`workbench.train.ppo`)
+re-exports everything here.
+
+Unlike SFT, reward and DPO, a PPO config is flat (``config.yaml`` of a
+``ppo`` run holds these keys at the top level, next to ``stage: ppo``);
+:data:`SECTIONS` groups the fields for display. The prompts come from a
+workspace dataset (``prompt_dataset``, frozen into a snapshot when the run
+starts, like the other stages' data) or from the config itself
+(``prompts``: a list or a JSONL file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from ..errors import WorkbenchError
+from .config import QUANTIZATIONS, ConfigError, read_preset
+
+LR_SCHEDULERS = ("linear", "constant")
+#: KL estimators of the reward penalty (the engine's :data:`ppo_math.KL_ESTIMATORS`, repeated
+#: here so this module stays free of torch; a test keeps the two equal).
+KL_ESTIMATORS = ("k1", "k2", "k3")
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+_HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
+
+
+def _m(text: str, *, choices: Optional[tuple] = None, suggestions: Optional[tuple] = None) -> dict:
+    meta: dict[str, Any] = {"help": text}
+    if choices is not None:
+        meta["choices"] = choices
+    if suggestions is not None:
+        meta["suggestions"] = suggestions
+    return meta
+
+
+def _did_you_mean(key: str, names) -> str:
+    close = difflib.get_close_matches(str(key), sorted(names), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass
+class PPOConfig:
+    """Everything a PPO run needs; ``config.yaml`` of a ``ppo`` job holds these keys."""
+
+    # -- models
+    policy_model: str = field(default="", metadata=_m(
+        "The model to improve: a local folder or a hub id, usually the SFT stage's output. "
+        "It is frozen; PPO trains a LoRA adapter on it."))
+    reward_model: Optional[str] = field(default=None, metadata=_m(
+        "The reward model from the reward stage (a sequence classifier with one label), "
+        "a local folder or a hub id. It scores each prompt + response and is never trained."))
+    prompt_dataset: Optional[str] = field(default=None, metadata=_m(
+        "Workspace dataset whose prompts PPO samples (a prompts, sft or preference dataset; chat "
+        "prompts use their last user turn). Empty: use 'prompts'."))
+    snapshot: Optional[str] = field(default=None, metadata=_m(
+        "Hash (or its first 6+ characters) of a frozen snapshot of prompt_dataset; empty: freeze the "
+        "dataset's current records when the run starts (the job writes the hash back here)."))
+    prompts: Union[list, str] = field(default_factory=list, metadata=_m(
+        "Prompts when no prompt_dataset is set: a list of strings, or the path of a JSONL "
+        "file with one {\"prompt\": ...} object per line."))
+    workspace: Optional[str] = field(default=None, metadata=_m(
+        "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
+        "workspace the run belongs to."))
+    quantization: Optional[str] = field(default=None, metadata=_m(
+        "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
+        "empty for full precision. The adapter, value head and optimizer stay in full precision.",
+        choices=QUANTIZATIONS))
+    reward_quantization: Optional[str] = field(default=None, metadata=_m(
+        "Load the reward model in '4bit' or '8bit'; empty for full precision.", choices=QUANTIZATIONS))
+    device: Optional[str] = field(default=None, metadata=_m(
+        "'cuda', 'cuda:1', 'cpu'...; empty picks the GPU when there is one.", suggestions=("cuda", "cpu")))
+    dtype: str = field(default="auto", metadata=_m(
+        "Compute dtype: 'auto' (bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU), "
+        "'bf16', 'fp16' or 'fp32'.", choices=DTYPES))
+    gradient_checkpointing: bool = field(default=False, metadata=_m(
+        "Recompute activations in the backward pass: less GPU memory, about 30% slower."))
+
+    # -- LoRA
+    lora_r: int = field(default=16, metadata=_m(
+        "LoRA rank: the size of the adapter. 8-64 is typical; larger learns more and uses more memory."))
+    lora_alpha: int = field(default=32, metadata=_m(
+        "LoRA scaling numerator (the update is scaled by alpha / r); commonly 2 x rank."))
+    lora_dropout: float = field(default=0.0, metadata=_m(
+        "Dropout on the LoRA path during PPO updates. 0 is recommended for PPO: with dropout, "
+        "the policy ratio is not 1 even before any update. Dropout in the base model is always off."))
+    lora_target_modules: Union[str, list] = field(default="all-linear", metadata=_m(
+        "Which layers get adapters: 'all-linear', or a list of module names like [q_proj, v_proj]."))
+
+    # -- batch and optimization
+    batch_size: int = field(default=16, metadata=_m(
+        "Prompts (episodes) sampled per PPO step."))
+    mini_batch_size: int = field(default=8, metadata=_m(
+        "Episodes per gradient update; must divide the batch size. Also the chunk size of the "
+        "rollout's forward passes."))
+    ppo_epochs: int = field(default=4, metadata=_m(
+        "Passes over each batch of episodes, each over freshly shuffled minibatches."))
+    lr: float = field(default=5e-5, metadata=_m(
+        "AdamW learning rate for the adapter and the value head."))
+    lr_scheduler: str = field(default="linear", metadata=_m(
+        "'linear' decays the learning rate to 0 over total_steps; 'constant' keeps it.", choices=LR_SCHEDULERS))
+    warmup_steps: int = field(default=0, metadata=_m(
+        "Steps over which the learning rate rises linearly from 0 at the start."))
+    max_grad_norm: float = field(default=1.0, metadata=_m(
+        "Clip the gradient norm of each update to this value."))
+
+    # -- generation
+    max_new_tokens: int = field(default=32, metadata=_m(
+        "Longest response, in tokens. Responses cut off here have no EOS "
+        "(see missing_eos_penalty)."))
+    temperature: float = field(default=0.7, metadata=_m(
+        "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
+    top_k: int = field(default=0, metadata=_m(
+        "Sample only from the k most likely tokens; 0 disables it (recommended for PPO: the "
+        "log-probs are of the full distribution)."))
+    top_p: float = field(default=1.0, metadata=_m(
+        "Nucleus sampling threshold; 1.0 disables it (recommended for PPO)."))
+
+    # -- rewards and KL
+    kl_coef: float = field(default=0.05, metadata=_m(
+        "Weight of the per-token KL penalty that keeps the policy near the reference. Scale it "
+        "to the reward model's score range: too small and the policy drifts and exploits the "
+        "reward model (reward hacking)."))
+    adaptive_kl: bool = field(default=False, metadata=_m(
+        "Adapt the KL coefficient after every step to steer the KL towards kl_target "
+        "(Ziegler et al.); kl_coef is then the starting value."))
+    kl_target: float = field(default=6.0, metadata=_m(
+        "Target KL per response, in nats, for the adaptive KL controller."))
+    kl_horizon: float = field(default=10000.0, metadata=_m(
+        "Episodes over which the adaptive KL controller corrects a full-size error."))
+    kl_estimator: str = field(default="k1", metadata=_m(
+        "KL estimator in the reward penalty: 'k1' (log-ratio; TRL's default), 'k3' "
+        "(non-negative, lower variance) or 'k2'. Both k1 and k3 are always logged.", choices=KL_ESTIMATORS))
+    whiten_rewards: bool = field(default=False, metadata=_m(
+        "Rescale the per-token rewards of each batch to unit variance (mean kept)."))
+    missing_eos_penalty: Optional[float] = field(default=None, metadata=_m(
+        "Subtract this from the score of responses that hit max_new_tokens without an EOS; "
+        "empty for none. Encourages finished answers."))
+
+    # -- PPO
+    gamma: float = field(default=1.0, metadata=_m("Discount factor of the returns."))
+    lam: float = field(default=0.95, metadata=_m("GAE lambda: bias/variance trade-off of the advantages."))
+    cliprange: float = field(default=0.2, metadata=_m(
+        "PPO clip range of the policy ratio (epsilon)."))
+    cliprange_value: float = field(default=0.2, metadata=_m(
+        "Clip range of the value predictions around their rollout values."))
+    vf_coef: float = field(default=0.1, metadata=_m(
+        "Weight of the value loss in the total loss."))
+
+    # -- schedule, reporting, reproducibility
+    total_steps: int = field(default=100, metadata=_m(
+        "PPO steps to run; each samples batch_size prompts."))
+    save_every: int = field(default=50, metadata=_m(
+        "Save a checkpoint every this many steps (0: only at the end or on cancel)."))
+    samples_every: int = field(default=10, metadata=_m(
+        "Report a few (prompt, response, score) samples every this many steps (0: never)."))
+    num_samples: int = field(default=4, metadata=_m(
+        "How many samples each samples report holds."))
+    seed: int = field(default=42, metadata=_m(
+        "Random seed: the same seed and config give the same run."))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PPOConfig":
+        """A validated config from plain data (``config.yaml`` without ``stage``).
+
+        Unknown keys are an error (a typo would otherwise silently be the
+        default). Numbers written as strings (YAML reads ``5e-5`` as one)
+        are converted.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names - {"stage"})
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown PPO config key(s): {', '.join(unknown)}"
+                              f"{_did_you_mean(unknown[0], names)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad field."""
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(name, f"{what}, got {getattr(self, name)!r}")
+
+        need(bool(self.policy_model), "policy_model", "give the model to train")
+        need(self.quantization in (None, "4bit", "8bit"), "quantization", "expected none, '4bit' or '8bit'")
+        need(self.reward_quantization in (None, "4bit", "8bit"), "reward_quantization",
+             "expected none, '4bit' or '8bit'")
+        need(isinstance(self.prompts, (str, list)), "prompts", "give a list of prompts or a JSONL path")
+        need(bool(self.prompts) or bool(self.prompt_dataset), "prompt_dataset",
+             "choose the workspace dataset of prompts (or give prompts in the config)")
+        need(self.snapshot is None or bool(_HEX.match(self.snapshot)), "snapshot",
+             "expected 6 to 64 hex characters of a snapshot hash")
+        need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}")
+        for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
+                     "max_new_tokens", "total_steps"):
+            need(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
+            need(getattr(self, name) >= 0, name, "must be >= 0")
+        need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
+        need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
+        need(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
+        need(self.lr > 0, "lr", "must be > 0")
+        need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
+        need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
+        need(self.temperature > 0, "temperature", "must be > 0")
+        need(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        need(self.kl_coef >= 0, "kl_coef", "must be >= 0")
+        need(self.kl_target > 0, "kl_target", "must be > 0")
+        need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
+        need(self.kl_estimator in KL_ESTIMATORS, "kl_estimator", f"expected one of {KL_ESTIMATORS}")
+        need(self.missing_eos_penalty is None or self.missing_eos_penalty >= 0, "missing_eos_penalty",
+             "must be >= 0 (it is subtracted)")
+        need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
+        need(self.cliprange > 0, "cliprange", "must be > 0")
+        need(self.cliprange_value > 0, "cliprange_value", "must be > 0")
+        need(self.vf_coef >= 0, "vf_coef", "must be >= 0")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as read from YAML, converted to the field's type where that is unambiguous.
+
+    Numbers may come as strings (YAML 1.1 reads ``5e-5`` as one) and whole
+    floats become ints; anything else of the wrong type is a ConfigError.
+    """
+    args = typing.get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(name, "a value is required")
+    base = hint
+    if args:
+        choices = [a for a in args if a is not type(None)]
+        if len(choices) != 1:
+            return value  # list-or-string fields: validate() checks them
+        base = choices[0]
+    bad = ConfigError(name, f"expected {getattr(base, '__name__', base)}, got {value!r}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if base in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise bad from None
+        if not isinstance(number, (int, float)):
+            raise bad
+        if base is int:
+            if isinstance(number, float) and not number.is_integer():
+                raise bad
+            return int(number)
+        return float(number)
+    if base is str and not isinstance(value, str):
+        raise bad
+    return value
+
+
+#: The fields of :class:`PPOConfig` by topic, in form order.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Models": ("policy_model", "reward_model", "quantization", "reward_quantization", "device", "dtype",
+               "gradient_checkpointing"),
+    "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace"),
+    "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+    "Batch and optimizer": ("batch_size", "mini_batch_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps",
+                            "max_grad_norm"),
+    "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
+    "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
+                       "missing_eos_penalty"),
+    "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
+    "Schedule and reporting": ("total_steps", "save_every", "samples_every", "num_samples", "seed"),
+}
+
+
+def load_ppo_config(data: Mapping[str, Any]) -> PPOConfig:
+    """A checked :class:`PPOConfig` from plain data (``stage: ppo`` may be present)."""
+    return PPOConfig.from_dict({k: v for k, v in dict(data).items() if k != "stage"})
+
+
+def to_dict(cfg: PPOConfig) -> dict[str, Any]:
+    """The config as ``config.yaml`` holds it, ``stage`` first."""
+    return {"stage": "ppo", **cfg.to_dict()}
+
+
+# -- presets ----------------------------------------------------------------------------------
+#: Keys of a preset's shared ``model`` / ``training`` sections that mean the same for PPO.
+_PRESET_MODEL_KEYS = {"ref": "policy_model", "quantization": "quantization", "lora_r": "lora_r",
+                      "lora_alpha": "lora_alpha", "lora_target_modules": "lora_target_modules",
+                      "gradient_checkpointing": "gradient_checkpointing"}
+_PRESET_TRAINING_KEYS = {"seed": "seed", "device": "device"}
+
+
+def ppo_preset_data(name: str) -> dict[str, Any]:
+    """The PPO keys preset ``name`` sets: its shared model section mapped onto the flat PPO
+    fields (LoRA dropout is not carried over: PPO wants 0), then its ``stages.ppo`` entries.
+
+    Raises :class:`ConfigError` (field ``stage``) when the preset has no ``ppo`` stage.
+    """
+    data = read_preset(name)
+    stages = data.get("stages") or {}
+    if "ppo" not in stages:
+        raise ConfigError("stage", f"preset {name!r} has no 'ppo' stage; it has {', '.join(stages)}")
+    out: dict[str, Any] = {}
+    for key, target in _PRESET_MODEL_KEYS.items():
+        if key in (data.get("model") or {}):
+            out[target] = data["model"][key]
+    for key, target in _PRESET_TRAINING_KEYS.items():
+        if key in (data.get("training") or {}):
+            out[target] = data["training"][key]
+    if out.get("device") == "auto":
+        out["device"] = None
+    out.update(stages["ppo"] or {})
+    return out
+
+
+def ppo_preset_config(name: str, *, prompt_dataset: Optional[str] = None,
+                      overrides: Optional[Mapping[str, Any]] = None) -> PPOConfig:
+    """The PPO config of preset ``name`` for ``prompt_dataset``, with ``overrides`` on top."""
+    data = ppo_preset_data(name)
+    if prompt_dataset:
+        data["prompt_dataset"] = prompt_dataset
+    data.update(overrides or {})
+    return load_ppo_config(data)
+
+
+# -- against the workspace --------------------------------------------------------------------
+def resolve_workspace(cfg: PPOConfig, run_dir: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
+    """``cfg.workspace``, else the workspace holding ``run_dir`` (``WS/runs/RUN_ID``), else ``None``."""
+    if cfg.workspace:
+        return Path(cfg.workspace).expanduser().resolve()
+    if run_dir is None:
+        return None
+    return Path(run_dir).resolve().parent.parent
+
+
+def resolve_ref(ref: Optional[str], workspace: Optional[Union[str, os.PathLike]]) -> Optional[str]:
+    """A model reference with ``./x`` (or a folder that exists in the workspace) made absolute
+    against ``workspace``; hub ids and absolute folders unchanged."""
+    if not ref or workspace is None:
+        return ref
+    ref = ref.strip()
+    if ref.startswith(("./", "../")) or (not Path(ref).is_absolute() and (Path(workspace) / ref).is_dir()):
+        return str((Path(workspace) / ref).resolve())
+    return ref
+
+
+def prompt_text(value: Any) -> Optional[str]:
+    """The prompt string PPO samples for a stored prompt value: the string itself, or the
+    last user turn of a chat (earlier turns are dropped: the engine sends one user turn)."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, list):
+        for message in reversed(value):
+            if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
+                return message["content"] if message["content"].strip() else None
+    return None
+
+
+def _record_prompt(rec: Any) -> Optional[str]:
+    if rec.prompt is not None:
+        return prompt_text(rec.prompt)
+    if rec.messages:  # an sft chat: the user turn before the last assistant turn
+        turns = list(rec.messages)
+        while turns and isinstance(turns[-1], dict) and turns[-1].get("role") == "assistant":
+            turns.pop()
+        return prompt_text(turns)
+    return None
+
+
+def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
+    """Check ``cfg.prompt_dataset`` (and ``snapshot``) against the workspace (a
+    :class:`~workbench.store.workspace.Workspace` or its folder) and return how many records it
+    holds. Raises :class:`ConfigError` naming ``prompt_dataset`` or ``snapshot``."""
+    from ..errors import NotFoundError
+    from ..store import datasets as ds_repo
+    from ..store.workspace import Workspace
+
+    own = not isinstance(workspace, Workspace)
+    try:
+        ws = Workspace.open(workspace) if own else workspace
+    except WorkbenchError as e:
+        raise ConfigError("workspace", str(e)) from None
+    try:
+        try:
+            info = ds_repo.get_dataset(ws.conn, cfg.prompt_dataset)
+        except NotFoundError as e:
+            raise ConfigError("prompt_dataset", str(e)) from None
+        rows = info.rows
+        if cfg.snapshot:
+            try:
+                rows = ds_repo.find_snapshot(ws.conn, info.name, cfg.snapshot).rows
+            except WorkbenchError as e:
+                raise ConfigError("snapshot", str(e)) from None
+        if rows == 0:
+            raise ConfigError("prompt_dataset", f"dataset {info.name!r} has no records")
+        return rows
+    finally:
+        if own:
+            ws.close()
+
+
+def read_prompt_dataset(cfg: PPOConfig, workspace: Union[str, os.PathLike], *, note: str = ""
+                        ) -> tuple[list[str], str]:
+    """``(prompts, snapshot_hash)``: the prompts of ``cfg.prompt_dataset`` from its snapshot
+    ``cfg.snapshot``, or from one frozen now. Every record of the snapshot counts (both splits);
+    records without a usable prompt are an error naming the record."""
+    from ..store import datasets as ds_repo
+    from ..store.workspace import Workspace
+
+    with Workspace.open(workspace) as ws:
+        check_prompt_dataset(cfg, ws)
+        info = ds_repo.get_dataset(ws.conn, cfg.prompt_dataset)
+        if cfg.snapshot:
+            snap = ds_repo.find_snapshot(ws.conn, info.name, cfg.snapshot)
+        else:
+            with ws.transaction() as conn:
+                snap = ds_repo.freeze(conn, info.name, note=note)
+        prompts = []
+        for rec in ds_repo.iter_snapshot(ws.conn, info, snap):
+            text = _record_prompt(rec)
+            if text is None:
+                raise WorkbenchError(f"dataset {info.name!r} record #{rec.id}: no prompt text to sample from")
+            prompts.append(text)
+    if not prompts:
+        raise ConfigError("prompt_dataset", f"snapshot {snap.hash[:12]} of {info.name!r} has no records")
+    return prompts, snap.hash
+
+
+def validate_ppo_before_load(cfg: PPOConfig, workspace: Optional[Union[str, os.PathLike]]) -> list[str]:
+    """Check the models and the prompts before anything loads (what the panel and the job run):
+    model folders hold config, weights and tokenizer; the prompt dataset exists and has records.
+    Returns warnings that do not stop the run."""
+    from ..models.refs import ModelError, check_model_ref
+
+    cfg.validate()
+    warnings: list[str] = []
+    for name in ("policy_model", "reward_model"):
+        ref = resolve_ref(getattr(cfg, name), workspace)
+        if not ref:
+            continue
+        try:
+            check_model_ref(ref, require_tokenizer=True)
+        except ModelError as e:
+            raise ConfigError(name, str(e)) from None
+    if not cfg.reward_model:
+        raise ConfigError("reward_model", "choose the reward model (the reward stage's output) to score "
+                                          "responses with")
+    if cfg.prompt_dataset:
+        if workspace is None:
+            raise ConfigError("workspace", "not set, and there is no run folder to find the workspace from")
+        check_prompt_dataset(cfg, workspace)
+    elif isinstance(cfg.prompts, str):
+        path = Path(cfg.prompts).expanduser()
+        if not path.is_absolute() and workspace is not None:
+            path = Path(workspace) / path
+        if not path.is_file():
+            raise ConfigError("prompts", f"prompt file {path} does not exist")
+    return warnings
