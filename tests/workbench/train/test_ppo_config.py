@@ -4,6 +4,7 @@ prompts from a workspace dataset (and a real PPO job that samples them and pins 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 import yaml
@@ -83,7 +84,7 @@ def test_validation_before_load_names_the_field(train_ws, tiny_model):
 
 
 @pytest.mark.slow
-def test_a_ppo_job_samples_the_dataset_and_pins_its_snapshot(train_ws, ppo_models):
+def test_a_ppo_job_samples_the_dataset_and_pins_its_snapshot(train_ws, ppo_models, tmp_path):
     from workbench.jobs.events import FinishedEvent, LogEvent, MetricEvent, read_events
     from workbench.jobs.rundir import new_run_dir
     from workbench.jobs.run import run_job
@@ -92,7 +93,11 @@ def test_a_ppo_job_samples_the_dataset_and_pins_its_snapshot(train_ws, ppo_model
               "prompt_dataset": "prompts", "device": "cpu", "dtype": "fp32", "batch_size": 4,
               "mini_batch_size": 2, "ppo_epochs": 1, "max_new_tokens": 4, "total_steps": 1, "save_every": 0,
               "samples_every": 1, "num_samples": 2}
-    rd = new_run_dir(train_ws / "runs", "ppo", config)
+    # A copy: the shared workspace must not keep a run whose recorded process (this
+    # one, the job ran in-process) is alive, or later copies would queue behind it.
+    ws = tmp_path / "ws"
+    shutil.copytree(train_ws, ws)
+    rd = new_run_dir(ws / "runs", "ppo", config)
     assert run_job(rd) == 0, [e for e in read_events(rd.events) if isinstance(e, FinishedEvent)]
     events = read_events(rd.events)
     assert any(isinstance(e, MetricEvent) for e in events)
