@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from workbench.progress import CancelToken, ProgressFn
 from workbench.store.workspace import Workspace
@@ -197,3 +197,48 @@ def result_label() -> QLabel:
     label.setMargin(8)
     label.setVisible(False)
     return label
+
+
+class TaskDialog(QDialog):
+    """A dialog whose work runs in a :class:`ProgressPanel` (``self.panel`` unless
+    :meth:`_task_panel` says otherwise).
+
+    Closing while a task runs cancels it and closes once it has stopped: the
+    subclass's handler of ``panel.done`` calls :meth:`_close_if_requested` first.
+    """
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self._close_when_idle = False
+
+    def _task_panel(self) -> ProgressPanel:
+        return self.panel
+
+    def _close_if_requested(self) -> bool:
+        """Finish a close that waited for the task to stop; say whether it did."""
+        if not self._close_when_idle:
+            return False
+        self._close_when_idle = False
+        super().reject()
+        return True
+
+    def reject(self) -> None:
+        panel = self._task_panel()
+        if panel.busy:
+            self._close_when_idle = True
+            panel.cancel()
+            return
+        super().reject()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._task_panel().busy:
+            event.ignore()
+            self.reject()
+            return
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Cancel any running work and wait for it (the owner is closing)."""
+        panel = self._task_panel()
+        panel.cancel()
+        panel.wait()

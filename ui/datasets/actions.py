@@ -18,14 +18,14 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QPalette
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
                                QLineEdit, QMessageBox, QSpinBox, QVBoxLayout, QWidget)
 
 from workbench.data import ops
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo
 
-from ..common.progress_panel import ProgressPanel, confirm, error_text, result_label, with_workspace
+from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
 
 
 def short_date(ts: float) -> str:
@@ -41,7 +41,7 @@ def info_summary(info: DatasetInfo) -> str:
     return " · ".join(parts)
 
 
-class _ActionDialog(QDialog):
+class _ActionDialog(TaskDialog):
     """Shared frame: a heading, the action's form, a progress panel, a result, buttons.
 
     Closing while a task runs cancels it and closes once it has stopped.
@@ -57,7 +57,6 @@ class _ActionDialog(QDialog):
         self.dataset_name = dataset_name
         self.info: Optional[DatasetInfo] = None
         self.confirm_box: Optional[QMessageBox] = None
-        self._close_when_idle = False
         self.setWindowTitle(f"{self.ACTION} · {dataset_name}")
         self.setMinimumWidth(520)
 
@@ -148,28 +147,7 @@ class _ActionDialog(QDialog):
         self.load()
 
     def _on_panel_done(self) -> None:
-        if self._close_when_idle:
-            self._close_when_idle = False
-            super().reject()
-
-    def reject(self) -> None:
-        if self.panel.busy:
-            self._close_when_idle = True
-            self.panel.cancel()
-            return
-        super().reject()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.panel.busy:
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
-
-    def shutdown(self) -> None:
-        """Cancel any running work and wait for it (the owner is closing)."""
-        self.panel.cancel()
-        self.panel.wait()
+        self._close_if_requested()
 
 
 # -- dedup ---------------------------------------------------------------------------------

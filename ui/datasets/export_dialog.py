@@ -12,14 +12,14 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from workbench.data import exporter
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo, SnapshotInfo
 
-from ..common.progress_panel import ProgressPanel, confirm, error_text, result_label, with_workspace
+from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
 from .actions import info_summary, short_date
 
 #: Format -> (label, file suffix); an HF export is a folder, so it has no suffix.
@@ -50,7 +50,7 @@ def with_suffix_for(path: Path, fmt: str) -> Path:
     return Path(str(base) + FORMATS[fmt][1])
 
 
-class ExportDialog(QDialog):
+class ExportDialog(TaskDialog):
     """Export a dataset from the workspace at ``workspace_root`` (``dataset_name`` preselected)."""
 
     def __init__(self, workspace_root: Path, dataset_name: Optional[str] = None,
@@ -63,7 +63,6 @@ class ExportDialog(QDialog):
         self.report: Optional[exporter.ExportReport] = None
         self.confirm_box = None
         self._path_auto = True
-        self._close_when_idle = False
         self.setWindowTitle("Export a dataset")
         self.setMinimumWidth(620)
 
@@ -196,10 +195,9 @@ class ExportDialog(QDialog):
         self._on_selection_changed()
 
     def _on_panel_done(self) -> None:
-        if self._close_when_idle:
-            self._close_when_idle = False
-            super().reject()
-        elif self.dataset is not None and (self.info is None or self.info.name != self.dataset):
+        if self._close_if_requested():
+            return
+        if self.dataset is not None and (self.info is None or self.info.name != self.dataset):
             self._on_dataset_changed(self.dataset_combo.currentIndex())
 
     def _on_selection_changed(self, _index: int = 0) -> None:
@@ -277,21 +275,3 @@ class ExportDialog(QDialog):
         self.result.setText(text)
         self.result.setVisible(True)
 
-    # -- closing --------------------------------------------------------------------------
-    def reject(self) -> None:
-        if self.panel.busy:
-            self._close_when_idle = True
-            self.panel.cancel()
-            return
-        super().reject()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.panel.busy:
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
-
-    def shutdown(self) -> None:
-        self.panel.cancel()
-        self.panel.wait()

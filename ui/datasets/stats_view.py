@@ -14,13 +14,13 @@ from typing import Any, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QComboBox, QDialogButtonBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.data import ops
 
-from ..common.progress_panel import ProgressPanel, error_text, with_workspace
+from ..common.progress_panel import ProgressPanel, TaskDialog, error_text, with_workspace
 
 _SUMMARY_COLUMNS = ("count", "min", "mean", "p50", "p90", "p99", "max")
 _UNITS = {"length_chars": "characters", "length_tokens": "tokens"}
@@ -289,7 +289,7 @@ class StatsView(QWidget):
         self.panel.wait()
 
 
-class StatsDialog(QDialog):
+class StatsDialog(TaskDialog):
     """A window around :class:`StatsView` for one dataset."""
 
     def __init__(self, workspace_root: Path, dataset_name: str, parent: Optional[QWidget] = None) -> None:
@@ -302,28 +302,13 @@ class StatsDialog(QDialog):
         layout.addWidget(self.view, 1)
         layout.addWidget(buttons)
         self.resize(980, 680)
-        self._close_when_idle = False
         self.view.panel.done.connect(self._on_panel_done)
 
-    def reject(self) -> None:
-        """Closing while computing cancels the computation first."""
-        if self.view.panel.busy:
-            self._close_when_idle = True
-            self.view.panel.cancel()
-            return
-        super().reject()
+    def _task_panel(self) -> ProgressPanel:
+        return self.view.panel
 
     def _on_panel_done(self) -> None:
-        if self._close_when_idle:
-            self._close_when_idle = False
-            super().reject()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.view.panel.busy:
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
+        self._close_if_requested()
 
     def shutdown(self) -> None:
         self.view.shutdown()
