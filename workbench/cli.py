@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         '{"event": "result", "result": {...}}; errors still go to stderr')
     _json_arg(p)
 
-    p = sub.add_parser("train", help="start a training run (sft, reward, dpo, ppo) from a config, or resume one")
+    p = sub.add_parser("train", help="start a run (sft, reward, dpo, ppo, generate, merge) from a config, or resume one")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its last checkpoint")
     _workspace_arg(p)
@@ -266,8 +266,16 @@ def cmd_data(args) -> int:
     return 0
 
 
+#: The stages ``rlhf-workbench train`` starts from a config file.
+TRAIN_STAGES = ("sft", "reward", "dpo", "ppo", "generate", "merge")
+
+
 def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
-    """Read and validate a run config before any model loads: ``(stage, config, warnings)``."""
+    """Read and validate a run config before any model loads: ``(stage, config, warnings)``.
+
+    Torch-free, like the training panel's checks: a bad value is reported
+    here, naming the file and the field, before a run folder exists.
+    """
     import yaml
 
     try:
@@ -276,18 +284,35 @@ def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
         raise WorkbenchError(f"{path}: cannot read the config ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict) or "stage" not in data:
-        raise WorkbenchError(f"{path}: expected a mapping with a 'stage:' key (sft, reward, dpo or ppo)")
-    if data["stage"] == "ppo":
-        from .train.ppo import PPOConfig
-        body = {k: v for k, v in data.items() if k != "stage"}
-        PPOConfig.from_dict(body)
-        return "ppo", body, []
-    from .train.config import load_config, to_dict, validate_before_load
-    cfg = load_config(data)
-    warnings = validate_before_load(cfg, workspace)
-    body = {k: v for k, v in to_dict(cfg).items() if k != "stage"}
-    return cfg.stage, body, warnings
+    if not isinstance(data, dict) or data.get("stage") not in TRAIN_STAGES:
+        got = f" (got {data.get('stage')!r})" if isinstance(data, dict) and "stage" in data else ""
+        raise WorkbenchError(f"{path}: expected a mapping with a 'stage:' key, one of "
+                             f"{', '.join(TRAIN_STAGES)}{got}")
+    stage = data["stage"]
+    body = {k: v for k, v in data.items() if k != "stage"}
+    try:
+        if stage == "ppo":
+            from .train.ppo_config import load_ppo_config, to_dict as ppo_to_dict, validate_ppo_before_load
+            cfg = load_ppo_config(body)
+            warnings = validate_ppo_before_load(cfg, workspace)
+            return stage, {k: v for k, v in ppo_to_dict(cfg).items() if k != "stage"}, warnings
+        if stage == "generate":
+            from .generate.config import GenerateConfig
+            cfg = GenerateConfig.from_dict(body)
+            cfg.validate()
+            return stage, cfg.to_dict(), []
+        if stage == "merge":
+            from .train.merge import check_config
+            check_config(body, workspace)
+            return stage, body, []
+        from .train.config import load_config, to_dict, validate_before_load
+        cfg = load_config(data)
+        warnings = validate_before_load(cfg, workspace)
+        return cfg.stage, {k: v for k, v in to_dict(cfg).items() if k != "stage"}, warnings
+    except DataError:
+        raise
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"{path}: {exc}") from None
 
 
 def _follow(sup, run_id: str, quiet: bool):

@@ -82,22 +82,33 @@ def _copy_model(src: Path, dst: Path) -> None:
         raise MergeError(f"{src} holds no safetensors weights to export")
 
 
-def run(ctx) -> None:
-    """Recipe entry: merge (or copy) ``source`` into ``output``; see the module docstring."""
-    unknown = sorted(set(ctx.config) - set(OPTIONS))
+def check_config(config: dict, workspace: Path):
+    """Check a merge config against ``workspace`` without loading anything heavy.
+
+    Returns ``(source, output, found)`` (absolute folders and what the source
+    holds); raises :class:`MergeError` naming the bad option. Used by the job
+    and by ``rlhf-workbench train`` before a run is created.
+    """
+    unknown = sorted(set(config) - set(OPTIONS))
     if unknown:
         raise MergeError(f"merge: unknown option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
-    if not ctx.config.get("source"):
-        raise MergeError("merge: 'source' is required (the checkpoint folder to export)")
-    workspace = ctx.run_dir.path.resolve().parent.parent
-    source = _workspace_path(str(ctx.config["source"]), workspace).resolve()
+    if not config.get("source"):
+        raise MergeError("source: required (the checkpoint folder to export)")
+    source = _workspace_path(str(config["source"]), workspace).resolve()
     found = describe_checkpoint(source)
     if found is None:
-        raise MergeError(f"{source}: no model or LoRA adapter in this folder")
-    output = _workspace_path(str(ctx.config["output"]), workspace) if ctx.config.get("output") \
+        raise MergeError(f"source: {source} holds no model or LoRA adapter")
+    output = _workspace_path(str(config["output"]), workspace) if config.get("output") \
         else default_output(source, workspace)
-    if output.exists() and not ctx.config.get("overwrite"):
-        raise MergeError(f"{output} already exists; choose another output folder or set overwrite")
+    if output.exists() and not config.get("overwrite"):
+        raise MergeError(f"output: {output} already exists; choose another output folder or set overwrite")
+    return source, output, found
+
+
+def run(ctx) -> None:
+    """Recipe entry: merge (or copy) ``source`` into ``output``; see the module docstring."""
+    workspace = ctx.run_dir.path.resolve().parent.parent
+    source, output, found = check_config(ctx.config, workspace)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.parent / f".tmp-{output.name}-{int(time.time())}"
     shutil.rmtree(tmp, ignore_errors=True)
