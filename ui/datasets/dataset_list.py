@@ -18,6 +18,11 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from workbench.store.browse import DatasetSummary
 
 COLUMNS = ("Name", "Kind", "Rows", "Train/val", "Deleted", "Snapshot", "Changed")
+#: Columns hidden first, in this order, when the list is too narrow to show them all beside a
+#: readable name (the card under the list shows the same facts for the selected dataset).
+DROP_ORDER = (4, 6, 5, 3)
+#: Narrowest the Name column gets before a column is dropped.
+NAME_MIN = 120
 #: Characters of a snapshot hash shown in the list (the tooltip and the card show more).
 SHORT_HASH = 7
 
@@ -61,6 +66,7 @@ class DatasetListView(QTableWidget):
         header.setMinimumSectionSize(36)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         header.setHighlightSections(False)
+        header.setSectionsMovable(False)
         self.summaries: list[DatasetSummary] = []
         self._selected_id: Optional[int] = None
         self.itemSelectionChanged.connect(self._on_item_selection_changed)
@@ -97,6 +103,7 @@ class DatasetListView(QTableWidget):
                     self.setItem(row, col, item)
         finally:
             self.blockSignals(False)
+        self.fit_columns()
         ids = [s.id for s in summaries]
         if keep in ids:
             self.selectRow(ids.index(keep))
@@ -105,6 +112,26 @@ class DatasetListView(QTableWidget):
             if keep is not None:
                 self._selected_id = None
                 self.dataset_selected.emit(None)
+
+    def fit_columns(self) -> None:
+        """Show every column that fits beside a readable name; drop the least useful ones first
+        (never a horizontal scroll bar for the list at the window's default width)."""
+        header = self.horizontalHeader()
+        widths = {col: max(header.sectionSizeHint(col), self.sizeHintForColumn(col))
+                  for col in range(1, len(COLUMNS))}
+        need = NAME_MIN + sum(widths.values())
+        hidden = set()
+        for col in DROP_ORDER:
+            if need <= self.viewport().width():
+                break
+            hidden.add(col)
+            need -= widths[col]
+        for col in range(1, len(COLUMNS)):
+            header.setSectionHidden(col, col in hidden)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def current_summary(self) -> Optional[DatasetSummary]:
         for s in self.summaries:

@@ -154,7 +154,7 @@ class DatasetManagerPanel(QWidget):
         self.dataset_card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.dataset_card.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.left = QWidget()
-        self.left.setMinimumWidth(300)
+        self.left.setMinimumWidth(240)
         layout = QVBoxLayout(self.left)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(title)
@@ -196,7 +196,7 @@ class DatasetManagerPanel(QWidget):
             combo.setMinimumContentsLength(8)
         for combo in (self.tag_combo, self.source_combo, self.split_combo, self.ranked_combo):
             combo.currentIndexChanged.connect(self._on_filter_changed)
-        self.search_edit.setMinimumWidth(170)
+        self.search_edit.setMinimumWidth(140)
         self.deleted_check.toggled.connect(self._on_filter_changed)
         filters = QHBoxLayout()
         filters.setSpacing(6)
