@@ -584,6 +584,8 @@ class MainWindow(QMainWindow):
             self._job_monitor.stop()
         for page in self._built.values():
             page.shutdown()
+        from .common.worker import wait_for_workers
+        wait_for_workers(10000)  # listing/reading workers the pages started and did not wait for
         self._settings.sync()
 
     def _warn(self, title: str, text: str) -> None:

@@ -12,7 +12,11 @@ thread. The contract:
   ``cancelled()`` is emitted, then ``done()``. A core function that raises
   :class:`workbench.errors.Cancelled` ends as ``cancelled``.
 - Keep a reference to the returned :class:`Task` (or give it a parent)
-  until ``done``; it deletes its thread afterwards.
+  until ``done`` to hear from it. Dropping or deleting the Task early is
+  safe: the worker thread belongs to the application object until it
+  ends and then deletes itself, so closing a page (or a test tearing one
+  down) while a worker runs never destroys a running ``QThread`` (which
+  Qt answers by aborting the process).
 
 Work that needs torch or a GPU does not belong here: it runs in a job
 process (:mod:`workbench.jobs`), the GUI only tails its events.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from workbench.errors import Cancelled
 from workbench.progress import CancelToken, ProgressFn
@@ -83,12 +87,16 @@ class Task(QObject):
         self.error: Optional[BaseException] = None
         self.finished_ok = False
         self._running = False
-        self._thread = _TaskThread(fn, self.token)
+        self._ended = False
+        # Owned by the application, not by this Task or by Python: a Task deleted with its
+        # page, or garbage-collected, must not take a running thread with it.
+        self._thread = _TaskThread(fn, self.token, QCoreApplication.instance())
         self._thread.progressed.connect(self.progressed)
         self._thread.succeeded.connect(self._on_thread_succeeded)
         self._thread.failed.connect(self._on_thread_failed)
         self._thread.cancelled.connect(self._on_thread_cancelled)
         self._thread.finished.connect(self._on_thread_finished)
+        self._thread.finished.connect(self._thread.deleteLater)  # queued: runs on the GUI thread
 
     @property
     def running(self) -> bool:
@@ -105,9 +113,12 @@ class Task(QObject):
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the thread ends (tests and shutdown only)."""
-        if timeout_ms < 0:
-            return self._thread.wait()
-        return self._thread.wait(timeout_ms)
+        if self._ended:
+            return True
+        try:
+            return self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms)
+        except RuntimeError:  # the thread already ended and deleted itself
+            return True
 
     def _on_thread_succeeded(self, result: Any) -> None:
         self.result = result
@@ -122,8 +133,25 @@ class Task(QObject):
         self.cancelled.emit()
 
     def _on_thread_finished(self) -> None:
+        self._ended = True
         self._running = False
         self.done.emit()
+
+
+def wait_for_workers(timeout_ms: int = 10000) -> bool:
+    """Cancel-free wait for every worker thread still running (the window is closing, so the
+    application object that owns them is about to go). True when all ended in time."""
+    app = QCoreApplication.instance()
+    if app is None:
+        return True
+    deadline = time.monotonic() + timeout_ms / 1000
+    ok = True
+    for thread in app.findChildren(_TaskThread):
+        try:
+            ok = thread.wait(max(0, int((deadline - time.monotonic()) * 1000))) and ok
+        except RuntimeError:  # deleted meanwhile
+            pass
+    return ok
 
 
 def run_in_thread(fn: TaskFn, *, parent: Optional[QObject] = None,

@@ -73,3 +73,61 @@ def test_progress_is_throttled_but_last_update_kept(qtbot) -> None:
         pass
     assert updates[-1] == (1.0, "done")
     assert len(updates) < 200  # 20,001 calls collapsed to a few per 50 ms
+
+
+def test_deleting_the_owner_of_a_running_task_does_not_abort_the_process(tmp_path) -> None:
+    """A page closed (and deleted) while its worker still runs: before the thread belonged to the
+    application, dropping the Task destroyed a running QThread and Qt aborted the process. Run in a
+    child process so that an abort fails this test instead of the whole suite."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "drop_task.py"
+    script.write_text(
+        "import gc, sys, time, threading\n"
+        "from PySide6.QtCore import QCoreApplication, QObject, QTimer\n"
+        "from ui.common.worker import run_in_thread\n"
+        "app = QCoreApplication(sys.argv)\n"
+        "ended = threading.Event()\n"
+        "def slow(progress, cancel):\n"
+        "    time.sleep(0.5)\n"
+        "    ended.set()\n"
+        "    return 42\n"
+        "owner = QObject()\n"
+        "task = run_in_thread(slow, parent=owner)\n"
+        "del task\n"
+        "owner.deleteLater()\n"
+        "del owner\n"
+        "gc.collect()\n"
+        "QTimer.singleShot(1500, app.quit)\n"
+        "app.exec()\n"
+        "print('ended' if ended.is_set() else 'not ended')\n",
+        encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                          cwd=str(Path(__file__).resolve().parents[3]))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ended"
+
+
+def test_wait_for_workers_waits_for_every_running_thread(qtbot) -> None:
+    import threading
+    import time
+
+    from ui.common.worker import run_in_thread, wait_for_workers
+
+    ended = []
+    lock = threading.Lock()
+
+    def slow(progress, cancel):
+        time.sleep(0.3)
+        with lock:
+            ended.append(1)
+
+    tasks = [run_in_thread(slow) for _ in range(3)]
+    assert wait_for_workers(5000)
+    assert len(ended) == 3
+    for task in tasks:
+        assert task.wait(0)
