@@ -79,6 +79,7 @@ class GpuProbe(QObject):
                 raise WorkbenchError(f"the GPU probe {info.status}: {info.error or 'no details'} "
                                      f"(see {handle.path / 'stderr.log'})")
             data = json.loads((handle.path / PROBE_FILE).read_text(encoding="utf-8"))
+            sup.prune("probe", keep=1)  # one probe per workspace open: keep only this one
             return {**data, "run_id": handle.run_id}
 
         task = run_in_thread(work, parent=self)

@@ -57,11 +57,14 @@ def test_status_bar_counts_real_running_and_queued_jobs(qtbot, make_window, work
 
 
 def test_gpu_label_after_a_real_probe(qtbot, make_window, workspace):
+    earlier = Supervisor(workspace).start("probe", {})  # the probe of an earlier session
+    assert earlier.wait(timeout=90).status == "completed"
     window = make_window(workspace, gpu_probe_delay_ms=0)
     label = window.status_bar_view.gpu_label
     qtbot.waitUntil(lambda: not label.text().startswith("GPU:"), timeout=90000)
-    runs = Supervisor(workspace).list_runs()
+    runs = Supervisor(workspace).list_runs()  # one probe per open: the earlier one was pruned
     assert [r.stage for r in runs] == ["probe"] and runs[0].status == "completed"
+    assert runs[0].run_id != earlier.run_id
     info = json.loads((runs[0].path / "probe.json").read_text())
     assert label.text() == gpu_text(info)
     if shutil.which("nvidia-smi") is None:

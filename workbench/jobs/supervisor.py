@@ -293,6 +293,32 @@ class Supervisor:
                 out.append(self._info(RunDir(self.runs_dir / name)))
         return out
 
+    def prune(self, stage: str, *, keep: int = 1) -> list[str]:
+        """Delete the finished runs of ``stage`` but the newest ``keep``; returns their ids.
+
+        For bookkeeping stages (the GPU ``probe`` runs on every workspace
+        open) whose old runs are noise in the run list. Runs that are
+        queued, running or still have a live process are never touched. A
+        folder is renamed to a dot name first (listings skip those), so a
+        crash mid-delete leaves no half-deleted run behind.
+        """
+        import shutil
+
+        done = [r for r in self.list_runs() if r.stage == stage and r.status in TERMINAL and not r.alive]
+        doomed = done[:max(0, len(done) - keep)]
+        removed = []
+        for info in doomed:
+            trash = self.runs_dir / f".deleted-{info.run_id}"
+            try:
+                os.rename(info.path, trash)
+            except OSError:
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+            with self._lock:
+                self._states.pop(info.run_id, None)
+            removed.append(info.run_id)
+        return removed
+
     def info(self, run_id: str) -> RunInfo:
         """The current :class:`RunInfo` of one run."""
         return self._info(self.run_dir(run_id))

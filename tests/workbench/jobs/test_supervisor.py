@@ -170,3 +170,25 @@ def test_resume_continues_from_the_latest_complete_checkpoint(sup, wait_for):
     assert any(isinstance(e, CheckpointEvent) for e in events[:starts[1]])
     with pytest.raises(JobStateError, match="is completed"):
         sup.resume(handle.run_id)
+
+
+def test_prune_keeps_the_newest_finished_runs_of_a_stage_and_never_a_live_one(sup, wait_for):
+    finished = []
+    for _ in range(3):
+        handle = sup.start("steps", {"n_steps": 1, "step_s": 0.0})
+        assert handle.wait(timeout=60).status == "completed"
+        finished.append(handle.run_id)
+        time.sleep(1.05)  # run ids carry the start second: keep them in start order
+    other = sup.start("report_env", {})
+    assert other.wait(timeout=60).status == "completed"
+    live = sup.start("steps", {"n_steps": 400, "step_s": 0.05})
+    wait_for(live.tail(), lambda e: isinstance(e, MetricEvent))
+
+    removed = sup.prune("steps", keep=1)
+
+    assert removed == finished[:2]
+    listed = [r.run_id for r in sup.list_runs()]
+    assert listed == sorted([finished[2], other.run_id, live.run_id])
+    assert not any(p.name.startswith(".deleted-") for p in sup.runs_dir.iterdir())
+    assert sup.info(live.run_id).status == "running"
+    sup.cancel(live.run_id)
