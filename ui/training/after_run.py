@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QProgressBar, QPushButton, QVBo
 
 from workbench.train.outputs import RunOutput
 
-_GENERATE_TIP = "Sample responses from this checkpoint into the ranking queue (Rank page)"
+_GENERATE_TIP = ("Sample responses from this checkpoint into the ranking queue (Rank page); "
+                 "a LoRA adapter is applied to its base model")
 _COMPARE_TIP = "A blind side-by-side comparison of this checkpoint and the model it started from (Rank page)"
 
 
@@ -79,11 +80,6 @@ class AfterRunView(QGroupBox):
             for button in (self.generate_button, self.compare_button):
                 button.setEnabled(False)
                 button.setToolTip("A reward model scores responses; it does not write them")
-        elif output.model_folder is None and not exported:
-            # An adapter alone is not a model folder: generation needs the merged weights.
-            for button in (self.generate_button, self.compare_button):
-                button.setEnabled(False)
-                button.setToolTip("This checkpoint is a LoRA adapter: merge it first (Merge adapter and export)")
 
     def set_merge_state(self, running: bool, text: str) -> None:
         self.merge_progress.setVisible(running)

@@ -300,9 +300,9 @@ class ConfigFormView(QWidget):
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.hide()
 
-        columns = QHBoxLayout()
+        columns = self._columns = QHBoxLayout()
         columns.setSpacing(12)
-        column_boxes = [QVBoxLayout(), QVBoxLayout()]
+        column_boxes = self._column_boxes = [QVBoxLayout(), QVBoxLayout()]
         for box in column_boxes:
             box.setSpacing(10)
             columns.addLayout(box, 1)
@@ -326,19 +326,56 @@ class ConfigFormView(QWidget):
         # Two independent columns, filled top to bottom so they end at about the same height.
         sizes = [len(b.findChildren(QLabel, options=Qt.FindChildOption.FindDirectChildrenOnly)) for b in boxes]
         half, acc, column = sum(sizes) / 2, 0, 0
+        self._second: list[QGroupBox] = []  # the sections of the second column, in order
         for box, size in zip(boxes, sizes):
             if column == 0 and column_boxes[0].count() > 0 and acc + size / 2 > half:
                 column = 1
             column_boxes[column].addWidget(box)
+            if column == 1:
+                self._second.append(box)
             acc += size
         for box in column_boxes:
             box.addStretch(1)
+        self._stacked = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)
         layout.addLayout(columns)
         self.set_values(self._extra)
+
+    # -- layout --------------------------------------------------------------------------------
+    @property
+    def two_columns(self) -> bool:
+        return not self._stacked
+
+    def fit_width(self, available: int) -> None:
+        """Two columns side by side when they fit in ``available`` pixels, else one column
+        (the second column's sections moved under the first): a narrow window scrolls down,
+        never sideways. A small margin keeps a vertical scroll bar appearing from flipping
+        the layout back and forth."""
+        first, second = self._column_boxes
+        if self._stacked:
+            two = max((b.minimumSizeHint().width() for b in self._second), default=0) \
+                + max((first.itemAt(i).widget().minimumSizeHint().width() for i in range(first.count())
+                       if first.itemAt(i).widget() is not None and first.itemAt(i).widget() not in self._second),
+                      default=0) + self._columns.spacing()
+        else:
+            two = first.minimumSize().width() + second.minimumSize().width() + self._columns.spacing()
+        margin = 24 if self._stacked else 0
+        stacked = two + margin > available
+        if stacked == self._stacked:
+            return
+        self._stacked = stacked
+        source, target = (second, first) if stacked else (first, second)
+        for box in self._second:
+            source.removeWidget(box)
+            target.insertWidget(target.count() - 1, box)  # before the trailing stretch
+        self._columns.setStretch(1, 0 if stacked else 1)  # the empty column takes no width
+        # A hidden form (another stage's, in the stack) does not re-lay itself out: drop the
+        # cached sizes now, or the stack keeps the two-column minimum width.
+        self.layout().invalidate()
+        self.updateGeometry()
 
     # -- building ------------------------------------------------------------------------------
     def _make_field(self, path: str, spec: dict) -> _Field:

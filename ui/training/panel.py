@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
@@ -141,6 +141,8 @@ class TrainingPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self.form_stack)
+        self._form_scroll = scroll
+        scroll.viewport().installEventFilter(self)  # forms fit their columns to its width
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
@@ -243,6 +245,12 @@ class TrainingPanel(QWidget):
             self._on_monitor_runs_changed(monitor.runs)
 
     # == stages and forms ==============================================================
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Resize and watched is self._form_scroll.viewport():
+            for form in self.forms.values():
+                form.fit_width(watched.width())
+        return super().eventFilter(watched, event)
+
     @property
     def form(self) -> ConfigFormView:
         """The form of the selected stage."""
@@ -443,7 +451,9 @@ class TrainingPanel(QWidget):
         rc.resume_button.setToolTip(f"Continue run {last.run_id} from its latest complete checkpoint"
                                     if resumable else "Resume a cancelled or failed run of this stage")
         if not has_ws:
-            rc.set_status("Open a workspace to train.")
+            rc.set_status(NO_WORKSPACE)
+        elif rc.status_label.text() == NO_WORKSPACE:
+            rc.set_status("")
 
     def _host_page(self, title: str) -> Optional[QWidget]:
         """The main window's page ``title`` (switching to it), or ``None`` when standalone."""
@@ -748,6 +758,9 @@ class TrainingPanel(QWidget):
         self._tasks.add(task)
         task.done.connect(lambda t=task: self._tasks.discard(t))
         return task
+
+
+NO_WORKSPACE = "Open a workspace to train."
 
 
 # -- module helpers ---------------------------------------------------------------------------

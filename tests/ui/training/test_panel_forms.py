@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QLineEdit, QSpinBox
 
 from ui.training.config_form import ModelRefEdit, base_type
 from ui.training.panel import TrainingPanel
@@ -299,6 +299,35 @@ def test_yaml_save_and_load_through_the_file_dialog(qtbot, panel, tmp_path):
     _dialog_choose(qtbot, panel, panel.load_button, zero)
     qtbot.waitUntil(lambda: "training.batch_size" in form.errors(), timeout=10000)
     assert form.editor("training.batch_size").value() == 0 and "at least 1" in form.errors()["training.batch_size"]
+
+
+def test_forms_stack_their_columns_when_narrow_and_never_scroll_sideways(qtbot, panel):
+    """At the window's default width the forms become one column (scrolling down), wide they
+    show two; every stage's form follows, not only the one shown."""
+    scroll = panel._form_scroll
+    panel.resize(1020, 800)
+    qtbot.waitUntil(lambda: not any(f.two_columns for f in panel.forms.values()))
+    qtbot.waitUntil(lambda: not scroll.horizontalScrollBar().isVisible())
+    assert panel.form_stack.minimumSizeHint().width() <= scroll.viewport().width()
+    # Typing still reaches a field that moved into the first column.
+    edit = panel.form.editor("training.learning_rate")
+    assert edit.isVisible()
+
+    panel.resize(1700, 800)
+    qtbot.waitUntil(lambda: all(f.two_columns for f in panel.forms.values()))
+    assert not scroll.horizontalScrollBar().isVisible()
+    sections = {b.title(): b for b in panel.form.findChildren(QGroupBox)}
+    assert sections["Training"].x() > sections["Model"].x()  # side by side again
+
+
+def test_the_no_workspace_status_goes_once_a_workspace_opens(qtbot, ws):
+    p = TrainingPanel(check_delay_ms=20)
+    qtbot.addWidget(p)
+    p.show()
+    assert p.run_control.status_label.text() == "Open a workspace to train."
+    p.set_workspace(ws)
+    qtbot.waitUntil(lambda: p.run_control.status_label.text() != "Open a workspace to train.")
+    p.shutdown()
 
 
 def test_the_page_imports_no_training_stack_or_plots():
