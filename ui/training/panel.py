@@ -434,6 +434,8 @@ class TrainingPanel(QWidget):
             return f"Output: step {out.step} \u00b7 LoRA + merged model"
         if out.run_id in self._lists.exports:
             return f"Output: step {out.step} \u00b7 LoRA, exported"
+        if not STAGES[stage].feeds:  # a last stage: the adapter is what Generate/Compare load
+            return f"Output: step {out.step} \u00b7 LoRA adapter"
         return f"Output: step {out.step} \u00b7 LoRA adapter (merge it to feed the next stage)"
 
     def _update_run_controls(self) -> None:

@@ -265,12 +265,32 @@ def _v3(conn: sqlite3.Connection) -> None:
     """)
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """Indexes for the foreign keys SQLite checks when a parent row goes.
+
+    With ``foreign_keys = ON``, deleting a ranking (undo in the Rank page)
+    looks for records derived from it, deleting a record (a dataset delete)
+    looks for snapshots holding it, and so on: without an index on the child
+    column each check scans the whole child table (30 ms per undo at 300,000
+    records, growing linearly). Partial indexes where the column is mostly
+    NULL, so the importer's rows add nothing to them.
+    """
+    _run_script(conn, """
+    CREATE INDEX records_by_ranking ON records(ranking_id) WHERE ranking_id IS NOT NULL;
+    CREATE INDEX records_by_candidate ON records(candidate_id) WHERE candidate_id IS NOT NULL;
+    CREATE INDEX snapshot_records_by_record ON snapshot_records(record_id);
+    CREATE INDEX candidates_by_parent ON candidates(parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX queue_skips_by_prompt ON queue_skips(prompt_id);
+    """)
+
+
 #: (version reached, upgrade function), in order. ``MIGRATIONS[i]`` upgrades
 #: from version ``i`` to ``i + 1``.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -129,3 +129,26 @@ def test_second_process_gets_clear_busy_error(tmp_path):
     assert holder.returncode == 0
     assert ws.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
     assert ws.integrity_check() == "ok"
+
+
+def test_every_foreign_key_whose_parent_can_be_deleted_is_indexed(tmp_path):
+    """SQLite checks a deleted parent's children by scanning the child column; unindexed, one
+    ranking undo scanned every record. ``sources`` rows are never deleted, so their children
+    are exempt."""
+    with Workspace.init(tmp_path / "ws") as ws:
+        conn = ws.conn
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND sql NOT LIKE 'CREATE VIRTUAL%'")]
+        missing = []
+        for table in tables:
+            leading = {conn.execute(f"PRAGMA index_info({idx[1]})").fetchone()[2]
+                       for idx in conn.execute(f"PRAGMA index_list({table})")}
+            pk = sorted((r for r in conn.execute(f"PRAGMA table_info({table})") if r[5]), key=lambda r: r[5])
+            if pk:
+                leading.add(pk[0][1])
+            for fk in conn.execute(f"PRAGMA foreign_key_list({table})"):
+                parent, column = fk[2], fk[3]
+                if parent != "sources" and column not in leading:
+                    missing.append(f"{table}.{column} -> {parent}")
+        assert missing == []
