@@ -115,8 +115,13 @@ class TrainingPanel(QWidget):
         self.stage_title.setFont(title_font)
         self.stage_blurb = QLabel()
         self.stage_blurb.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stage_blurb.setWordWrap(True)  # wraps rather than widening the window
         self.preset_combo = QComboBox()
         self.preset_combo.setObjectName("presetCombo")
+        # Preset descriptions are long; the popup shows them whole, the closed combo need not.
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(18)
+        self.preset_combo.view().setMinimumWidth(360)
         self.preset_combo.setToolTip("Fill the form with a hardware profile from resources/presets")
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
         self.load_button = QPushButton("Load YAML\u2026")
