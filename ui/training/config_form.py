@@ -355,13 +355,10 @@ class ConfigFormView(QWidget):
         never sideways. A small margin keeps a vertical scroll bar appearing from flipping
         the layout back and forth."""
         first, second = self._column_boxes
-        if self._stacked:
-            two = max((b.minimumSizeHint().width() for b in self._second), default=0) \
-                + max((first.itemAt(i).widget().minimumSizeHint().width() for i in range(first.count())
-                       if first.itemAt(i).widget() is not None and first.itemAt(i).widget() not in self._second),
-                      default=0) + self._columns.spacing()
-        else:
-            two = first.minimumSize().width() + second.minimumSize().width() + self._columns.spacing()
+        sections = [first.itemAt(i).widget() for i in range(first.count())]
+        own = [w for w in sections if w is not None and w not in self._second]
+        two = max((w.minimumSizeHint().width() for w in own), default=0) \
+            + max((w.minimumSizeHint().width() for w in self._second), default=0) + self._columns.spacing()
         margin = 24 if self._stacked else 0
         stacked = two + margin > available
         if stacked == self._stacked:
