@@ -18,21 +18,27 @@ def test_the_default_window_size_holds_on_every_page(qtbot, tmp_path):
         for i in range(20):
             D.add_record(c, d, Record(prompt=f"Question {i}?", chosen="A long and careful answer " * 4,
                                       rejected="no", split="train" if i % 5 else "validation"))
-    apply_stylesheet(QApplication.instance())
+    app = QApplication.instance()
+    old_sheet = app.styleSheet()
+    apply_stylesheet(app)  # the app's own sizes: padding and fonts from style.qss
     window = MainWindow(workspace_path=root, gpu_probe_delay_ms=None, demo_dir=tmp_path / "demo")
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    assert window.size() == DEFAULT_SIZE
-    for title in ("Rank", "Datasets", "Train", "Runs"):
-        page = window.show_page(title)
-        qtbot.wait(50)
-        assert window.width() == DEFAULT_SIZE.width(), title
-        if title == "Train":
-            for stage in page.forms:
-                page.select_stage(stage)
-                qtbot.wait(20)
-                assert window.width() == DEFAULT_SIZE.width(), stage
-                assert not page._form_scroll.horizontalScrollBar().isVisible(), stage
-    assert window.minimumSizeHint().width() <= DEFAULT_SIZE.width()
-    window.close()
+    try:
+        window.show()
+        qtbot.waitExposed(window)
+        assert window.size() == DEFAULT_SIZE
+        for title in ("Rank", "Datasets", "Train", "Runs"):
+            page = window.show_page(title)
+            qtbot.wait(50)
+            assert window.width() == DEFAULT_SIZE.width(), title
+            if title == "Train":
+                for stage in page.forms:
+                    page.select_stage(stage)
+                    qtbot.wait(20)
+                    assert window.width() == DEFAULT_SIZE.width(), stage
+                    assert not page._form_scroll.horizontalScrollBar().isVisible(), stage
+        assert window.minimumSizeHint().width() <= DEFAULT_SIZE.width()
+    finally:
+        window.close()
+        window.deleteLater()
+        qtbot.wait(20)  # deleted before the shared application's stylesheet changes back
+        app.setStyleSheet(old_sheet)
