@@ -323,7 +323,6 @@ class RankingPanel(QWidget):
         """Show queue ``queue_id`` where its annotator left off."""
         if self.ws is None:
             return
-        self._wait_tasks()
         self.undo_stack.clear()
         self.last_decision = None
         self._comparison = None
@@ -371,14 +370,14 @@ class RankingPanel(QWidget):
 
     def _on_counted(self, queue: Q.RankingQueue, result) -> None:
         counts, comparison = result
+        if self._count_again:  # asked for while this count ran: for whatever queue is shown now
+            self._count_again = False
+            QTimer.singleShot(0, self.refresh_counts)
         if queue is not self.queue:
             return
         queue.set_counts(counts)
         self._comparison = comparison
         self._update_progress()
-        if self._count_again:
-            self._count_again = False
-            QTimer.singleShot(0, self.refresh_counts)
 
     def _update_progress(self) -> None:
         q = self.queue
@@ -740,9 +739,13 @@ class RankingPanel(QWidget):
         self.open_queue(queue_id)
 
     def _on_job_finished(self, status: str) -> None:
+        shown = self.queue.current if self.queue is not None else None
         if self.queue is not None:
-            self.queue.restart_scan()
-        self._show_state()
+            self.queue.restart_scan()  # keeps the current item
+            QTimer.singleShot(0, self._top_up)  # refill the read-ahead the restart emptied
+        if shown is None or self.queue is None or self.queue.current is not shown:
+            self._show_state()  # the empty state's text, or a first item
+        # else: the item being decided stays as it is, with its note, flags and k-wise order.
         self.refresh_counts()
 
     # ================================================================== polling

@@ -197,3 +197,30 @@ def test_wal_checkpoint_runs_off_the_gui_thread(qtbot, tmp_path, open_panel, mon
     assert panel._checkpoint is not None and panel._checkpoint.name == "wal-checkpoint"
     panel._checkpoint.join(10)
     assert db_file.stat().st_mtime_ns != before            # the decision was copied into the database file
+
+
+def test_a_job_ending_keeps_the_half_made_decision(qtbot, tmp_path, open_panel):
+    """A generation job finishing (here a held probe job, cancelled from the strip) while the
+    annotator has typed a note and set a flag must not re-show the item and wipe them."""
+    from workbench.jobs.supervisor import Supervisor
+
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    sup = Supervisor(root)
+    handle = sup.start("probe", {"hold_s": 60})
+    panel.job_strip.follow(sup, handle.run_id, handle.path, "Holding the device")
+    shown = panel.current
+    qtbot.keyClick(panel, Qt.Key_U)
+    qtbot.keyClick(panel, Qt.Key_N)
+    qtbot.keyClicks(panel.note, "half written")
+    qtbot.keyClick(panel.note, Qt.Key_Return)
+    qtbot.mouseClick(panel.job_strip.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.job_strip.status == "cancelled", timeout=60_000)
+    assert panel.current is shown
+    assert panel.note.text() == "half written" and panel.flag_buttons["unsafe"].isChecked()
+    activate(qtbot, panel)
+    qtbot.keyClick(panel, Qt.Key_A)
+    (r,) = rows(root)
+    assert r[3] == "half written" and json.loads(r[4]) == ["unsafe"]
