@@ -160,6 +160,22 @@ def test_delete_a_multi_selection_then_undo_redo_and_restore(qtbot, datasets_ws,
     assert not live(datasets_ws, ids[1]) and panel.model.preview(1).deleted
 
 
+def test_deleting_scattered_rows_removes_exactly_those(qtbot, datasets_ws, open_panel):
+    """Rows 0, 2-3 and 5 (three separate runs) go in one delete; the others keep their order."""
+    panel = open_panel(datasets_ws)
+    select_dataset(qtbot, panel, "pairs")
+    ids = [panel.model.record_id(r) for r in range(6)]
+    click_row(qtbot, panel.table, 0)
+    for row in (2, 3, 5):
+        click_row(qtbot, panel.table, row, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(panel.selected_ids()) == sorted([ids[0], ids[2], ids[3], ids[5]])
+    qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
+    assert [panel.model.record_id(r) for r in range(panel.model.rowCount())] == [ids[1], ids[4]]
+    undo_keys(qtbot, panel)
+    settle(qtbot, panel)
+    assert [panel.model.record_id(r) for r in range(panel.model.rowCount())] == ids
+
+
 def test_a_deleted_search_hit_drops_out_and_an_edit_is_searchable(qtbot, datasets_ws, open_panel):
     panel = open_panel(datasets_ws)
     select_dataset(qtbot, panel, "pairs")
