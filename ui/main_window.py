@@ -455,6 +455,8 @@ class MainWindow(QMainWindow):
         self._settings.add_recent_workspace(path)
         self._settings.set_last_workspace(path)
         self.refresh_recent()
+        if self._job_monitor is not None:  # before the pages: they take its runs as this workspace's
+            self._job_monitor.set_workspace(path)
         for page in self._built.values():
             page.set_workspace(path)
         self._central.setCurrentWidget(self._workbench)
@@ -462,7 +464,7 @@ class MainWindow(QMainWindow):
         title = self._settings.last_page()
         title = title if title in {s.title for s in self._specs} else self._specs[0].title
         if self._first_paint_done:
-            self.job_monitor.set_workspace(path)
+            self.job_monitor  # noqa: B018 - created (bound to this workspace) if it was not yet
             self.show_page(title)
         else:
             # Select it now (the navigation shows it in the first paint); build it after.

@@ -523,6 +523,7 @@ class RunsPanel(QWidget):
         self._update_header()
 
     def _show_health(self, watch: _RunWatch) -> None:
+        watch.health.update(watch.feed.store)  # incremental: an overlay run that becomes primary is current
         self.health_view.set_warnings(watch.health.warnings, watch.feed.warnings)
         markers: dict[str, list[int]] = {}
         for w in watch.health.warnings:
@@ -573,8 +574,6 @@ class RunsPanel(QWidget):
             metrics |= upd.metrics
             if rid == self._primary:
                 if upd.metrics or upd.warnings:
-                    if upd.metrics:
-                        watch.health.update(watch.feed.store)
                     self._show_health(watch)
                 self.samples_view.append(upd.samples)
                 self.log_view.append_logs(upd.logs)
