@@ -298,9 +298,7 @@ def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
             return stage, {k: v for k, v in ppo_to_dict(cfg).items() if k != "stage"}, warnings
         if stage == "generate":
             from .generate.config import GenerateConfig
-            cfg = GenerateConfig.from_dict(body)
-            cfg.validate()
-            return stage, cfg.to_dict(), []
+            return stage, GenerateConfig.from_dict(body).to_dict(), []  # from_dict validates
         if stage == "merge":
             from .train.merge import check_config
             check_config(body, workspace)

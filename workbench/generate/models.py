@@ -12,13 +12,12 @@ No torch here: the ranking view checks a model before starting a job, and
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ..jobs.rundir import CONFIG, latest_complete_checkpoint, list_checkpoints
+from ..jobs.rundir import CONFIG, latest_complete_checkpoint, list_checkpoints, read_json
 from ..models.refs import ModelError, ModelRef, check_model_ref
 
 MANIFEST = "workbench.json"
@@ -43,11 +42,7 @@ class ResolvedModel:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return read_json(path) or {}
 
 
 def _absolute(ref: str, workspace: Optional[Path]) -> str:

@@ -180,10 +180,6 @@ class MetricSeries:
     def last_step(self) -> Optional[int]:
         return int(self._steps[self._n - 1]) if self._n else None
 
-    @property
-    def last_value(self) -> Optional[float]:
-        return float(self._values[self._n - 1]) if self._n else None
-
     def _grow(self, need: int) -> None:
         cap = len(self._steps)
         if need <= cap:
@@ -313,12 +309,6 @@ class MetricStore:
             self._tokens_prev = (tokens, event.time)
         self.version += 1
         return True
-
-    def add_all(self, events: Iterable[Event]) -> bool:
-        changed = False
-        for ev in events:
-            changed = self.add(ev) or changed
-        return changed
 
     def copy(self) -> "MetricStore":
         """An independent copy (e.g. for a worker thread to export while this one grows)."""

@@ -206,10 +206,12 @@ def atomic_write_json(path: Union[Path, str], data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _read_json(path: Path) -> Optional[dict]:
+def read_json(path: Union[Path, str]) -> Optional[dict]:
+    """A JSON object file (manifests, results, markers), or ``None`` when it is missing,
+    unreadable, not JSON or not an object: callers treat all of those as "not there"."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -340,7 +342,7 @@ def write_pid(run_dir: RunDirLike, pid: int, *, when: Optional[float] = None) ->
 
 
 def read_pid(run_dir: RunDirLike) -> Optional[PidRecord]:
-    data = _read_json(as_run_dir(run_dir).pid)
+    data = read_json(as_run_dir(run_dir).pid)
     if not data or not isinstance(data.get("pid"), int):
         return None
     return PidRecord(pid=data["pid"], create_time=data.get("create_time"),
@@ -357,7 +359,7 @@ def read_queued(run_dir: RunDirLike) -> Optional[dict]:
     rd = as_run_dir(run_dir)
     if not rd.queued.exists():
         return None
-    return _read_json(rd.queued) or {"time": 0.0, "resume": False}
+    return read_json(rd.queued) or {"time": 0.0, "resume": False}
 
 
 def clear_queued(run_dir: RunDirLike) -> None:

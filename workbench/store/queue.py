@@ -659,8 +659,7 @@ class RankingQueue:
                     if used:
                         raise WorkbenchError(f"ranking #{decision.ranking_id} is already in an exported dataset "
                                              f"({used} pairs); delete those pairs first")
-                    self.conn.execute("UPDATE rankings SET repeat_of = NULL WHERE repeat_of = ?",
-                                      (decision.ranking_id,))
+                    # (a self-consistency repeat of it keeps its row: repeat_of is ON DELETE SET NULL)
                     A.delete_ranking(self.conn, decision.ranking_id)
                     if decision.candidate_id is not None:
                         self.conn.execute("DELETE FROM candidates WHERE id = ?", (decision.candidate_id,))

@@ -14,13 +14,12 @@ forward.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from ..jobs.rundir import list_checkpoints
+from ..jobs.rundir import list_checkpoints, read_json as _read_json
 
 MANIFEST = "workbench.json"  # written into every SFT/reward/DPO checkpoint (see callbacks.py)
 RESULT = "result.json"  # written by the merge job into its run folder
@@ -52,14 +51,6 @@ class RunOutput:
     @property
     def loadable(self) -> bool:
         return self.model_folder is not None
-
-
-def _read_json(path: Path) -> Optional[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _stage_of(run_path: Path) -> str:

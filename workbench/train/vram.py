@@ -35,12 +35,13 @@ allocator; the estimate aims to be within ~20% and errs high.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
+
+from ..jobs.rundir import read_json as _read_json
 
 GIB = 1024 ** 3
 #: Written by the probe job (:mod:`workbench.jobs.probe` imports torch, so the name is repeated here).
@@ -200,14 +201,6 @@ def shape_from_config(config: Mapping[str, Any], name: str = "", source: str = "
         gated_mlp=model_type not in _NON_GATED,
         attention_bias=bool(cfg.get("attention_bias", model_type == "qwen2")),
         name=name or model_type, source=source)
-
-
-def _read_json(path: Path) -> Optional[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _base_of(folder: Path) -> Optional[str]:

@@ -96,3 +96,20 @@ def test_committed_ranking_survives_kill(tmp_path):
     ws = Workspace.open(root)
     assert ws.integrity_check() == "ok"
     assert len(A.rankings(ws.conn, annotator="ana")) == 5
+
+
+def test_deleting_a_ranking_keeps_its_self_consistency_repeat(tmp_path):
+    """Undo deletes a ranking; a later repeat of it stays, unlinked (ON DELETE SET NULL)."""
+    from workbench.store import annotations as A
+    from workbench.store.workspace import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        with ws.transaction() as c:
+            p = A.add_prompt(c, [{"role": "user", "content": "q"}])
+            a, b = A.add_candidate(c, p, "x"), A.add_candidate(c, p, "y")
+            first = A.record_ranking(c, p, "me", [[a], [b]])
+            repeat = A.record_ranking(c, p, "me", [[b], [a]])
+            c.execute("UPDATE rankings SET repeat_of = ? WHERE id = ?", (first, repeat))
+        with ws.transaction() as c:
+            A.delete_ranking(c, first)
+        assert ws.conn.execute("SELECT id, repeat_of FROM rankings").fetchall() == [(repeat, None)]
