@@ -17,11 +17,10 @@ from workbench.jobs.rundir import list_checkpoints
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, QUEUED, RUNNING
 from workbench.models.refs import check_model_ref
 
-from ui.training.config_form import ModelRefEdit
+from .conftest import JOB_ENV, choose, type_into
+
 
 pytestmark = pytest.mark.slow
-JOB_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 TIMEOUT_MS = 120_000
 LONG_STEPS = 400  # ~20 ms a step: long enough to be cancelled mid-run
 
@@ -53,16 +52,6 @@ def ws(tmp_path_factory) -> Path:
     mp.undo()
 
 
-def type_into(qtbot, widget, text: str) -> None:
-    """Replace a field's text as a user would: select all, type, Enter."""
-    target = widget.combo.lineEdit() if isinstance(widget, ModelRefEdit) else \
-        widget.lineEdit() if hasattr(widget, "lineEdit") and widget.lineEdit() is not None else widget
-    target.setFocus()
-    qtbot.keyClick(target, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(target, text)
-    qtbot.keyClick(target, Qt.Key.Key_Return)
-
-
 def run_info(panel, run_id):
     return next((r for r in panel.monitor.runs if r.run_id == run_id), None)
 
@@ -70,17 +59,6 @@ def run_info(panel, run_id):
 def status_of(panel, run_id):
     info = run_info(panel, run_id)
     return info.status if info is not None else None
-
-
-def choose(qtbot, combo, text: str) -> None:
-    """Pick ``text`` in a closed combo box with the keyboard."""
-    combo.setFocus()
-    qtbot.keyClick(combo, Qt.Key.Key_Home)
-    for _ in range(combo.count()):
-        if combo.currentText() == text:
-            return
-        qtbot.keyClick(combo, Qt.Key.Key_Down)
-    assert combo.currentText() == text
 
 
 def test_start_queue_cancel_complete_merge_and_resume(qtbot, ws):

@@ -20,15 +20,14 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox
 
 from ui.main_window import MainWindow
 from ui.ranking.generation_dialog import ComparisonDialog
-from ui.training.config_form import ModelRefEdit
 from ui.training.panel import TrainingPanel
 from ui.training.runs import RunsPanel
 from workbench.jobs.supervisor import COMPLETED
 from workbench.store.queue import PromptSource
 
+from .conftest import JOB_ENV, choose, type_into
+
 pytestmark = pytest.mark.slow
-JOB_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 TIMEOUT_MS = 240_000
 PPO_STEPS = 4
 
@@ -51,20 +50,9 @@ def set_field(qtbot, form, path: str, text: str) -> None:
     """Enter a value the way a user does: pick it in a closed combo, or select all and type."""
     widget = form.editor(path)
     if isinstance(widget, QComboBox) and not widget.isEditable():
-        widget.setFocus()
-        qtbot.keyClick(widget, Qt.Key.Key_Home)
-        for _ in range(widget.count()):
-            if widget.currentText() == text:
-                break
-            qtbot.keyClick(widget, Qt.Key.Key_Down)
-        assert widget.currentText() == text, path
-        return
-    target = widget.combo.lineEdit() if isinstance(widget, ModelRefEdit) else \
-        widget.lineEdit() if hasattr(widget, "lineEdit") and widget.lineEdit() is not None else widget
-    target.setFocus()
-    qtbot.keyClick(target, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(target, text)
-    qtbot.keyClick(target, Qt.Key.Key_Return)
+        choose(qtbot, widget, text)
+    else:
+        type_into(qtbot, widget, text)
 
 
 def set_checked(qtbot, form, path: str, checked: bool) -> None:

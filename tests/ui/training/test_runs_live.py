@@ -20,8 +20,8 @@ from workbench.jobs.events import LogEvent, MetricEvent, SamplesEvent, read_even
 from workbench.jobs.supervisor import Supervisor
 from ui.training.runs import RunsPanel
 
-JOB_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+from .conftest import JOB_ENV
+
 METRIC = "objective/scores"
 
 
