@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PATH")
     p.add_argument("--snapshot", metavar="HASH", help="export this frozen snapshot (hash prefix)")
     p.add_argument("--split", choices=("train", "validation"), help="export only this split")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file, or a folder that is a previous export (never anything else)")
     _json_arg(p)
 
     p = data.add_parser("stats", help="counts, splits, lengths and duplicates of a dataset")
@@ -229,7 +231,7 @@ def cmd_data(args) -> int:
         if "@" in name:
             name, snapshot = name.split("@", 1)
         report = exporter.export_dataset(ws, name, args.format, args.out, snapshot=snapshot, split=args.split,
-                                         progress=_progress_printer(show_progress))
+                                         overwrite=args.overwrite, progress=_progress_printer(show_progress))
         _emit(args, report.to_dict(),
               f"Exported {report.rows:,} records of {report.dataset!r} to {report.path} "
               f"({report.format}, sha256 {report.sha256[:12]})")

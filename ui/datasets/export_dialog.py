@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QFileDialog, QFormLa
 from workbench.data import exporter
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo, SnapshotInfo
+from workbench.targets import TargetError, check_target
 
 from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
 from .actions import info_summary, short_date
@@ -233,22 +234,31 @@ class ExportDialog(TaskDialog):
 
     # -- export ---------------------------------------------------------------------------
     def _on_export_clicked(self) -> None:
+        # The core's rule decides what may be replaced (a file, or a folder that is a previous
+        # export; never the workspace or a folder holding it); the dialog only asks first.
         out = self.output
-        if out.exists():
-            kind = "folder" if out.is_dir() else "file"
+        try:
+            target = check_target(out, folder=self.format in exporter.FOLDER_FORMATS, workspace=self.root,
+                                  overwrite=True)
+        except TargetError as exc:
+            self._show_result(f"Not exported: {exc}")
+            return
+        if target.exists:
+            kind = "folder" if target.path.is_dir() else "file"
             self.confirm_box = confirm(self, "Replace export", f"{out} already exists.",
                                        f"Replace this {kind} with the export? It is replaced only once the "
-                                       "export is complete.", "Replace", self.start)
+                                       "export is complete.", "Replace", lambda: self.start(overwrite=True))
         else:
             self.start()
 
-    def start(self) -> None:
+    def start(self, overwrite: bool = False) -> None:
         root, name, fmt, out = self.root, self.dataset, self.format, self.output
         snapshot, split = self.snapshot, self.split
         self.result.setVisible(False)
         self.export_button.setEnabled(False)
         self.panel.run(lambda progress, cancel: with_workspace(root, lambda ws: exporter.export_dataset(
-            ws, name, fmt, out, snapshot=snapshot, split=split, progress=progress, cancel=cancel)),
+            ws, name, fmt, out, snapshot=snapshot, split=split, overwrite=overwrite, progress=progress,
+            cancel=cancel)),
             f"Exporting “{name}”…", on_success=self._on_exported, on_failure=self._on_export_failed,
             on_cancelled=self._on_export_cancelled)
 

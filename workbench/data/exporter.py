@@ -29,8 +29,11 @@ from ..progress import CancelToken, ProgressFn, check, no_progress
 from ..store import datasets as ds_repo
 from ..store.records import CONTENT_FIELDS, TEXT_FIELDS, DatasetInfo, Record, SnapshotInfo
 from ..store.workspace import Workspace
+from ..targets import check_target, write_manifest
 
 EXPORT_FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
+#: Formats written as a folder (marked with :data:`workbench.targets.MANIFEST`), not one file.
+FOLDER_FORMATS = ("hf",)
 _BATCH = 5000
 
 
@@ -223,21 +226,25 @@ def tree_sha256(path: Path) -> str:
 
 
 def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snapshot: Optional[str] = None,
-                   split: Optional[str] = None, overwrite: bool = True,
+                   split: Optional[str] = None, overwrite: bool = False,
                    progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> ExportReport:
     """Write dataset ``name`` (or its snapshot with hash prefix ``snapshot``) to ``out``.
 
     ``split`` limits the export to ``train`` or ``validation``. An ``hf``
     export of a dataset with splits and no ``split`` filter writes a
     ``DatasetDict`` folder (``train/`` and ``validation/``).
+
+    An existing ``out`` is replaced only with ``overwrite`` and only under
+    the rule of :func:`workbench.targets.check_target` (a folder only when
+    it is a previous export); otherwise :class:`~workbench.targets.TargetError`
+    is raised before anything is written.
     """
     if fmt not in EXPORT_FORMATS:
         raise WorkbenchError(f"--format {fmt}: expected one of {', '.join(EXPORT_FORMATS)}")
     if split not in (None, "train", "validation"):
         raise WorkbenchError(f"--split {split}: expected train or validation")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise WorkbenchError(f"{out}: already exists")
+    destination = check_target(out, folder=fmt in FOLDER_FORMATS, workspace=ws.root, overwrite=overwrite)
+    out = destination.path
     conn = ws.connect()  # a private read connection: the export sees one consistent state
     try:
         conn.execute("BEGIN")  # a read transaction pins the snapshot of the database
@@ -290,9 +297,10 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                             json.dumps({"splits": ["train", "validation"]}) + "\n", encoding="utf-8")
                     else:
                         n = _write_hf_split(target, rows(), schema, fingerprint, split or "train", cancel)
-            if out.exists():
-                shutil.rmtree(out) if out.is_dir() else out.unlink()
-            os.replace(target, out)
+            if fmt in FOLDER_FORMATS:
+                write_manifest(target, kind="dataset-export", format=fmt, dataset=name,
+                               snapshot=snap.hash if snap else None, split=split)
+            destination.replace_with(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:

@@ -149,3 +149,32 @@ def test_cancel_export_writes_nothing(qtbot, tmp_path):
         assert not out.exists() and list(out.parent.iterdir()) == []   # no temporary left either
     finally:
         w.close()
+
+
+def test_a_folder_that_is_not_an_export_is_refused_without_asking(qtbot, ws, tmp_path):
+    """The dialog uses the core's rule: it asks only where a replace is allowed at all."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"JPEG")
+    dialog = open_dialog(qtbot, ws)
+    choose(qtbot, dialog.format_combo, "hf")
+    for target in (photos, ws.root, tmp_path):   # a folder of the user's, the workspace, a folder holding it
+        set_path(qtbot, dialog, target)
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+        assert dialog.confirm_box is None and not dialog.panel.busy
+        assert dialog.result.isVisible() and dialog.result.text().startswith("Not exported:")
+        assert str(target) in dialog.result.text()
+    assert (photos / "holiday.jpg").read_bytes() == b"JPEG" and sorted(p.name for p in photos.iterdir()) == ["holiday.jpg"]
+
+    # A previous export folder is offered for replacing, and replaced.
+    out = tmp_path / "pairs_hf"
+    set_path(qtbot, dialog, out)
+    first = export(qtbot, dialog)
+    assert first is not None, dialog.result.text()
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox))
+    box = QApplication.activeModalWidget()
+    dialog.report = None
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Replace"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=30_000)
+    assert dialog.report.sha256 == first.sha256
