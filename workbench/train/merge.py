@@ -4,9 +4,10 @@ Config (``config.yaml`` of a ``merge`` run)::
 
     stage: merge
     source: runs/20261123-014500-sft-ab12/checkpoints/step-200   # a checkpoint folder
-    output: models/sft-ab12-merged        # optional; default models/<run id of source>-merged
+    output: models/sft-ab12-merged        # optional; any folder (absolute, or relative to the workspace);
+                                          # default models/<run id of source>-merged
     base_model: null                      # optional; default: what the checkpoint names
-    overwrite: false
+    overwrite: false                      # replace an existing output, only if it is a previous export
 
 ``run(ctx)`` top to bottom: find what the checkpoint holds (see
 :func:`workbench.train.outputs.describe_checkpoint`); for a LoRA adapter
@@ -16,8 +17,14 @@ apply the adapter, ``merge_and_unload``, and save safetensors weights, the
 config and the tokenizer; for a full model, copy the weights (safetensors
 only), config and tokenizer files. The folder is written under a temporary
 name and renamed into place, so a cancelled or failed merge leaves nothing
-half-written. ``result.json`` in the run folder names the output (the
+half-written; its files get the modes the user's umask gives (safetensors
+writes 0600). ``result.json`` in the run folder names the output (the
 training panel and :func:`~workbench.train.outputs.run_output` read it).
+
+The output follows the export rule of :func:`workbench.targets.check_target`:
+an existing folder is refused, and with ``overwrite`` replaced only when it
+is a previous export (its manifest lists every file in it); never the
+workspace, a folder holding it, anything in ``runs/``, home or a root.
 
 A PPO checkpoint's value head is not part of the language model and is not
 exported. Relative paths are relative to the workspace.
@@ -28,11 +35,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import WorkbenchError
-from ..jobs.rundir import atomic_write_json, fsync_dir
+from ..jobs.rundir import atomic_write_json
+from ..targets import OutputTarget, TargetError, apply_umask, check_target, write_manifest
 from .outputs import RESULT, describe_checkpoint
 from .ppo_config import resolve_ref
 
@@ -100,30 +109,41 @@ def check_config(config: dict, workspace: Path):
         raise MergeError(f"source: {source} holds no model or LoRA adapter")
     output = _workspace_path(str(config["output"]), workspace) if config.get("output") \
         else default_output(source, workspace)
-    if output.exists() and not config.get("overwrite"):
-        raise MergeError(f"output: {output} already exists; choose another output folder or set overwrite")
-    return source, output, found
+    target = check_output(output, workspace, overwrite=bool(config.get("overwrite")))
+    return source, target.path, found
+
+
+def check_output(output: Path | str, workspace: Path, *, overwrite: bool = False) -> OutputTarget:
+    """May a merge write (or, with ``overwrite``, replace) the folder ``output``?
+
+    ``output`` is absolute or relative to ``workspace``. Raises
+    :class:`MergeError` naming the ``output`` option and why not; a folder
+    picker can call it to check a choice before the job is started.
+    """
+    try:
+        return check_target(_workspace_path(str(output), workspace), folder=True, workspace=workspace,
+                            overwrite=overwrite)
+    except TargetError as exc:
+        raise MergeError(f"output: {exc}") from None
 
 
 def run(ctx) -> None:
     """Recipe entry: merge (or copy) ``source`` into ``output``; see the module docstring."""
     workspace = ctx.run_dir.path.resolve().parent.parent
     source, output, found = check_config(ctx.config, workspace)
+    target = check_output(output, workspace, overwrite=bool(ctx.config.get("overwrite")))
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".tmp-{output.name}-{int(time.time())}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = output.parent / f".tmp-{output.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         base = _export(ctx, found, source, tmp, workspace)
         ctx.raise_if_stopped()
-        old = None
-        if output.exists():
-            old = output.parent / f".old-{output.name}-{int(time.time())}"
-            output.rename(old)
-        tmp.rename(output)
-        fsync_dir(output.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        apply_umask(tmp)
+        write_manifest(tmp, kind="merged-model", source=str(source), base_model=base)
+        try:
+            target.replace_with(tmp)
+        except TargetError as exc:
+            raise MergeError(f"output: {exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -159,3 +159,57 @@ def test_a_full_model_is_copied_and_bad_sources_are_named(ws, tiny_model):
     assert code == 1 and "no model or LoRA adapter" in _finished(events).error
     code, events, _ = _merge(ws, source=str(empty), typo=1)
     assert code == 1 and "unknown option(s) typo" in _finished(events).error
+
+
+def _full_model_run(ws: Path, tiny_model: Path, suffix: str) -> Path:
+    run = _fake_run(ws, "reward", suffix)
+    with atomic_checkpoint(run, 1) as folder:
+        for path in tiny_model.iterdir():
+            shutil.copy2(path, folder / path.name)
+        (folder / "workbench.json").write_text(json.dumps({"stage": "reward", "adapter": False, "final": True}))
+    return folder_of(run, 1)
+
+
+def test_a_merge_never_replaces_a_folder_that_is_not_a_previous_export(ws, tiny_model):
+    """``output: ../photos`` or ``output: .`` with ``overwrite: true`` used to delete that folder."""
+    from workbench.train.merge import check_config
+
+    source = _full_model_run(ws, tiny_model, "dd04")
+    photos = ws.parent / "photos"
+    photos.mkdir(exist_ok=True)
+    (photos / "holiday.jpg").write_bytes(b"JPEG")
+    records = sorted(p.name for p in ws.iterdir())
+    for output, why in (("../photos", "not a folder this app exported"), (".", "is the workspace itself"),
+                        ("..", "contains the workspace"), ("runs", "runs/")):
+        code, events, _ = _merge(ws, source=str(source), output=output, overwrite=True)
+        assert code == 1 and why in _finished(events).error and "output:" in _finished(events).error
+        with pytest.raises(Exception, match=why):
+            check_config({"source": str(source), "output": output, "overwrite": True}, ws)
+    assert (photos / "holiday.jpg").read_bytes() == b"JPEG" and [p.name for p in photos.iterdir()] == ["holiday.jpg"]
+    assert set(records) <= {p.name for p in ws.iterdir()} and (source / "model.safetensors").is_file()
+    assert not list(ws.parent.glob(".tmp-*")) and not list(ws.glob(".tmp-*"))
+
+
+def test_a_merge_writes_where_asked_with_normal_file_modes(ws, tiny_model, tmp_path):
+    """An explicit destination outside the workspace; files 0666 & ~umask (safetensors writes 0600)."""
+    import os
+
+    source = _full_model_run(ws, tiny_model, "ee05")
+    assert (source / "model.safetensors").stat().st_mode & 0o777 == 0o600  # as save_pretrained left it
+    out = tmp_path / "shared models" / "reward-ee05"
+    old = os.umask(0o002)
+    try:
+        code, events, rd = _merge(ws, source=str(source), output=str(out))
+    finally:
+        os.umask(old)
+    assert code == 0, _finished(events).error
+    assert json.loads((rd.path / "result.json").read_text())["output"] == str(out)
+    for path in [out, *out.iterdir()]:
+        assert path.stat().st_mode & 0o777 == (0o775 if path.is_dir() else 0o664), path
+    check_model_ref(out, require_tokenizer=True)
+    # A previous merge is recognised (its manifest lists every file) and replaced when asked.
+    code, events, _ = _merge(ws, source=str(source), output=str(out), overwrite=True)
+    assert code == 0, _finished(events).error
+    (out / "notes.txt").write_text("mine")
+    code, events, _ = _merge(ws, source=str(source), output=str(out), overwrite=True)
+    assert code == 1 and "notes.txt" in _finished(events).error and (out / "notes.txt").read_text() == "mine"
