@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "validation"), help="export only this split")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing file, or a folder that is a previous export (never anything else)")
+    p.add_argument("--csv-formulas", choices=("neutralise", "keep"), default="neutralise",
+                   help="CSV cells starting with = + - @ TAB or CR: prefix them with ' so spreadsheets do not "
+                        "run them as formulas (default), or keep them as stored")
     _json_arg(p)
 
     p = data.add_parser("stats", help="counts, splits, lengths and duplicates of a dataset")
@@ -231,7 +234,8 @@ def cmd_data(args) -> int:
         if "@" in name:
             name, snapshot = name.split("@", 1)
         report = exporter.export_dataset(ws, name, args.format, args.out, snapshot=snapshot, split=args.split,
-                                         overwrite=args.overwrite, progress=_progress_printer(show_progress))
+                                         overwrite=args.overwrite, csv_formulas=args.csv_formulas,
+                                         progress=_progress_printer(show_progress))
         _emit(args, report.to_dict(),
               f"Exported {report.rows:,} records of {report.dataset!r} to {report.path} "
               f"({report.format}, sha256 {report.sha256[:12]})")

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from workbench.data import exporter
 from workbench.store import datasets as ds_repo
@@ -80,6 +80,11 @@ class ExportDialog(TaskDialog):
         for fmt, (label, _suffix) in FORMATS.items():
             self.format_combo.addItem(label, fmt)
         self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        self.formulas_check = QCheckBox("Neutralise spreadsheet formulas (cells starting with = + - @ get a ')")
+        self.formulas_check.setChecked(True)
+        self.formulas_check.setToolTip("A spreadsheet runs a cell that starts with = + - @, TAB or CR as a formula; "
+                                       "the leading apostrophe makes it show the text instead. Turn off to write "
+                                       "every cell exactly as stored.")
         self.path_edit = QLineEdit()
         self.path_edit.textEdited.connect(self._on_path_edited)
         self.path_edit.textChanged.connect(self._on_path_changed)
@@ -98,8 +103,11 @@ class ExportDialog(TaskDialog):
         form.addRow("Rows", self.snapshot_combo)
         form.addRow("Split", self.split_combo)
         form.addRow("Format", self.format_combo)
+        form.addRow("", self.formulas_check)
         form.addRow("Save to", path_row)
 
+        self._form = form
+        self._sync_format_options()
         self.panel = ProgressPanel()
         self.panel.done.connect(self._on_panel_done)
         self.result = result_label()
@@ -207,7 +215,11 @@ class ExportDialog(TaskDialog):
                                                       self.split)))
         self._update_export_button()
 
+    def _sync_format_options(self) -> None:
+        self._form.setRowVisible(self.formulas_check, self.format == "csv")
+
     def _on_format_changed(self, _index: int) -> None:
+        self._sync_format_options()
         if self._path_auto:
             self._on_selection_changed()
         elif self.path_edit.text().strip():
@@ -254,11 +266,12 @@ class ExportDialog(TaskDialog):
     def start(self, overwrite: bool = False) -> None:
         root, name, fmt, out = self.root, self.dataset, self.format, self.output
         snapshot, split = self.snapshot, self.split
+        formulas = "neutralise" if self.formulas_check.isChecked() else "keep"
         self.result.setVisible(False)
         self.export_button.setEnabled(False)
         self.panel.run(lambda progress, cancel: with_workspace(root, lambda ws: exporter.export_dataset(
-            ws, name, fmt, out, snapshot=snapshot, split=split, overwrite=overwrite, progress=progress,
-            cancel=cancel)),
+            ws, name, fmt, out, snapshot=snapshot, split=split, overwrite=overwrite, csv_formulas=formulas,
+            progress=progress, cancel=cancel)),
             f"Exporting “{name}”…", on_success=self._on_exported, on_failure=self._on_export_failed,
             on_cancelled=self._on_export_cancelled)
 

@@ -101,25 +101,35 @@ def _write_json(f, rows: Iterator[dict]) -> int:
     return n
 
 
-def _csv_cell(value: Any) -> str:
+#: A cell starting with one of these is run as a formula by Excel, LibreOffice and Google Sheets
+#: (CSV injection, OWASP); a leading apostrophe makes the spreadsheet show it as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any, neutralise: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False)  # starts with [ or {: never a formula
     if isinstance(value, float):
-        return repr(value)
-    return str(value)
+        return repr(value)  # a number, negative or not, is data to a spreadsheet
+    text = str(value)
+    return "'" + text if neutralise and text.startswith(FORMULA_STARTS) else text
 
 
-def _write_csv(f, rows: Iterator[dict], columns: list[str]) -> int:
+def _write_csv(f, rows: Iterator[dict], columns: list[str], neutralise: bool) -> int:
     text = io.TextIOWrapper(f, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
+    # The minimal quoting quotes only the line terminator's characters: a lone CR in a cell
+    # would end the row for every reader, so such a row is written fully quoted.
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     n = 0
     for row in rows:
-        writer.writerow([_csv_cell(row[c]) for c in columns])
+        cells = [_csv_cell(row[c], neutralise) for c in columns]
+        (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
         n += 1
     text.flush()
     text.detach()
@@ -226,7 +236,7 @@ def tree_sha256(path: Path) -> str:
 
 
 def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snapshot: Optional[str] = None,
-                   split: Optional[str] = None, overwrite: bool = False,
+                   split: Optional[str] = None, overwrite: bool = False, csv_formulas: str = "neutralise",
                    progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> ExportReport:
     """Write dataset ``name`` (or its snapshot with hash prefix ``snapshot``) to ``out``.
 
@@ -238,11 +248,17 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
     the rule of :func:`workbench.targets.check_target` (a folder only when
     it is a previous export); otherwise :class:`~workbench.targets.TargetError`
     is raised before anything is written.
+
+    ``csv_formulas``: ``neutralise`` (default) prefixes a CSV text cell that
+    starts with ``= + - @``, TAB or CR with ``'`` so a spreadsheet shows it
+    instead of running it; ``keep`` writes every cell as stored.
     """
     if fmt not in EXPORT_FORMATS:
         raise WorkbenchError(f"--format {fmt}: expected one of {', '.join(EXPORT_FORMATS)}")
     if split not in (None, "train", "validation"):
         raise WorkbenchError(f"--split {split}: expected train or validation")
+    if csv_formulas not in ("neutralise", "keep"):
+        raise WorkbenchError(f"--csv-formulas {csv_formulas}: expected neutralise or keep")
     destination = check_target(out, folder=fmt in FOLDER_FORMATS, workspace=ws.root, overwrite=overwrite)
     out = destination.path
     conn = ws.connect()  # a private read connection: the export sees one consistent state
@@ -270,7 +286,7 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
             if fmt in ("jsonl", "json", "csv"):
                 with open(target, "wb") as f:
                     n = {"jsonl": _write_jsonl, "json": _write_json}[fmt](f, rows()) if fmt != "csv" \
-                        else _write_csv(f, rows(), columns)
+                        else _write_csv(f, rows(), columns, csv_formulas == "neutralise")
                     f.flush()
                     os.fsync(f.fileno())
             else:

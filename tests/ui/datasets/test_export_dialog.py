@@ -178,3 +178,25 @@ def test_a_folder_that_is_not_an_export_is_refused_without_asking(qtbot, ws, tmp
     qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Replace"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=30_000)
     assert dialog.report.sha256 == first.sha256
+
+
+def test_csv_formula_option(qtbot, tmp_path):
+    import csv
+
+    w = Workspace.init(tmp_path / "ws")
+    try:
+        path = tmp_path / "f.jsonl"
+        path.write_text(json.dumps({"prompt": "=cmd|' /C calc'!A0", "completion": "@SUM(1)"}) + "\n", encoding="utf-8")
+        import_file(w, path, "f")
+        dialog = open_dialog(qtbot, w, "f")
+        assert not dialog.formulas_check.isVisibleTo(dialog)      # only a CSV option
+        choose(qtbot, dialog.format_combo, "csv")
+        assert dialog.formulas_check.isVisibleTo(dialog) and dialog.formulas_check.isChecked()
+        with open(export(qtbot, dialog).path, encoding="utf-8", newline="") as f:
+            assert next(csv.DictReader(f)) == {"prompt": "'=cmd|' /C calc'!A0", "completion": "'@SUM(1)"}
+        qtbot.mouseClick(dialog.formulas_check, Qt.MouseButton.LeftButton)
+        set_path(qtbot, dialog, tmp_path / "raw.csv")
+        with open(export(qtbot, dialog).path, encoding="utf-8", newline="") as f:
+            assert next(csv.DictReader(f)) == {"prompt": "=cmd|' /C calc'!A0", "completion": "@SUM(1)"}
+    finally:
+        w.close()

