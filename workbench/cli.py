@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("export", help="export a dataset or a frozen snapshot, TRL-ready")
     p.add_argument("name", metavar="NAME", help="dataset name, or NAME@HASH for a snapshot")
     _workspace_arg(p)
-    p.add_argument("--format", required=True, choices=("jsonl", "json", "csv", "parquet", "hf"))
+    p.add_argument("--format", required=True, choices=("jsonl", "json", "csv", "parquet", "hf", "llamafactory-alpaca",
+                                                       "llamafactory-sharegpt", "openrlhf", "labelstudio"),
+                   help="TRL-ready jsonl/json/csv/parquet/hf, or another tool's layout: llamafactory-alpaca and "
+                        "llamafactory-sharegpt (a folder with dataset_info.json), openrlhf (JSONL), labelstudio "
+                        "(tasks for the pairwise RLHF template)")
     p.add_argument("--out", required=True, metavar="PATH")
     p.add_argument("--snapshot", metavar="HASH", help="export this frozen snapshot (hash prefix)")
     p.add_argument("--split", choices=("train", "validation"), help="export only this split")
@@ -238,7 +242,7 @@ def cmd_data(args) -> int:
                                          progress=_progress_printer(show_progress))
         _emit(args, report.to_dict(),
               f"Exported {report.rows:,} records of {report.dataset!r} to {report.path} "
-              f"({report.format}, sha256 {report.sha256[:12]})")
+              f"({report.format}, sha256 {report.sha256[:12]})" + (f"\n{report.usage}" if report.usage else ""))
     elif args.action == "stats":
         result = ops.stats(ws, args.name, tokenizer=args.tokenizer, progress=_progress_printer(show_progress))
         _emit(args, result, _stats_text(result))

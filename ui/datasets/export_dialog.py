@@ -8,14 +8,17 @@ line gives the rows written, the path and the output's SHA-256.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from workbench.data import exporter
+from workbench.data.exporter import slug
+from workbench.data.tool_exports import TOOL_FORMATS, check_kind
+from workbench.errors import WorkbenchError
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo, SnapshotInfo
 from workbench.targets import TargetError, check_target
@@ -23,32 +26,44 @@ from workbench.targets import TargetError, check_target
 from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
 from .actions import info_summary, short_date
 
-#: Format -> (label, file suffix); an HF export is a folder, so it has no suffix.
+#: Format -> (label, name suffix); an HF or LLaMA-Factory export is a folder.
 FORMATS: dict[str, tuple[str, str]] = {
     "jsonl": ("JSON Lines (.jsonl)", ".jsonl"),
     "json": ("JSON array (.json)", ".json"),
     "csv": ("CSV (.csv)", ".csv"),
     "parquet": ("Parquet (.parquet)", ".parquet"),
     "hf": ("Hugging Face dataset folder (save_to_disk)", ""),
+    **{fmt: (tool.label, f".{fmt}" + ("" if tool.folder else tool.suffix))
+       for fmt, tool in TOOL_FORMATS.items()},
 }
 SPLITS = ((None, "All rows"), ("train", "Train only"), ("validation", "Validation only"))
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"
-
-
 def default_output(root: Path, name: str, fmt: str, snapshot: Optional[str], split: Optional[str]) -> Path:
     """``<workspace>/exports/<name>[-<snapshot>][-<split>]<suffix>``."""
-    stem = _slug(name) + (f"-{snapshot[:8]}" if snapshot else "") + (f"-{split}" if split else "")
+    stem = slug(name) + (f"-{snapshot[:8]}" if snapshot else "") + (f"-{split}" if split else "")
     return Path(root) / "exports" / (stem + FORMATS[fmt][1])
 
 
 def with_suffix_for(path: Path, fmt: str) -> Path:
     """``path`` with its export suffix swapped for ``fmt``'s (folders for ``hf`` have none)."""
-    known = {s for _, s in FORMATS.values() if s}
-    base = path.with_suffix("") if path.suffix.lower() in known else path
-    return Path(str(base) + FORMATS[fmt][1])
+    name = path.name
+    for known in sorted((s for _, s in FORMATS.values() if s), key=len, reverse=True):
+        if name.lower().endswith(known) and len(name) > len(known):
+            name = name[:-len(known)]
+            break
+    return path.with_name(name + FORMATS[fmt][1])
+
+
+def unavailable(fmt: str, kind: str) -> Optional[str]:
+    """Why format ``fmt`` cannot hold a ``kind`` dataset (``None``: it can)."""
+    if fmt not in TOOL_FORMATS:
+        return None
+    try:
+        check_kind(fmt, kind, "this")
+    except WorkbenchError as exc:
+        return str(exc).split("; ", 1)[-1]
+    return None
 
 
 class ExportDialog(TaskDialog):
@@ -193,6 +208,7 @@ class ExportDialog(TaskDialog):
             return
         self.info, self.snapshots = info, snapshots
         self.summary.setText(info_summary(info))
+        self._sync_formats(info.kind)
         self.snapshot_combo.blockSignals(True)
         self.snapshot_combo.clear()
         self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, not frozen)", None)
@@ -214,6 +230,16 @@ class ExportDialog(TaskDialog):
             self.path_edit.setText(str(default_output(self.root, self.dataset, self.format, self.snapshot,
                                                       self.split)))
         self._update_export_button()
+
+    def _sync_formats(self, kind: str) -> None:
+        """Grey out the formats that cannot hold a ``kind`` dataset, saying why in the tooltip."""
+        model = self.format_combo.model()
+        for i in range(self.format_combo.count()):
+            why = unavailable(self.format_combo.itemData(i), kind)
+            model.item(i).setEnabled(why is None)
+            self.format_combo.setItemData(i, why or None, Qt.ItemDataRole.ToolTipRole)
+        if unavailable(self.format, kind):
+            self.format_combo.setCurrentIndex(self.format_combo.findData("jsonl"))
 
     def _sync_format_options(self) -> None:
         self._form.setRowVisible(self.formulas_check, self.format == "csv")
@@ -238,8 +264,9 @@ class ExportDialog(TaskDialog):
     def _on_browse_clicked(self) -> None:
         fmt = self.format
         label, suffix = FORMATS[fmt]
+        folder = fmt in exporter.FOLDER_FORMATS
         name, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.output),
-                                              f"{label} (*{suffix})" if suffix else "Folder (*)")
+                                              "Folder (*)" if folder else f"{label} (*{suffix})")
         if name:
             self._path_auto = False
             self.path_edit.setText(str(with_suffix_for(Path(name), fmt)) if suffix else name)
@@ -281,7 +308,7 @@ class ExportDialog(TaskDialog):
         what = (f" (snapshot {report.snapshot[:8]})" if report.snapshot else "") + \
                (f", {report.split} split" if report.split else "")
         self._show_result(f"Exported {report.rows:,} rows of “{report.dataset}”{what} as {report.format} to\n"
-                          f"{report.path}\nSHA-256 {report.sha256}")
+                          f"{report.path}\nSHA-256 {report.sha256}" + (f"\n{report.usage}" if report.usage else ""))
         self._update_export_button()
 
     def _on_export_failed(self, exc: BaseException) -> None:

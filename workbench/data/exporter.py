@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ from ..store import datasets as ds_repo
 from ..store.records import CONTENT_FIELDS, TEXT_FIELDS, DatasetInfo, Record, SnapshotInfo
 from ..store.workspace import Workspace
 from ..targets import check_target, write_manifest
+from . import tool_exports as tools
 
-EXPORT_FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
+#: TRL-ready formats, then the layouts of other tools (:mod:`workbench.data.tool_exports`).
+TRL_FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
+EXPORT_FORMATS = TRL_FORMATS + tuple(tools.TOOL_FORMATS)
 #: Formats written as a folder (marked with :data:`workbench.targets.MANIFEST`), not one file.
-FOLDER_FORMATS = ("hf",)
+FOLDER_FORMATS = ("hf",) + tuple(name for name, f in tools.TOOL_FORMATS.items() if f.folder)
 _BATCH = 5000
 
 
@@ -46,6 +50,7 @@ class ExportReport:
     sha256: str
     snapshot: Optional[str] = None
     split: Optional[str] = None
+    usage: Optional[str] = None  # how to point the tool at a tool-format export
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -270,20 +275,29 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
         total = snap.rows if snap else (info.validation if split == "validation" else
                                         info.train if split == "train" else info.rows)
         done = [0]
+        if fmt in tools.TOOL_FORMATS:
+            tools.check_kind(fmt, info.kind, name)
 
-        def rows(split_filter=split) -> Iterator[dict]:
+        def records(split_filter=split) -> Iterator[Record]:
             for rec in _records(conn, info, snap, split_filter):
                 done[0] += 1
                 if done[0] % _BATCH == 0:
                     check(cancel)
                     progress(min(1.0, done[0] / max(1, total)), f"{done[0]:,} records exported")
-                yield _row(rec, columns)
+                yield rec
+
+        def rows(split_filter=split) -> Iterator[dict]:
+            return (_row(rec, columns) for rec in records(split_filter))
 
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        usage = None
         try:
             target = tmp / out.name
-            if fmt in ("jsonl", "json", "csv"):
+            if fmt in tools.TOOL_FORMATS:
+                n, usage = _write_tool(fmt, target, info, name, snap, out,
+                                       ((f"record #{r.id}", _row(r, columns)) for r in records()))
+            elif fmt in ("jsonl", "json", "csv"):
                 with open(target, "wb") as f:
                     n = {"jsonl": _write_jsonl, "json": _write_json}[fmt](f, rows()) if fmt != "csv" \
                         else _write_csv(f, rows(), columns, csv_formulas == "neutralise")
@@ -323,4 +337,38 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
         conn.close()
     progress(1.0, f"{n:,} records exported")
     return ExportReport(dataset=name, format=fmt, path=str(out), rows=n, sha256=tree_sha256(out),
-                        snapshot=snap.hash if snap else None, split=split)
+                        snapshot=snap.hash if snap else None, split=split, usage=usage)
+
+
+def _synced(path: Path, write) -> int:
+    """Open ``path``, let ``write(f)`` fill it, fsync; returns what ``write`` returned."""
+    with open(path, "wb") as f:
+        n = write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    return n
+
+
+def _write_tool(fmt: str, target: Path, info: DatasetInfo, name: str, snap: Optional[SnapshotInfo], out: Path,
+                rows: Iterator[tuple[str, dict]]) -> tuple[int, str]:
+    """A tool-format export at ``target`` (a file, or a folder with the data and its
+    ``dataset_info.json``); returns the row count and the usage line."""
+    tool = tools.TOOL_FORMATS[fmt]
+    converted = tools.convert(fmt, info.kind, rows)
+    entry = None
+    if tool.folder:
+        target.mkdir()
+        entry = slug(name) + (f"-{snap.hash[:8]}" if snap else "")
+        data_name = entry + tool.suffix
+        n = _synced(target / data_name, lambda f: _write_jsonl(f, converted))
+        (target / "dataset_info.json").write_text(json.dumps(
+            tools.dataset_info(fmt, info.kind, entry, data_name), indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8")
+    else:
+        n = _synced(target, lambda f: (_write_json if tool.suffix == ".json" else _write_jsonl)(f, converted))
+    return n, tools.usage(fmt, info.kind, info.style == "conversational", out, entry)
+
+
+def slug(name: str) -> str:
+    """``name`` as a file-name and identifier-safe word (default export names, LLaMA-Factory's entry)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"

@@ -200,3 +200,36 @@ def test_csv_formula_option(qtbot, tmp_path):
             assert next(csv.DictReader(f)) == {"prompt": "=cmd|' /C calc'!A0", "completion": "@SUM(1)"}
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("fmt, suffix", [("llamafactory-sharegpt", ".llamafactory-sharegpt"),
+                                         ("openrlhf", ".openrlhf.jsonl"), ("labelstudio", ".labelstudio.json")])
+def test_tool_formats_from_the_dialog(qtbot, ws, fmt, suffix):
+    dialog = open_dialog(qtbot, ws)
+    choose(qtbot, dialog.format_combo, fmt)
+    assert dialog.output == ws.root / "exports" / f"pairs{suffix}"
+    report = export(qtbot, dialog)
+    assert report is not None, dialog.result.text()
+    assert report.rows == 65 and report.usage and report.usage in dialog.result.text()
+    if fmt.startswith("llamafactory"):
+        info = json.loads((Path(report.path) / "dataset_info.json").read_text(encoding="utf-8"))
+        assert info["pairs"]["ranking"] is True
+
+
+def test_formats_a_dataset_kind_cannot_use_are_greyed_out(qtbot, tmp_path):
+    w = Workspace.init(tmp_path / "ws")
+    try:
+        path = tmp_path / "prompts.jsonl"
+        path.write_text("".join(json.dumps({"prompt": f"Beschreibe Nr. {i} 🐦"}) + "\n" for i in range(3)),
+                        encoding="utf-8")
+        import_file(w, path, "prompts")
+        dialog = open_dialog(qtbot, w, "prompts")
+        model = dialog.format_combo.model()
+        enabled = {dialog.format_combo.itemData(i): model.item(i).isEnabled() for i in range(model.rowCount())}
+        assert enabled == {"jsonl": True, "json": True, "csv": True, "parquet": True, "hf": True,
+                           "llamafactory-alpaca": True, "llamafactory-sharegpt": False, "openrlhf": True,
+                           "labelstudio": False}
+        index = dialog.format_combo.findData("labelstudio")
+        assert "preference" in dialog.format_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+    finally:
+        w.close()

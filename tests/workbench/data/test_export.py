@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from workbench.data import ops
-from workbench.data.exporter import EXPORT_FORMATS, export_dataset
+from workbench.data.exporter import EXPORT_FORMATS, TRL_FORMATS, export_dataset
 from workbench.data.importer import import_file
 from workbench.errors import WorkbenchError
 from workbench.store import datasets as R
@@ -42,7 +42,7 @@ def ws(tmp_path):
     ws.close()
 
 
-@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+@pytest.mark.parametrize("fmt", TRL_FORMATS)
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_round_trip_every_format(ws, tmp_path, sample, fmt):
     src = tmp_path / "in.jsonl"
