@@ -26,7 +26,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import WorkbenchError
 from .jobs.rundir import fsync_dir
@@ -50,6 +50,7 @@ class OutputTarget:
     exists: bool
     workspace: Optional[Path]
     overwrite: bool
+    recognise: Optional[Callable[[Path], bool]] = None
 
     def replace_with(self, built: Path) -> None:
         """Move the finished export ``built`` (a sibling temp path) to :attr:`path`.
@@ -57,7 +58,8 @@ class OutputTarget:
         Checks the rule again first: what is at the target now must still be
         replaceable. ``built`` is left in place when that check fails.
         """
-        again = check_target(self.path, folder=self.folder, workspace=self.workspace, overwrite=self.overwrite)
+        again = check_target(self.path, folder=self.folder, workspace=self.workspace, overwrite=self.overwrite,
+                             recognise=self.recognise)
         path = again.path
         if not again.exists or not path.is_dir():
             os.replace(built, path)  # a file (or nothing) at the target: one atomic rename
@@ -162,18 +164,20 @@ def _is_ours(folder: Path) -> Optional[str]:
 
 
 def check_target(path: Path | str, *, folder: bool, workspace: Optional[Path | str] = None,
-                 overwrite: bool = False) -> OutputTarget:
+                 overwrite: bool = False, recognise: Optional[Callable[[Path], bool]] = None) -> OutputTarget:
     """Apply the rule of the module docstring to ``path``; raise :class:`TargetError` naming why not.
 
     ``folder``: the export is a folder (else one file). ``workspace``: the
     workspace the export comes from (never replaced, nor anything holding it).
+    ``recognise``: the writer's own test for a folder of its own written before
+    manifests existed (only asked when the folder has no manifest).
     """
     path = _absolute(path)
     ws = _absolute(workspace) if workspace is not None else None
     if path.is_symlink():
         raise TargetError(f"{path}: is a symbolic link; choose another output path")
     if not path.exists():
-        return OutputTarget(path, folder, False, ws, overwrite)
+        return OutputTarget(path, folder, False, ws, overwrite, recognise)
     why = _protected(path, ws)
     if why:
         raise TargetError(f"{path}: {why}; an export never replaces it, choose another output path")
@@ -181,14 +185,16 @@ def check_target(path: Path | str, *, folder: bool, workspace: Optional[Path | s
         if not folder:
             raise TargetError(f"{path}: is a folder; give the export a file name")
         if not any(path.iterdir()):
-            return OutputTarget(path, folder, True, ws, overwrite)
+            return OutputTarget(path, folder, True, ws, overwrite, recognise)
         if not overwrite:
             raise TargetError(f"{path}: already exists and is not empty; choose another output path "
                               "(or overwrite to replace a previous export)")
         why = _is_ours(path)
+        if why and read_manifest(path) is None and recognise is not None and recognise(path):
+            why = None
         if why:
             raise TargetError(f"{path}: {why}; only a previous export is replaced, choose another output path")
-        return OutputTarget(path, folder, True, ws, overwrite)
+        return OutputTarget(path, folder, True, ws, overwrite, recognise)
     if folder:
         raise TargetError(f"{path}: is a file; this export is a folder, choose another output path")
     if not path.is_file():

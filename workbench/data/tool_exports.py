@@ -267,7 +267,7 @@ def usage(fmt: str, kind: str, conversational: bool, out: Path, entry: Optional[
     """One line telling the user how to point the tool at the export in ``out``."""
     if fmt.startswith("llamafactory"):
         stage = {"preference": "rm or dpo", "unpaired": "kto", "sft": "sft", "prompts": "ppo"}[kind]
-        return f"LLaMA-Factory: dataset_dir: {out}, dataset: {entry} (stage {stage})"
+        return f"LLaMA-Factory training YAML: dataset_dir: {out} and dataset: {entry} (stage: {stage})"
     if fmt == "openrlhf":
         script = {"preference": "train_rm / train_dpo", "sft": "train_sft", "prompts": "train_ppo_ray"}[kind]
         data = "--data.prompt_dataset" if kind == "prompts" else "--data.dataset"

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import WorkbenchError
-from ..jobs.rundir import atomic_write_json
+from ..jobs.rundir import atomic_write_json, read_json
 from ..targets import OutputTarget, TargetError, apply_umask, check_target, write_manifest
 from .outputs import RESULT, describe_checkpoint
 from .ppo_config import resolve_ref
@@ -83,8 +83,7 @@ def _torch_dtype(base: Path) -> Any:
 def _copy_model(src: Path, dst: Path) -> None:
     copied = 0
     for path in sorted(src.iterdir()):
-        if path.is_file() and (path.name in _MODEL_FILES or path.name.endswith(".safetensors")
-                               or path.name == "model.safetensors.index.json"):
+        if _is_model_file(path):
             shutil.copy2(path, dst / path.name)
             copied += path.name.endswith(".safetensors")
     if not copied:
@@ -122,9 +121,27 @@ def check_output(output: Path | str, workspace: Path, *, overwrite: bool = False
     """
     try:
         return check_target(_workspace_path(str(output), workspace), folder=True, workspace=workspace,
-                            overwrite=overwrite)
+                            overwrite=overwrite, recognise=lambda folder: _earlier_merge(folder, workspace))
     except TargetError as exc:
         raise MergeError(f"output: {exc}") from None
+
+
+def _is_model_file(path: Path) -> bool:
+    return path.is_file() and (path.name in _MODEL_FILES or path.name.endswith(".safetensors")
+                               or path.name == "model.safetensors.index.json")
+
+
+def _earlier_merge(folder: Path, workspace: Path) -> bool:
+    """Is ``folder`` a merge output written before merges carried a manifest? It must hold
+    model files only, and a merge run of this workspace must name it in its ``result.json``."""
+    if not all(_is_model_file(p) for p in folder.iterdir()):
+        return False
+    real = folder.resolve()
+    for result in sorted((workspace / "runs").glob(f"*/{RESULT}")):
+        output = (read_json(result) or {}).get("output")
+        if isinstance(output, str) and Path(output).resolve() == real:
+            return True
+    return False
 
 
 def run(ctx) -> None:

@@ -213,3 +213,31 @@ def test_a_merge_writes_where_asked_with_normal_file_modes(ws, tiny_model, tmp_p
     (out / "notes.txt").write_text("mine")
     code, events, _ = _merge(ws, source=str(source), output=str(out), overwrite=True)
     assert code == 1 and "notes.txt" in _finished(events).error and (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_merge_output_from_before_manifests_is_still_replaced_when_its_run_names_it(ws, tiny_model):
+    """Folders merged by earlier versions carry no manifest: a merge run's result.json naming the
+    folder, and nothing but model files in it, make it recognisably ours."""
+    source = _full_model_run(ws, tiny_model, "ff06")
+    old = ws / "models" / "legacy-merged"
+    stranger = ws / "models" / "looks-like-a-model"
+    for folder in (old, stranger):
+        folder.mkdir(parents=True)
+        for path in tiny_model.iterdir():
+            shutil.copy2(path, folder / path.name)
+    earlier = ws / "runs" / "20250101-000000-merge-old1"   # names `old`; no run names `stranger`
+    earlier.mkdir()
+    (earlier / "result.json").write_text(json.dumps({"output": str(old), "kind": "copied"}))
+    # The user's own file in an earlier merge folder: not replaced.
+    mixed = ws / "models" / "legacy-with-notes"
+    shutil.copytree(old, mixed)
+    (mixed / "notes.txt").write_text("mine")
+    (ws / "runs" / "20250101-000000-merge-old9").mkdir()
+    (ws / "runs" / "20250101-000000-merge-old9" / "result.json").write_text(json.dumps({"output": str(mixed)}))
+    code, events, _ = _merge(ws, source=str(source), output="models/legacy-with-notes", overwrite=True)
+    assert code == 1 and (mixed / "notes.txt").read_text() == "mine"
+    code, events, _ = _merge(ws, source=str(source), output="models/legacy-merged", overwrite=True)
+    assert code == 0, _finished(events).error
+    code, events, _ = _merge(ws, source=str(source), output="models/looks-like-a-model", overwrite=True)
+    assert code == 1 and "not a folder this app exported" in _finished(events).error
+    assert (stranger / "model.safetensors").is_file()
