@@ -25,9 +25,11 @@ message naming the record and field; nothing is written under the final name.
   collection for RLHF" template (``<Text name="prompt">``,
   ``<Pairwise name="comparison" toName="answer1,answer2">``), each with the
   stored preference as an annotation whose ``pairwise`` result selects
-  ``left`` (answer1) or ``right`` (answer2), the shape Label Studio exports
-  and readers such as data-juicer's ``human_preference_annotation_mapper.py``
-  take back. Sides are drawn per pair from a hash of its texts, so the
+  ``left`` (answer1) or ``right`` (answer2) with ``to_name`` the control's own
+  name, as label-studio-frontend's ``src/tags/control/Pairwise.js`` writes it
+  (``createResult({}, {selected}, self, self.name)``; its
+  ``examples/pairwise/annotations/1.json``), and readers such as data-juicer's
+  ``human_preference_annotation_mapper.py`` take back. Sides are drawn per pair from a hash of its texts, so the
   better answer is not always on the left, and the draw is reproducible.
 """
 

@@ -231,7 +231,7 @@ def test_labelstudio_tasks_for_the_pairwise_template(ws, tmp_path):
     for task, rec in zip(tasks, stored):
         assert set(task["data"]) == {"prompt", "answer1", "answer2"}
         (result,) = task["annotations"][0]["result"]
-        assert result["type"] == "pairwise" and result["from_name"] == "comparison"
+        assert result["type"] == "pairwise" and result["from_name"] == result["to_name"] == "comparison"
         selected = result["value"]["selected"]
         sides.add(selected)
         chosen, rejected = (task["data"]["answer1"], task["data"]["answer2"])[::1 if selected == "left" else -1]
@@ -284,3 +284,31 @@ def test_tool_exports_of_a_snapshot_are_byte_stable(ws, tmp_path):
         assert again.sha256 == sha, fmt
     entry = _lf_entry(tmp_path / "b-llamafactory-alpaca", f"pref-{snap.hash[:8]}")
     assert entry["file_name"] == f"pref-{snap.hash[:8]}.jsonl"
+
+
+def test_cli_tool_formats_and_csv_option(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    w = Workspace.init(tmp_path / "ws")
+    import_file(w, _write(tmp_path / "pref.jsonl", PREF), "pref")
+    w.close()
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "workbench.cli", "data", "export", "pref", "--workspace",
+                               str(tmp_path / "ws"), *map(str, args)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+    proc = cli("--format", "llamafactory-sharegpt", "--out", tmp_path / "lf")
+    assert proc.returncode == 0, proc.stderr
+    assert f"dataset_dir: {tmp_path / 'lf'} and dataset: pref" in proc.stdout
+    assert _lf_entry(tmp_path / "lf", "pref")["formatting"] == "sharegpt"
+    report = json.loads(cli("--format", "openrlhf", "--out", tmp_path / "o.jsonl", "--json").stdout)
+    assert report["rows"] == len(PREF) and "--data.chosen_key chosen" in report["usage"]
+    safe = tmp_path / "safe.csv"
+    kept = tmp_path / "kept.csv"
+    assert cli("--format", "csv", "--out", safe).returncode == 0
+    assert cli("--format", "csv", "--out", kept, "--csv-formulas", "keep").returncode == 0
+    assert '"[{""role"": ""user"", ""content"": ""=SUM(A1)' in kept.read_text(encoding="utf-8")  # JSON cells as is
+    assert safe.read_bytes() == kept.read_bytes()   # chat cells are JSON lists: never a formula
