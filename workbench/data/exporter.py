@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..errors import WorkbenchError
 from ..progress import CancelToken, ProgressFn, check, no_progress
@@ -295,8 +295,11 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
         try:
             target = tmp / out.name
             if fmt in tools.TOOL_FORMATS:
-                n, usage = _write_tool(fmt, target, info, name, snap, out,
-                                       ((f"record #{r.id}", _row(r, columns)) for r in records()))
+                def tool_rows(part=split):
+                    return ((f"record #{r.id}", _row(r, columns)) for r in records(part))
+                apart = fmt in FOLDER_FORMATS and split is None and _has_splits(conn, info, snap)
+                parts = ("train", "validation") if apart else (split,)
+                n, usage = _write_tool(fmt, target, info, name, snap, out, tool_rows, parts)
             elif fmt in ("jsonl", "json", "csv"):
                 with open(target, "wb") as f:
                     n = {"jsonl": _write_jsonl, "json": _write_json}[fmt](f, rows()) if fmt != "csv" \
@@ -312,12 +315,7 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                 else:
                     fingerprint = (snap.hash if snap else ds_repo.content_hash(
                         _records(conn, info, None, split))[0])[:16]
-                    # A DatasetDict only when every record has a split: rows without
-                    # one would otherwise be left out of both parts.
-                    has_splits = (info.rows > 0 and info.train + info.validation == info.rows) if not snap \
-                        else not conn.execute("SELECT 1 FROM snapshot_records WHERE snapshot_id = ? "
-                                              "AND split IS NULL LIMIT 1", (snap.id,)).fetchone()
-                    if split is None and has_splits:
+                    if split is None and _has_splits(conn, info, snap):
                         target.mkdir()
                         n = 0
                         for part in ("train", "validation"):
@@ -340,6 +338,16 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                         snapshot=snap.hash if snap else None, split=split, usage=usage)
 
 
+def _has_splits(conn, info: DatasetInfo, snap: Optional[SnapshotInfo]) -> bool:
+    """Does every exported record have a split? Only then are train and validation written
+    apart (an HF ``DatasetDict``, two LLaMA-Factory entries): rows without one would
+    otherwise be left out of both parts."""
+    if snap is None:
+        return info.rows > 0 and info.train + info.validation == info.rows
+    return not conn.execute("SELECT 1 FROM snapshot_records WHERE snapshot_id = ? AND split IS NULL LIMIT 1",
+                            (snap.id,)).fetchone()
+
+
 def _synced(path: Path, write) -> int:
     """Open ``path``, let ``write(f)`` fill it, fsync; returns what ``write`` returned."""
     with open(path, "wb") as f:
@@ -350,23 +358,31 @@ def _synced(path: Path, write) -> int:
 
 
 def _write_tool(fmt: str, target: Path, info: DatasetInfo, name: str, snap: Optional[SnapshotInfo], out: Path,
-                rows: Iterator[tuple[str, dict]]) -> tuple[int, str]:
-    """A tool-format export at ``target`` (a file, or a folder with the data and its
-    ``dataset_info.json``); returns the row count and the usage line."""
+                rows: Callable[[Optional[str]], Iterator[tuple[str, dict]]],
+                parts: tuple[Optional[str], ...]) -> tuple[int, str]:
+    """A tool-format export at ``target``; returns the row count and the usage line.
+
+    A folder format writes one data file per part with its ``dataset_info.json``
+    entry (``parts`` ``(train, validation)``: ``<name>`` and ``<name>_validation``,
+    LLaMA-Factory's ``dataset`` and ``eval_dataset``); a file format gets one part.
+    """
     tool = tools.TOOL_FORMATS[fmt]
-    converted = tools.convert(fmt, info.kind, rows)
-    entry = None
-    if tool.folder:
-        target.mkdir()
-        entry = slug(name) + (f"-{snap.hash[:8]}" if snap else "")
-        data_name = entry + tool.suffix
-        n = _synced(target / data_name, lambda f: _write_jsonl(f, converted))
-        (target / "dataset_info.json").write_text(json.dumps(
-            tools.dataset_info(fmt, info.kind, entry, data_name), indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8")
-    else:
+    if not tool.folder:
+        converted = tools.convert(fmt, info.kind, rows(parts[0]))
         n = _synced(target, lambda f: (_write_json if tool.suffix == ".json" else _write_jsonl)(f, converted))
-    return n, tools.usage(fmt, info.kind, info.style == "conversational", out, entry)
+        return n, tools.usage(fmt, info.kind, info.style == "conversational", out, [])
+    target.mkdir()
+    base = slug(name) + (f"-{snap.hash[:8]}" if snap else "")
+    entries, n = {}, 0
+    for part in parts:
+        entry = base + ("_validation" if part == "validation" and len(parts) > 1 else "")
+        data_name = entry + tool.suffix
+        converted = tools.convert(fmt, info.kind, rows(part))
+        n += _synced(target / data_name, lambda f: _write_jsonl(f, converted))
+        entries.update(tools.dataset_info(fmt, info.kind, entry, data_name))
+    (target / "dataset_info.json").write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    return n, tools.usage(fmt, info.kind, info.style == "conversational", out, list(entries))
 
 
 def slug(name: str) -> str:

@@ -265,11 +265,14 @@ def convert(fmt: str, kind: str, rows: Iterable[tuple[str, dict]]) -> Iterator[d
         yield convert_row(row, kind, where)
 
 
-def usage(fmt: str, kind: str, conversational: bool, out: Path, entry: Optional[str]) -> str:
-    """One line telling the user how to point the tool at the export in ``out``."""
+def usage(fmt: str, kind: str, conversational: bool, out: Path, entries: list[str]) -> str:
+    """One line telling the user how to point the tool at the export in ``out``
+    (``entries``: the ``dataset_info.json`` names, the validation one second)."""
     if fmt.startswith("llamafactory"):
         stage = {"preference": "rm or dpo", "unpaired": "kto", "sft": "sft", "prompts": "ppo"}[kind]
-        return f"LLaMA-Factory training YAML: dataset_dir: {out} and dataset: {entry} (stage: {stage})"
+        evaluation = f", eval_dataset: {entries[1]}" if len(entries) > 1 else ""
+        return (f"LLaMA-Factory training YAML: dataset_dir: {out}, dataset: {entries[0]}{evaluation} "
+                f"(stage: {stage})")
     if fmt == "openrlhf":
         script = {"preference": "train_rm / train_dpo", "sft": "train_sft", "prompts": "train_ppo_ray"}[kind]
         data = "--data.prompt_dataset" if kind == "prompts" else "--data.dataset"

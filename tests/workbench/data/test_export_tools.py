@@ -76,9 +76,9 @@ def _stored(ws, name):
 
 # -- LLaMA-Factory -------------------------------------------------------------------------------
 
-def _lf_entry(folder: Path, name: str) -> dict:
+def _lf_entry(folder: Path, name: str, *also: str) -> dict:
     info = json.loads((folder / "dataset_info.json").read_text(encoding="utf-8"))
-    assert list(info) == [name]
+    assert list(info) == [name, *also]
     return info[name]
 
 
@@ -282,8 +282,29 @@ def test_tool_exports_of_a_snapshot_are_byte_stable(ws, tmp_path):
     for fmt, sha in first.items():
         again = export_dataset(ws, "pref", fmt, tmp_path / f"b-{fmt}", snapshot=snap.hash[:8])
         assert again.sha256 == sha, fmt
-    entry = _lf_entry(tmp_path / "b-llamafactory-alpaca", f"pref-{snap.hash[:8]}")
-    assert entry["file_name"] == f"pref-{snap.hash[:8]}.jsonl"
+    name = f"pref-{snap.hash[:8]}"
+    entry = _lf_entry(tmp_path / "b-llamafactory-alpaca", name, f"{name}_validation")
+    assert entry["file_name"] == f"{name}.jsonl"
+
+
+def test_llamafactory_export_of_a_split_dataset_has_a_validation_entry(tmp_path):
+    w = Workspace.init(tmp_path / "ws")
+    try:
+        import_file(w, _write(tmp_path / "pref.jsonl", PREF * 3), "pref")
+        ops.split(w, "pref", validation=0.3, seed=2)
+        info = R.get_dataset(w.conn, "pref")
+        assert info.validation > 0
+        report = export_dataset(w, "pref", "llamafactory-sharegpt", tmp_path / "lf")
+        assert "dataset: pref, eval_dataset: pref_validation" in report.usage
+        all_info = json.loads((tmp_path / "lf" / "dataset_info.json").read_text(encoding="utf-8"))
+        assert list(all_info) == ["pref", "pref_validation"] and all_info["pref_validation"]["ranking"] is True
+        counts = [len(_load(tmp_path / "lf" / all_info[e]["file_name"], tmp_path)) for e in all_info]
+        assert counts == [info.train, info.validation] and report.rows == info.rows
+        only = export_dataset(w, "pref", "llamafactory-sharegpt", tmp_path / "lf-val", split="validation")
+        assert list(json.loads((tmp_path / "lf-val" / "dataset_info.json").read_text())) == ["pref"]
+        assert only.rows == info.validation
+    finally:
+        w.close()
 
 
 def test_cli_tool_formats_and_csv_option(tmp_path):
@@ -302,7 +323,7 @@ def test_cli_tool_formats_and_csv_option(tmp_path):
 
     proc = cli("--format", "llamafactory-sharegpt", "--out", tmp_path / "lf")
     assert proc.returncode == 0, proc.stderr
-    assert f"dataset_dir: {tmp_path / 'lf'} and dataset: pref" in proc.stdout
+    assert f"dataset_dir: {tmp_path / 'lf'}, dataset: pref " in proc.stdout
     assert _lf_entry(tmp_path / "lf", "pref")["formatting"] == "sharegpt"
     report = json.loads(cli("--format", "openrlhf", "--out", tmp_path / "o.jsonl", "--json").stdout)
     assert report["rows"] == len(PREF) and "--data.chosen_key chosen" in report["usage"]
