@@ -300,12 +300,10 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                 apart = fmt in FOLDER_FORMATS and split is None and _has_splits(conn, info, snap)
                 parts = ("train", "validation") if apart else (split,)
                 n, usage = _write_tool(fmt, target, info, name, snap, out, tool_rows, parts)
-            elif fmt in ("jsonl", "json", "csv"):
-                with open(target, "wb") as f:
-                    n = {"jsonl": _write_jsonl, "json": _write_json}[fmt](f, rows()) if fmt != "csv" \
-                        else _write_csv(f, rows(), columns, csv_formulas == "neutralise")
-                    f.flush()
-                    os.fsync(f.fileno())
+            elif fmt == "csv":
+                n = _synced(target, lambda f: _write_csv(f, rows(), columns, csv_formulas == "neutralise"))
+            elif fmt in ("jsonl", "json"):
+                n = _synced(target, lambda f: (_write_jsonl if fmt == "jsonl" else _write_json)(f, rows()))
             else:
                 keys = (_message_keys(_records(conn, info, snap, split), columns)
                         if info.style == "conversational" or "messages" in columns else ["role", "content"])
