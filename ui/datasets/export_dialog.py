@@ -196,13 +196,15 @@ class ExportDialog(TaskDialog):
         root = self.root
 
         def load(ws):
-            return ds_repo.get_dataset(ws.conn, name), ds_repo.list_snapshots(ws.conn, name)
+            info, snapshots = ds_repo.get_dataset(ws.conn, name), ds_repo.list_snapshots(ws.conn, name)
+            current = next((s.hash for s in reversed(snapshots) if ds_repo.is_current(ws.conn, info, s)), None)
+            return info, snapshots, current
 
         self.panel.run(lambda progress, cancel: with_workspace(root, load), f"Reading “{name}”…",
                        on_success=self._on_info_loaded, on_failure=self._on_load_failed, cancellable=False)
 
-    def _on_info_loaded(self, result: tuple[DatasetInfo, list[SnapshotInfo]]) -> None:
-        info, snapshots = result
+    def _on_info_loaded(self, result: tuple[DatasetInfo, list[SnapshotInfo], Optional[str]]) -> None:
+        info, snapshots, current = result
         self.panel.set_status("")
         if info.name != self.dataset:
             return
@@ -211,11 +213,14 @@ class ExportDialog(TaskDialog):
         self._sync_formats(info.kind)
         self.snapshot_combo.blockSignals(True)
         self.snapshot_combo.clear()
-        self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, not frozen)", None)
+        frozen = f"the same as snapshot {current[:8]}" if current else "not frozen"
+        self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, {frozen})", None)
         for snap in reversed(snapshots):  # newest first
             note = f" · {snap.note}" if snap.note else ""
             self.snapshot_combo.addItem(f"Snapshot {snap.hash[:8]} · {snap.rows:,} rows · "
                                         f"{short_date(snap.created_at)}{note}", snap.hash)
+        if current:  # the same rows, frozen: exporting the snapshot is reproducible and recorded
+            self.snapshot_combo.setCurrentIndex(self.snapshot_combo.findData(current))
         self.snapshot_combo.blockSignals(False)
         self._on_selection_changed()
 

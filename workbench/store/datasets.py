@@ -285,6 +285,22 @@ def freeze(conn: sqlite3.Connection, name: str, note: str = "") -> SnapshotInfo:
     return SnapshotInfo(snap_id, info.name, digest, n, note, now)
 
 
+def is_current(conn: sqlite3.Connection, info: DatasetInfo, snapshot: SnapshotInfo) -> bool:
+    """Are ``info``'s live records, with their splits, exactly ``snapshot``'s?
+
+    Records are immutable (an edit inserts a replacement), so the same record
+    ids in the same order with the same splits are the same content; one join
+    on the snapshot's key, no hashing.
+    """
+    if info.rows != snapshot.rows:
+        return False
+    (same,) = conn.execute(
+        "SELECT count(*) FROM (SELECT id, split, row_number() OVER (ORDER BY id) AS seq FROM records "
+        "WHERE dataset_id = ? AND deleted = 0) cur JOIN snapshot_records sr ON sr.snapshot_id = ? "
+        "AND sr.seq = cur.seq AND sr.record_id = cur.id AND sr.split IS cur.split", (info.id, snapshot.id)).fetchone()
+    return same == snapshot.rows
+
+
 def list_snapshots(conn: sqlite3.Connection, name: str) -> list[SnapshotInfo]:
     info = get_dataset(conn, name)
     return [SnapshotInfo(r[0], info.name, r[1], r[2], r[3], r[4]) for r in conn.execute(

@@ -233,3 +233,27 @@ def test_formats_a_dataset_kind_cannot_use_are_greyed_out(qtbot, tmp_path):
         assert "preference" in dialog.format_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
     finally:
         w.close()
+
+
+def test_rows_just_frozen_are_offered_as_that_snapshot(qtbot, ws):
+    """Right after Freeze the current rows are the snapshot's: the dialog says so and picks it."""
+    with ws.transaction() as conn:
+        snap = R.freeze(conn, "pairs")
+    dialog = open_dialog(qtbot, ws)
+    assert dialog.snapshot_combo.itemText(0) == f"Current rows (65, the same as snapshot {snap.hash[:8]})"
+    assert dialog.snapshot == snap.hash and dialog.output.name == f"pairs-{snap.hash[:8]}.jsonl"
+    assert export(qtbot, dialog).snapshot == snap.hash
+    dialog.close()
+
+    ops.split(ws, "pairs", validation=0.5, seed=11)      # a split changes: no longer the snapshot's rows
+    info = R.get_dataset(ws.conn, "pairs")
+    assert not R.is_current(ws.conn, info, snap)
+    dialog = open_dialog(qtbot, ws)
+    assert dialog.snapshot_combo.itemText(0) == "Current rows (65, not frozen)" and dialog.snapshot is None
+    dialog.close()
+
+    with ws.transaction() as conn:                       # delete one row: not the same either
+        R.set_deleted(conn, [next(R.iter_records(conn, info)).id], True)
+        again = R.freeze(conn, "pairs")
+    assert R.is_current(ws.conn, R.get_dataset(ws.conn, "pairs"), again)
+    assert not R.is_current(ws.conn, R.get_dataset(ws.conn, "pairs"), snap)
