@@ -99,3 +99,20 @@ def test_pairs_from_kwise_ranking_with_ties():
     assert len(list(pairs_from_ordering([[1], [2], [3], [4]]))) == 6
     with pytest.raises(ValueError, match="twice"):
         list(pairs_from_ordering([["a"], ["a"]]))
+
+
+def test_is_current_follows_edits_deletes_restores_and_splits(ws):
+    info = _make(ws, n=4)
+    with ws.transaction() as c:
+        snap = R.freeze(c, "d")
+    assert R.is_current(ws.conn, R.get_dataset(ws.conn, "d"), snap)
+    first = next(R.iter_records(ws.conn, info))
+    with ws.transaction() as c:
+        R.set_deleted(c, [first.id], True)
+    assert not R.is_current(ws.conn, R.get_dataset(ws.conn, "d"), snap)
+    with ws.transaction() as c:
+        R.set_deleted(c, [first.id], False)
+    assert R.is_current(ws.conn, R.get_dataset(ws.conn, "d"), snap)   # restored: the same rows again
+    with ws.transaction() as c:
+        c.execute("UPDATE records SET split = 'validation' WHERE id = ?", (first.id,))
+    assert not R.is_current(ws.conn, R.get_dataset(ws.conn, "d"), snap)
