@@ -289,8 +289,11 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
         def rows(split_filter=split) -> Iterator[dict]:
             return (_row(rec, columns) for rec in records(split_filter))
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        except OSError as exc:
+            raise _write_error(out, exc) from None
         usage = None
         try:
             target = tmp / out.name
@@ -327,6 +330,8 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                 write_manifest(target, kind="dataset-export", format=fmt, dataset=name,
                                snapshot=snap.hash if snap else None, split=split)
             destination.replace_with(target)
+        except OSError as exc:
+            raise _write_error(out, exc) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
@@ -334,6 +339,14 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
     progress(1.0, f"{n:,} records exported")
     return ExportReport(dataset=name, format=fmt, path=str(out), rows=n, sha256=tree_sha256(out),
                         snapshot=snap.hash if snap else None, split=split, usage=usage)
+
+
+def _write_error(out: Path, exc: OSError) -> WorkbenchError:
+    """An OS error while writing, as the one line a user acts on (nothing was written at ``out``)."""
+    name = Path(str(exc.filename)).name if exc.filename else ""
+    where = f" ({exc.filename})" if name and str(exc.filename) != str(out) and not name.startswith(f".{out.name}.") \
+        else ""  # our temporary sibling's name would only confuse
+    return WorkbenchError(f"{out}: cannot write the export: {exc.strerror or exc}{where}; nothing was written")
 
 
 def _has_splits(conn, info: DatasetInfo, snap: Optional[SnapshotInfo]) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 from workbench.data.exporter import EXPORT_FORMATS, FOLDER_FORMATS, export_dataset
 from workbench.data.importer import import_file
+from workbench.errors import WorkbenchError
 from workbench.targets import MANIFEST, TargetError, check_target, write_manifest
 from workbench.store.workspace import Workspace
 
@@ -184,3 +185,11 @@ def test_every_folder_format_writes_a_manifest(ws, tmp_path):
         listed = json.loads((out / MANIFEST).read_text())["files"]
         assert sorted(listed) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                                         if p.is_file() and p.name != MANIFEST)
+
+
+def test_an_unwritable_target_is_one_clear_error_and_leaves_nothing(ws, tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder would have to be")
+    with pytest.raises(WorkbenchError, match=r"notes.txt/pairs.jsonl: cannot write the export: .*nothing was written"):
+        export_dataset(ws, "pairs", "jsonl", blocker / "pairs.jsonl")
+    assert blocker.read_text() == "a file where a folder would have to be"
