@@ -17,8 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFileDial
 
 from workbench.data import exporter
 from workbench.data.exporter import slug
-from workbench.data.tool_exports import TOOL_FORMATS, check_kind
-from workbench.errors import WorkbenchError
+from workbench.data.tool_exports import TOOL_FORMATS, unsupported
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo, SnapshotInfo
 from workbench.targets import TargetError, check_target
@@ -56,14 +55,8 @@ def with_suffix_for(path: Path, fmt: str) -> Path:
 
 
 def unavailable(fmt: str, kind: str) -> Optional[str]:
-    """Why format ``fmt`` cannot hold a ``kind`` dataset (``None``: it can)."""
-    if fmt not in TOOL_FORMATS:
-        return None
-    try:
-        check_kind(fmt, kind, "this")
-    except WorkbenchError as exc:
-        return str(exc).split("; ", 1)[-1]
-    return None
+    """Why format ``fmt`` cannot hold a ``kind`` dataset (``None``: it can; the TRL formats hold all)."""
+    return unsupported(fmt, kind) if fmt in TOOL_FORMATS else None
 
 
 class ExportDialog(TaskDialog):

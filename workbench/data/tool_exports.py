@@ -76,11 +76,18 @@ class ToolExportError(WorkbenchError):
     """A dataset or a row the chosen tool layout cannot hold."""
 
 
+def unsupported(fmt: str, kind: str) -> Optional[str]:
+    """Why tool format ``fmt`` cannot hold a ``kind`` dataset, or ``None`` when it can."""
+    tool = TOOL_FORMATS[fmt]
+    if kind in tool.kinds:
+        return None
+    return _WHY_NOT.get((fmt, kind)) or f"it takes {', '.join(tool.kinds)} datasets"
+
+
 def check_kind(fmt: str, kind: str, dataset: str) -> None:
     """Raise :class:`ToolExportError` when tool format ``fmt`` cannot hold a ``kind`` dataset."""
-    tool = TOOL_FORMATS[fmt]
-    if kind not in tool.kinds:
-        why = _WHY_NOT.get((fmt, kind)) or f"it takes {', '.join(tool.kinds)} datasets"
+    why = unsupported(fmt, kind)
+    if why:
         raise ToolExportError(f"--format {fmt}: {dataset!r} is a {kind} dataset; {why}")
 
 
