@@ -1,9 +1,14 @@
 """The export dialog: a dataset (or one of its snapshots), a split, a format, a path.
 
-The export runs :func:`workbench.data.exporter.export_dataset` on a worker
-thread with progress and Cancel. The exporter writes to a temporary name and
-renames at the end, so a cancelled export leaves no file behind; the result
-line gives the rows written, the path and the output's SHA-256.
+The formats are the exporter's: TRL-ready files and folders, and the layouts of
+LLaMA-Factory, OpenRLHF and Label Studio (greyed out for dataset kinds a tool
+cannot hold). The export runs :func:`workbench.data.exporter.export_dataset`
+on a worker thread with progress and Cancel. The exporter writes to a
+temporary name and renames at the end, so a cancelled export leaves no file
+behind; the result line gives the rows written, the path, the output's
+SHA-256 and, for a tool's layout, how to point the tool at it. What may be
+replaced is the core's rule (:func:`workbench.targets.check_target`): the
+dialog asks before replacing a file or a previous export, and refuses the rest.
 """
 
 from __future__ import annotations
