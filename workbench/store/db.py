@@ -57,35 +57,63 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+#: How often a writer waiting for the lock looks again. SQLite's own busy handler naps
+#: longer and longer (up to 100 ms) and so keeps missing the short gaps a chunked
+#: import leaves between its transactions (see :mod:`workbench.store.staging`).
+LOCK_POLL_MS = 1
+
+
+def begin(conn: sqlite3.Connection, *, what: str = "workspace") -> None:
+    """``BEGIN IMMEDIATE``: take the write lock now, or raise :class:`WorkspaceBusyError`.
+
+    Waits up to the connection's lock timeout, looking every :data:`LOCK_POLL_MS`.
+    """
+    timeout = getattr(conn, "lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)
+    started = time.monotonic()
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - started
+                if not _is_lock_error(exc):
+                    raise
+                if waited >= timeout:
+                    raise WorkspaceBusyError(
+                        f"{what} is busy: another process is writing to it and kept the write lock "
+                        f"for more than {waited:.1f} s; try again when it has finished") from exc
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+
 @contextmanager
-def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace") -> Iterator[sqlite3.Connection]:
+def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace",
+                      begun: bool = False) -> Iterator[sqlite3.Connection]:
     """Run the body as one all-or-nothing write transaction.
 
     Raises :class:`WorkspaceBusyError` when another process keeps the write
     lock for longer than the connection's lock timeout. Any exception in the
     body (including :class:`~workbench.errors.Cancelled` and
-    ``KeyboardInterrupt``) rolls everything back.
+    ``KeyboardInterrupt``) rolls everything back. ``begun=True`` joins a
+    transaction the caller opened with :func:`begin` (it is committed or
+    rolled back here all the same).
     """
-    started = time.monotonic()
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if _is_lock_error(exc):
-            waited = time.monotonic() - started
-            raise WorkspaceBusyError(
-                f"{what} is busy: another process is writing to it and kept the write lock "
-                f"for more than {waited:.1f} s; try again when it has finished") from exc
-        raise
+    if not begun:
+        begin(conn, what=what)
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     else:
         try:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if _is_lock_error(exc):
                 raise WorkspaceBusyError(f"{what} is busy: could not commit ({exc})") from exc
             raise

@@ -17,7 +17,7 @@ from pathlib import Path
 import platformdirs
 
 from ..errors import WorkspaceError
-from . import db, migrations
+from . import db, migrations, staging
 
 DB_NAME = "workspace.sqlite"
 SUBDIRS = ("runs", "models")
@@ -71,7 +71,7 @@ class Workspace:
         for sub in SUBDIRS:
             (root / sub).mkdir(exist_ok=True)
         ws = cls(root, **kwargs)
-        migrations.migrate(ws.conn)
+        ws._prepare()
         return ws
 
     @classmethod
@@ -85,8 +85,13 @@ class Workspace:
         ws = cls(root, **kwargs)
         for sub in SUBDIRS:
             (ws.root / sub).mkdir(exist_ok=True)
-        migrations.migrate(ws.conn)
+        ws._prepare()
         return ws
+
+    def _prepare(self) -> None:
+        """Migrate, and discard what an import killed half-way left behind (invisible, but in the way)."""
+        migrations.migrate(self.conn)
+        staging.clean_leftovers(self.conn, what=f"workspace {self.root}")
 
     # -- connections ---------------------------------------------------------------------
     @property
@@ -148,7 +153,9 @@ class Workspace:
             path=str(self.root),
             schema_version=migrations.schema_version(c),
             datasets=count("SELECT count(*) FROM datasets"),
-            records=count("SELECT count(*) FROM records WHERE deleted = 0"),
+            records=count("SELECT count(*) FROM records WHERE deleted = 0") - sum(
+                count(f"SELECT count(*) FROM records WHERE dataset_id = {i} AND deleted = 0")
+                for i in staging.pending_dataset_ids(c)),   # an import in progress is not there yet
             prompts=count("SELECT count(*) FROM prompts"),
             candidates=count("SELECT count(*) FROM candidates"),
             rankings=count("SELECT count(*) FROM rankings"),
