@@ -119,6 +119,19 @@ def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace",
             raise
 
 
+@contextmanager
+def lock_timeout(conn: sqlite3.Connection, seconds: float) -> Iterator[sqlite3.Connection]:
+    """Inside the body, writes on ``conn`` wait at most ``seconds`` for the write lock
+    (a GUI thread that must not freeze: it retries later instead)."""
+    before = getattr(conn, "lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)
+    conn.lock_timeout_s = seconds
+    try:
+        yield conn
+    finally:
+        conn.lock_timeout_s = before
+        conn.execute(f"PRAGMA busy_timeout = {int(before * 1000)}")
+
+
 def checkpoint_in_background(path: Path | str) -> threading.Thread:
     """Copy the WAL back into the database file on a private connection, off this thread.
 
