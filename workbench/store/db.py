@@ -10,6 +10,7 @@ half-way through a transaction, and turns a lock wait that runs out into a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -17,15 +18,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import WorkspaceBusyError
+from ..errors import WorkspaceBusyError, WorkspaceError
 
 #: How long a writer waits for another process's write lock before giving up.
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 
 
 class WorkspaceConnection(sqlite3.Connection):
-    """A connection that remembers how long it waits for the write lock."""
+    """A connection that remembers how long it waits for the write lock, and its WAL file.
+
+    ``wal_inode`` is the WAL file this connection writes to (SQLite keeps it
+    open); ``wal_lost`` is set once that file was found deleted or replaced
+    under it (see :func:`check_wal`), after which every write is refused.
+    """
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    db_path: Path | None = None
+    wal_inode: int | None = None
+    wal_lost: str | None = None
 
 
 def connect(path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
@@ -49,7 +58,75 @@ def connect(path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.lock_timeout_s = lock_timeout_s
+    if not read_only:
+        conn.db_path = Path(path)
+        conn.wal_inode = _wal_inode(conn.db_path)
     return conn
+
+
+def wal_path(db_path: Path | str) -> Path:
+    return Path(str(db_path) + "-wal")
+
+
+def _wal_inode(db_path: Path) -> int | None:
+    try:
+        st = os.stat(wal_path(db_path))
+    except OSError:
+        return None
+    return st.st_ino
+
+
+def check_wal(conn: sqlite3.Connection) -> None:
+    """After a commit: is the WAL this connection wrote to still the workspace's WAL file?
+
+    SQLite keeps writing to its open WAL file after someone deleted it (a
+    clean-up script, a sync tool): commits then go to a file no other
+    process can see, and are lost when this process dies. Checked by the
+    file's inode (one ``stat`` per commit). When it is gone, what the WAL
+    holds is copied into the database file (a checkpoint, so this change is
+    on disk after all where that works), and :class:`WorkspaceError` is
+    raised; later writes on this connection are refused with the same text.
+    """
+    path = getattr(conn, "db_path", None)
+    if path is None:
+        return
+    now = _wal_inode(path)
+    if now is not None and conn.wal_inode in (None, now):
+        conn.wal_inode = now
+        return
+    try:
+        busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        saved = busy == 0
+    except sqlite3.Error:
+        saved = False
+    conn.wal_lost = (
+        f"{wal_path(path)} was deleted while the workspace was open, so changes were going to a file "
+        + ("no other process sees; they were copied into the database file now"
+           if saved else "that is lost when this process ends: the last changes may not be on disk")
+        + "; close every window and command using this workspace, then open it again")
+    raise WorkspaceError(conn.wal_lost)
+
+
+def explain(exc: BaseException, db_path: Path | str) -> WorkspaceError | None:
+    """A one-line :class:`WorkspaceError` saying what an SQLite or OS error on the workspace
+    database ``db_path`` means for a person, or ``None`` when it is none of the known conditions."""
+    db_path = Path(db_path)
+    text = str(exc).lower()
+    shm = Path(str(db_path) + "-shm")
+    if "disk i/o error" in text and shm.exists() and db_path.exists() and _size(wal_path(db_path)) == 0:
+        # (opening re-creates an empty WAL file, so "missing" is "empty" by the time we look)
+        return WorkspaceError(
+            f"{wal_path(db_path)} is missing while {shm.name} says it holds changes: it was deleted while "
+            f"the workspace was open; close every window and command using {db_path.parent}, then open it "
+            "again (changes made since the deletion may be lost)")
+    return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
@@ -68,6 +145,8 @@ def begin(conn: sqlite3.Connection, *, what: str = "workspace") -> None:
 
     Waits up to the connection's lock timeout, looking every :data:`LOCK_POLL_MS`.
     """
+    if getattr(conn, "wal_lost", None):
+        raise WorkspaceError(conn.wal_lost)
     timeout = getattr(conn, "lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)
     started = time.monotonic()
     conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
@@ -117,6 +196,7 @@ def write_transaction(conn: sqlite3.Connection, *, what: str = "workspace",
             if _is_lock_error(exc):
                 raise WorkspaceBusyError(f"{what} is busy: could not commit ({exc})") from exc
             raise
+        check_wal(conn)   # never report a commit as done that went to a deleted WAL
 
 
 @contextmanager

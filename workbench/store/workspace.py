@@ -90,8 +90,12 @@ class Workspace:
 
     def _prepare(self) -> None:
         """Migrate, and discard what an import killed half-way left behind (invisible, but in the way)."""
-        migrations.migrate(self.conn)
-        staging.clean_leftovers(self.conn, what=f"workspace {self.root}")
+        try:
+            migrations.migrate(self.conn)
+            staging.clean_leftovers(self.conn, what=f"workspace {self.root}")
+        except sqlite3.Error as exc:
+            self.close()
+            raise db.explain(exc, self.db_path) or WorkspaceError(f"{self.db_path}: {exc}") from exc
 
     # -- connections ---------------------------------------------------------------------
     @property
