@@ -16,6 +16,7 @@ the file with the precise reader, which locates every problem by line.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,11 +402,13 @@ def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, descr
             staging.publish(pending, name=name, kind=imp.kind, style=imp.ctx.style or "standard",
                             description=description, shape=imp.shape.name,
                             detail={"rows": imp.rows, "skipped": imp.skipped, "style": imp.ctx.style})
-    except BaseException:
+    except BaseException as exc:
         try:
             staging.discard(pending)
         except Exception:  # noqa: BLE001 - the original error matters; the leftovers go at the next open
             pass
+        if isinstance(exc, (sqlite3.Error, OSError)) and (known := db.explain(exc, ws.db_path)):
+            raise type(known)(f"{known}; the import was not stored (the workspace is as it was)") from exc
         raise
     progress(1.0, f"{imp.rows:,} records imported")
     return ImportReport(dataset=name, kind=imp.kind, style=imp.ctx.style or "standard", format=fmt,

@@ -10,7 +10,9 @@ half-way through a transaction, and turns a lock wait that runs out into a
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import WorkspaceBusyError, WorkspaceError
+from ..errors import DiskFullError, WorkspaceBusyError, WorkspaceError, WorkspaceReadOnlyError
 
 #: How long a writer waits for another process's write lock before giving up.
 DEFAULT_LOCK_TIMEOUT_S = 10.0
@@ -35,18 +37,29 @@ class WorkspaceConnection(sqlite3.Connection):
     db_path: Path | None = None
     wal_inode: int | None = None
     wal_lost: str | None = None
+    read_only: str | None = None
 
 
 def connect(path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-            read_only: bool = False) -> sqlite3.Connection:
+            read_only: bool | str | None = False) -> sqlite3.Connection:
     """Open ``path`` with the workspace's pragmas.
 
     The connection is in autocommit mode (``isolation_level=None``): statements
     outside :func:`write_transaction` commit on their own, and the module never
     opens implicit transactions behind the caller's back.
+
+    ``read_only`` (true, or the reason as text) opens with ``mode=ro``, and
+    also ``immutable=1`` when the WAL holds nothing (SQLite would otherwise
+    need to create the ``-shm`` file, which a read-only folder or a full disk
+    does not allow); writes then raise :class:`WorkspaceReadOnlyError`.
     """
-    uri = f"file:{Path(path)}?mode=ro" if read_only else str(path)
-    conn = sqlite3.connect(uri, uri=read_only, isolation_level=None,
+    if read_only:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        if _size(wal_path(path)) == 0:
+            uri += "&immutable=1"
+    else:
+        uri = str(path)
+    conn = sqlite3.connect(uri, uri=bool(read_only), isolation_level=None,
                            timeout=lock_timeout_s, check_same_thread=False,
                            factory=WorkspaceConnection)
     conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_s * 1000)}")
@@ -58,10 +71,31 @@ def connect(path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.lock_timeout_s = lock_timeout_s
-    if not read_only:
+    if read_only:
+        conn.read_only = read_only if isinstance(read_only, str) else "it was opened read-only"
+    else:
         conn.db_path = Path(path)
         conn.wal_inode = _wal_inode(conn.db_path)
     return conn
+
+
+def unwritable_reason(db_path: Path | str) -> str | None:
+    """Why the workspace database at ``db_path`` cannot be written, or ``None`` if it can.
+
+    SQLite needs to write the database file and to create its ``-wal`` and
+    ``-shm`` files next to it.
+    """
+    db_path = Path(db_path)
+    folder = db_path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+    except (OSError, AttributeError):
+        pass
+    for p in (folder, db_path):
+        if p.exists() and not os.access(p, os.W_OK):
+            return f"no permission to write {p}"
+    return None
 
 
 def wal_path(db_path: Path | str) -> Path:
@@ -113,13 +147,45 @@ def explain(exc: BaseException, db_path: Path | str) -> WorkspaceError | None:
     db_path = Path(db_path)
     text = str(exc).lower()
     shm = Path(str(db_path) + "-shm")
-    if "disk i/o error" in text and shm.exists() and db_path.exists() and _size(wal_path(db_path)) == 0:
+    if is_disk_full(exc, db_path.parent):
+        return DiskFullError(disk_full_message(db_path.parent))
+    if "readonly" in text or "read-only" in text or (
+            isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
+        why = unwritable_reason(db_path) or (f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError)
+                                             else "SQLite says so")
+        return WorkspaceReadOnlyError(f"workspace {db_path.parent} is read-only ({why}); nothing was changed")
+    if "disk i/o error" in text and _size(shm) >= 32768 and db_path.exists() and _size(wal_path(db_path)) == 0:
         # (opening re-creates an empty WAL file, so "missing" is "empty" by the time we look)
         return WorkspaceError(
             f"{wal_path(db_path)} is missing while {shm.name} says it holds changes: it was deleted while "
             f"the workspace was open; close every window and command using {db_path.parent}, then open it "
             "again (changes made since the deletion may be lost)")
     return None
+
+
+def free_mb(folder: Path | str) -> float:
+    """Free space on the disk holding ``folder``, in MB (-1 if it cannot be read)."""
+    try:
+        return shutil.disk_usage(folder).free / 1e6
+    except OSError:
+        return -1.0
+
+
+def disk_full_message(folder: Path | str) -> str:
+    free = free_mb(folder)
+    shown = "?" if free < 0 else (f"{free:.0f}" if free >= 10 else f"{free:.1f}")
+    return f"the disk holding {folder} is full ({shown} MB free)"
+
+
+def is_disk_full(exc: BaseException, folder: Path | str) -> bool:
+    """Whether ``exc`` (SQLite's or the OS's) means there is no room left on ``folder``'s disk."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "database or disk is full" in text:
+        return True
+    # With no byte free, SQLite cannot even size its shared-memory index: "disk I/O error".
+    return isinstance(exc, sqlite3.Error) and "disk i/o error" in text and 0 <= free_mb(folder) < 1
 
 
 def _size(path: Path) -> int:
@@ -147,6 +213,8 @@ def begin(conn: sqlite3.Connection, *, what: str = "workspace") -> None:
     """
     if getattr(conn, "wal_lost", None):
         raise WorkspaceError(conn.wal_lost)
+    if getattr(conn, "read_only", None):
+        raise WorkspaceReadOnlyError(f"{what} is read-only ({conn.read_only}); nothing was changed")
     timeout = getattr(conn, "lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)
     started = time.monotonic()
     conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")

@@ -196,7 +196,9 @@ def _owner_gone(owner: dict) -> bool:
 
 
 def clean_leftovers(conn: sqlite3.Connection, *, what: str = "workspace") -> int:
-    """Discard imports whose process died before publishing them; return how many."""
+    """Discard imports whose process died before publishing them; return how many.
+
+    Best effort: when it cannot write now, the leftovers (invisible) wait for the next open."""
     rows = conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall()
     cleaned = 0
     for key, value in rows:
@@ -209,8 +211,11 @@ def clean_leftovers(conn: sqlite3.Connection, *, what: str = "workspace") -> int
             continue
         if conn.execute("SELECT 1 FROM datasets WHERE id = ?", (dataset_id,)).fetchone():
             continue   # never touch a published dataset's rows (publish drops the entry, so: no such case)
-        _delete_rows(conn, dataset_id, int(owner.get("source_id", -1)), what=what)
-        _forget(conn, dataset_id, int(owner.get("source_id", -1)), what=what)
+        try:
+            _delete_rows(conn, dataset_id, int(owner.get("source_id", -1)), what=what)
+            _forget(conn, dataset_id, int(owner.get("source_id", -1)), what=what)
+        except (sqlite3.Error, WorkbenchError):
+            break   # busy, a full disk, a read-only folder: invisible anyway, try again at the next open
         cleaned += 1
     return cleaned
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import workbench
 
@@ -25,3 +28,51 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+def can_mount() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(mb)``: a fresh tmpfs of ``mb`` MB (root only; the test is skipped otherwise)."""
+    if not can_mount():
+        pytest.skip("mounting a small file system needs root on Linux")
+    mounted = []
+
+    def make(mb: int, name: str = "disk") -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield make
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file into ``folder`` until its disk has no byte left."""
+    ballast = folder / "ballast.bin"
+    with open(ballast, "wb", buffering=0) as f:
+        for size in (1 << 20, 65536, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError:
+                pass
+    return ballast
+
+
+def write_pairs(path: Path, n: int) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"prompt": f"Frage {i}: wie lange dauert's? " + "Wort " * 20,
+                                "chosen": "eine gute Antwort " * 8, "rejected": "schlecht " * 6},
+                               ensure_ascii=False) + "\n")
+    return path
