@@ -149,6 +149,11 @@ def explain(exc: BaseException, db_path: Path | str) -> WorkspaceError | None:
     shm = Path(str(db_path) + "-shm")
     if is_disk_full(exc, db_path.parent):
         return DiskFullError(disk_full_message(db_path.parent))
+    why = unwritable_reason(db_path) if "unable to open" in text else None
+    if why and _size(wal_path(db_path)) > 0 and not shm.exists():
+        return WorkspaceReadOnlyError(
+            f"{wal_path(db_path)} holds changes not yet copied into {db_path.name}, and they cannot be read "
+            f"without creating {shm.name} ({why}): copy the workspace folder somewhere writable and open the copy")
     if "readonly" in text or "read-only" in text or (
             isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
         why = unwritable_reason(db_path) or (f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError)

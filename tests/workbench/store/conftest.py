@@ -56,6 +56,31 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+@pytest.fixture
+def read_only_view(tmp_path):
+    """``read_only_view(folder)``: ``folder`` bind-mounted read-only (root only; skipped otherwise)."""
+    if not can_mount():
+        pytest.skip("a read-only bind mount needs root on Linux")
+    mounted = []
+
+    def make(folder: Path) -> Path:
+        view = tmp_path / f"ro-{len(mounted)}"
+        view.mkdir()
+        for cmd in (["mount", "--bind", str(folder), str(view)],
+                    ["mount", "-o", "remount,bind,ro", str(view)]):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                if mounted or cmd[1] != "--bind":
+                    subprocess.run(["umount", "-l", str(view)], capture_output=True)
+                pytest.skip(f"cannot make a read-only bind mount here: {proc.stderr.strip()}")
+        mounted.append(view)
+        return view
+
+    yield make
+    for view in reversed(mounted):
+        subprocess.run(["umount", "-l", str(view)], capture_output=True)
+
+
 def fill(folder: Path) -> Path:
     """Write a file into ``folder`` until its disk has no byte left."""
     ballast = folder / "ballast.bin"
