@@ -53,6 +53,8 @@ def connect(path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     need to create the ``-shm`` file, which a read-only folder or a full disk
     does not allow); writes then raise :class:`WorkspaceReadOnlyError`.
     """
+    if not read_only and Path(path).exists():
+        read_only = unwritable_reason(path)   # a read-only mount or folder: read it, do not fail
     if read_only:
         uri = Path(path).resolve().as_uri() + "?mode=ro"
         if _size(wal_path(path)) == 0:
