@@ -99,6 +99,12 @@ def _fill_gaps(conn: sqlite3.Connection) -> int:
             conn.execute(f"INSERT INTO record_fts(rowid, body) SELECT id, body FROM record_text "
                          f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         conn.execute("DELETE FROM meta WHERE key = ?", (GAPS_KEY,))
+        # The ids SQLite hands out next are above the highest live one: when the deleted rows were
+        # the highest (a failed import's chunks, the newest dataset), those ids come again later,
+        # after this flag is gone, so the watermark comes down to meet them.
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+        if top < mark:
+            _set_meta(conn, WATERMARK_KEY, str(top))
         return len(missing)
 
 

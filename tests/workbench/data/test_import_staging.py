@@ -101,14 +101,30 @@ def test_a_decision_commits_at_once_while_an_import_runs_and_the_import_is_invis
 def test_a_late_error_deletes_the_chunks_already_written(kit):
     ws = kit.ws
     before = kit.state(ws)
+    other = Workspace.open(ws.root, lock_timeout_s=0)
+    indexed = []
+
+    def progress(fraction, message):
+        if not indexed and ws.conn.execute("SELECT count(*) FROM records").fetchone()[0] > before["records"]:
+            indexed.append(search.catch_up(other.conn))   # the index sees the chunks half-way
+
     text = _rows(ROWS) + '{"prompt": "p", "chosen": 5, "rejected": "r"}\n'
     with pytest.raises(DataError) as err:
-        import_file(ws, kit.path("bad.jsonl", text), "bad")
+        import_file(ws, kit.path("bad.jsonl", text), "bad", progress=progress)
     assert f":{ROWS + 1}:" in str(err.value) and "chosen" in str(err.value)
+    assert indexed and indexed[0] > 0
     assert kit.state(ws) == before
     assert _orphans(ws) == 0 and _pending(ws) == []
     # Foreign keys are back on for the importer's connection afterwards.
     assert ws.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    # The index forgot the deleted rows; the same rows imported again are found, once each.
+    search.catch_up(other.conn)
+    assert search.match_ids(other.conn, "zebrafish") == []
+    assert import_file(ws, kit.path("good.jsonl", _rows(ROWS)), "good").rows == ROWS
+    search.catch_up(other.conn)
+    assert len(search.match_ids(other.conn, "zebrafish")) == ROWS
+    assert ws.integrity_check() == "ok"
+    other.close()
 
 
 def test_a_dataset_taking_the_name_meanwhile_makes_the_import_fail_cleanly(kit):
