@@ -152,7 +152,6 @@ class _Importer:
         if len(self.skipped_rows) < MAX_REPORTED_SKIPS:
             self.skipped_rows.append({self.unit: line, "field": field_name, "message": message})
 
-
     def encode(self, content: dict, line: int, split: Optional[str], tags=None, ranking_id=None) -> tuple:
         if self.kind == "prompts":
             prompt = content.get("prompt")

@@ -169,6 +169,7 @@ def _delete_rows(conn: sqlite3.Connection, dataset_id: int, source_id: int, *, w
                                  " ORDER BY id LIMIT ?)", (dataset_id, _DELETE_CHUNK)).rowcount
             if n < _DELETE_CHUNK:
                 break
+            time.sleep(CHUNK_PAUSE_S)   # as between import chunks: a waiting decision goes first
         with write_transaction(conn, what=what):
             conn.execute("DELETE FROM rankings WHERE source_id = ?", (source_id,))
             conn.execute("DELETE FROM candidates WHERE source_id = ?", (source_id,))
