@@ -281,6 +281,9 @@ class RankingPanel(QWidget):
                 queues = Q.list_queues(self.ws.conn)
                 if queues:
                     self.open_queue(queues[0].id)
+                if self.ws.read_only:   # a read-only mount, a backup, a full disk: look, do not lose work
+                    self.show_error(f"This workspace is read-only ({self.ws.read_only}): you can look "
+                                    "through the queue, but decisions cannot be saved")
         self._show_state()
 
     def _close_workspace(self) -> None:

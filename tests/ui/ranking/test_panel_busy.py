@@ -8,11 +8,13 @@ once the lock is released the decision commits by itself.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 import workbench
@@ -77,3 +79,29 @@ def test_a_decision_during_another_writers_lock_is_retried_until_it_commits(qtbo
     assert not panel.message.isVisible()
     assert "Saved" in panel.last_label.text()
     assert panel.undo_stack.count() == 1
+
+
+def test_a_read_only_workspace_says_so_and_a_decision_is_refused_not_lost(qtbot, tmp_path, open_panel):
+    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
+        pytest.skip("a read-only bind mount needs root on Linux")
+    src = tmp_path / "src"
+    make_workspace(src / "ws", prompts=3)
+    create_queue(src / "ws")
+    view = tmp_path / "ro"
+    view.mkdir()
+    for cmd in (["mount", "--bind", str(src), str(view)], ["mount", "-o", "remount,bind,ro", str(view)]):
+        if subprocess.run(cmd, capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(view)], capture_output=True)
+            pytest.skip("cannot make a read-only bind mount here")
+    try:
+        panel = open_panel(view / "ws")
+        assert panel.ws.read_only and panel.current is not None
+        assert "read-only" in panel.message.text() and panel.message.isVisible()
+        item = panel.current
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert panel.current is item and not panel.saving   # refused with its reason, not retried forever
+        assert "read-only" in panel.message.text()
+        assert _rankings(src / "ws") == []
+        panel.shutdown()
+    finally:
+        subprocess.run(["umount", "-l", str(view)], capture_output=True)
