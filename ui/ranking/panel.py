@@ -55,7 +55,7 @@ POLL_MS = 1000
 CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 #: How long a decision's commit may wait on the GUI thread for another writer's lock; past
 #: that the decision stays pending and is retried every DECISION_RETRY_MS.
-DECISION_LOCK_WAIT_S = 0.1
+DECISION_LOCK_WAIT_S = 0.05
 DECISION_RETRY_MS = 250
 
 
