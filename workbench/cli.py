@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -605,6 +606,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted; nothing of the unfinished operation was stored\n")
         return 130
+    except (sqlite3.Error, OSError) as exc:
+        # A condition no command foresaw (a full disk, a read-only folder): one line, no traceback.
+        from .store.db import explain
+        from .store.workspace import DB_NAME
+        root = _resolve_workspace(getattr(args, "workspace", None))
+        known = explain(exc, root / DB_NAME)
+        if known is None:
+            where = (exc.filename or root) if isinstance(exc, OSError) else root / DB_NAME
+            known = f"{where}: {getattr(exc, 'strerror', None) or exc}"
+        sys.stderr.write(f"error: {known}\n")
+        return 1
 
 
 if __name__ == "__main__":

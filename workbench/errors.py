@@ -43,6 +43,14 @@ class WorkspaceBusyError(WorkspaceError):
     """Another process held the workspace's write lock for longer than we waited."""
 
 
+class DiskFullError(WorkspaceError):
+    """No space left on the disk holding the workspace (or a run folder); says how much is free."""
+
+
+class WorkspaceReadOnlyError(WorkspaceError):
+    """The workspace can be read but not written (a read-only mount or backup, no permission, a full disk)."""
+
+
 class NotFoundError(WorkbenchError):
     """A named dataset, snapshot or record does not exist."""
 

@@ -16,7 +16,10 @@ painted; the buffer is refilled after the paint. Decisions go on
 page binds Ctrl+Z itself).
 
 Threading: the page's own connection is used on the GUI thread only
-(decisions are sub-millisecond commits); counting the queue's remaining
+(decisions are sub-millisecond commits; one that meets another process's
+write lock waits at most :data:`DECISION_LOCK_WAIT_S`, then stays on screen,
+pending, and is retried on a timer until it commits: never dropped, and the
+window never freezes); counting the queue's remaining
 items and the quality report run on worker threads with their own
 connections. Generation and comparison sampling run as ``generate`` jobs
 (never torch in this process); the page notices their commits through
@@ -35,10 +38,10 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QStackedWidget,
                                QVBoxLayout, QWidget)
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkspaceBusyError
 from workbench.store import annotations as A
 from workbench.store import queue as Q
-from workbench.store.db import checkpoint_in_background
+from workbench.store.db import DEFAULT_LOCK_TIMEOUT_S, checkpoint_in_background, lock_timeout
 from workbench.store.workspace import Workspace
 
 from ui.common.worker import Task, run_in_thread
@@ -50,6 +53,10 @@ from .item_view import FLAG_KEYS, EmptyStateView, ItemView
 POLL_MS = 1000
 #: Checkpoint the WAL (off the GUI thread) once it holds this much.
 CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
+#: How long a decision's commit may wait on the GUI thread for another writer's lock; past
+#: that the decision stays pending and is retried every DECISION_RETRY_MS.
+DECISION_LOCK_WAIT_S = 0.05
+DECISION_RETRY_MS = 250
 
 
 def default_annotator() -> str:
@@ -91,6 +98,11 @@ class RankingPanel(QWidget):
         self._recount_timer.setSingleShot(True)
         self._recount_timer.setInterval(400)
         self._recount_timer.timeout.connect(self.refresh_counts)
+        self._pending = None  # (queue, action) of a decision waiting for the write lock
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setSingleShot(True)
+        self._retry_timer.setInterval(DECISION_RETRY_MS)
+        self._retry_timer.timeout.connect(self._on_retry_timeout)
         self._show_state()
 
     # ================================================================== layout
@@ -269,9 +281,13 @@ class RankingPanel(QWidget):
                 queues = Q.list_queues(self.ws.conn)
                 if queues:
                     self.open_queue(queues[0].id)
+                if self.ws.read_only:   # a read-only mount, a backup, a full disk: look, do not lose work
+                    self.show_error(f"This workspace is read-only ({self.ws.read_only}): you can look "
+                                    "through the queue, but decisions cannot be saved")
         self._show_state()
 
     def _close_workspace(self) -> None:
+        self._flush_pending()
         self._timer.stop()
         self._recount_timer.stop()
         self._wait_tasks()
@@ -323,6 +339,7 @@ class RankingPanel(QWidget):
         """Show queue ``queue_id`` where its annotator left off."""
         if self.ws is None:
             return
+        self._flush_pending()
         self.undo_stack.clear()
         self.last_decision = None
         self._comparison = None
@@ -468,14 +485,53 @@ class RankingPanel(QWidget):
     def _decide(self, action) -> Optional[Q.Decision]:
         if self.current is None:
             return None
+        if self._pending is not None:
+            return None  # the item on screen is still being saved
+        return self._attempt(self.queue, action, DECISION_LOCK_WAIT_S)
+
+    def _attempt(self, queue: Q.RankingQueue, action, wait_s: float) -> Optional[Q.Decision]:
         try:
-            decision = action(self.queue)
+            with lock_timeout(queue.conn, wait_s):
+                decision = action(queue)
+        except WorkspaceBusyError:
+            # Another process is writing (a long k-wise import): keep the decision and try again
+            # soon, with the window responsive meanwhile.
+            self._pending = (queue, action)
+            self._message_timer.stop()
+            self.message.setText("Saving your decision… another process is writing to the workspace; "
+                                 "retrying")
+            self.message.show()
+            self._retry_timer.start()
+            return None
         except WorkbenchError as exc:
             self.show_error(str(exc))
             return None
         self.message.hide()
-        self._after_decision(decision)
+        if queue is self.queue:
+            self._after_decision(decision)
         return decision
+
+    def _on_retry_timeout(self) -> None:
+        if self._pending is not None:
+            queue, action = self._pending
+            self._pending = None
+            self._attempt(queue, action, DECISION_LOCK_WAIT_S)
+
+    def _flush_pending(self) -> None:
+        """The queue or workspace is going away: save a pending decision now (waiting as long as any write)."""
+        self._retry_timer.stop()
+        if self._pending is not None:
+            queue, action = self._pending
+            self._pending = None
+            self._attempt(queue, action, self.ws.lock_timeout_s if self.ws is not None else DEFAULT_LOCK_TIMEOUT_S)
+            if self._pending is not None:   # still busy after the full wait: say so, loudly
+                self._pending = None
+                self.show_error("Your last decision could not be saved: the workspace stayed busy")
+
+    @property
+    def saving(self) -> bool:
+        """A decision is waiting for the workspace's write lock (it is retried until it commits)."""
+        return self._pending is not None
 
     def _after_decision(self, decision: Q.Decision) -> None:
         self.undo_stack.push(DecisionCommand(self, decision))

@@ -1,18 +1,22 @@
 """Import a dataset file into the workspace: detect, validate, store, all or nothing.
 
-:func:`import_file` runs inside one write transaction: on an error (unless
-``skip_invalid``), a cancel, or a crash, nothing of the import is stored.
+:func:`import_file` is all or nothing: on an error (unless ``skip_invalid``),
+a cancel, or a crash, nothing of the import is stored. It writes in short
+chunk transactions that no one sees until one short transaction publishes
+the dataset (:mod:`workbench.store.staging`), so ranking decisions in other
+processes never wait for the import.
 It streams the input in batches, so memory stays bounded at a million rows.
 
 JSONL, Parquet and HF folders go through pyarrow first (the fast path: whole
 columns checked and inserted at once). If pyarrow cannot read a JSONL file,
-or any row needs attention, the import rolls back to a savepoint and re-reads
+or any row needs attention, the import deletes what it wrote and re-reads
 the file with the precise reader, which locates every problem by line.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +25,7 @@ from typing import Any, Mapping, Optional
 from ..errors import DataError, WorkbenchError
 from ..progress import CancelToken, ProgressFn, check, no_progress
 from ..store import datasets as ds_repo
-from ..store import db
+from ..store import db, staging
 from ..store.records import CONTENT_FIELDS, KINDS, encode_text
 from ..store.workspace import Workspace
 from . import readers
@@ -85,8 +89,10 @@ class _Fallback(Exception):
 
 class _Importer:
     def __init__(self, conn, path: Path, fmt: str, name: str, kind: Optional[str], mapping: dict,
-                 skip_invalid: bool, description: str, source_id: int):
+                 skip_invalid: bool, description: str, source_id: int,
+                 pending: Optional[staging.Pending] = None):
         self.conn, self.path, self.fmt, self.name = conn, path, fmt, name
+        self.pending = pending
         self.file = str(path)
         self.requested_kind, self.mapping = kind, mapping
         self.skip_invalid, self.description, self.source_id = skip_invalid, description, source_id
@@ -97,7 +103,6 @@ class _Importer:
         self.ctx = Context(text_cells=self.fmt == "csv")
         self.shape: Optional[Shape] = None
         self.kind: Optional[str] = None
-        self.dataset_id: Optional[int] = None
         self.rows = 0
         self.input_rows = 0
         self.rankings = 0
@@ -146,12 +151,6 @@ class _Importer:
         self.skipped += 1
         if len(self.skipped_rows) < MAX_REPORTED_SKIPS:
             self.skipped_rows.append({self.unit: line, "field": field_name, "message": message})
-
-    def ensure_dataset(self) -> int:
-        if self.dataset_id is None:
-            self.dataset_id = ds_repo.create_dataset(self.conn, self.name, self.kind,
-                                                     self.ctx.style or "standard", self.description)
-        return self.dataset_id
 
     def encode(self, content: dict, line: int, split: Optional[str], tags=None, ranking_id=None) -> tuple:
         if self.kind == "prompts":
@@ -218,6 +217,7 @@ class _Importer:
     def store_ranking(self, row: KwiseRow, line: int) -> Optional[int]:
         """Insert the prompt, its candidates and the ranking; return the ranking id.
         (A separate step so a preview can check k-wise rows without a database.)"""
+        self.pending.hold()  # rankings are visible to queues at once: the rest is one transaction
         now = time.time()
         style = self.ctx.style or "standard"
         prompt_id = self.conn.execute(
@@ -237,16 +237,20 @@ class _Importer:
             (prompt_id, f"import:{self.path.name}", json.dumps(ordering), self.source_id, line, now)).lastrowid
         return ranking_id
 
+    # Each chunk is its own short transaction (see workbench.store.staging), so a ranking
+    # decision never waits for more than one chunk's inserts.
     def store(self, encoded: list[tuple]) -> None:
-        if encoded:
-            ds_repo.insert_rows(self.conn, self.ensure_dataset(), encoded)
-            self.rows += len(encoded)
+        for i in range(0, len(encoded), staging.CHUNK_ROWS):
+            with self.pending.write():
+                ds_repo.insert_rows(self.conn, self.pending.dataset_id, encoded[i:i + staging.CHUNK_ROWS])
+        self.rows += len(encoded)
 
     def store_columns(self, columns: tuple[str, ...], rows: list[tuple], split: Optional[str]) -> None:
-        if rows:
-            ds_repo.insert_columns(self.conn, self.ensure_dataset(), columns, rows,
-                                   source_id=self.source_id, split=split)
-            self.rows += len(rows)
+        for i in range(0, len(rows), staging.CHUNK_ROWS):
+            with self.pending.write():
+                ds_repo.insert_columns(self.conn, self.pending.dataset_id, columns, rows[i:i + staging.CHUNK_ROWS],
+                                       source_id=self.source_id, split=split)
+        self.rows += len(rows)
 
     # -- the two paths -------------------------------------------------------------------
     def run_precise(self, progress: ProgressFn, cancel: Optional[CancelToken]) -> None:
@@ -351,8 +355,8 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
     # which may be a ranking decision that must not stall.
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
-        report = _import_in_transaction(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description,
-                                        progress, cancel, started)
+        report = _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description,
+                                progress, cancel, started)
     finally:
         conn.execute("PRAGMA wal_autocheckpoint = 1000")
     report.checkpoint_thread = db.checkpoint_in_background(ws.db_path)
@@ -360,44 +364,53 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
     return report
 
 
-def _import_in_transaction(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description, progress,
-                           cancel, started) -> ImportReport:
-    with ws.transaction(conn):
-        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
-            raise WorkbenchError(f"dataset {name!r} already exists; choose another --name")
-        source_id = conn.execute(
-            "INSERT INTO sources(kind, path, format, mapping, size_bytes, created_at) VALUES ('import',?,?,?,?,?)",
-            (str(path.resolve()), fmt, json.dumps(mapping) if mapping else None,
-             readers.file_size(path), time.time())).lastrowid
-        imp = _Importer(conn, path, fmt, name, kind, mapping, skip_invalid, description, source_id)
-        if fmt in ("jsonl", "parquet", "hf"):
-            conn.execute("SAVEPOINT import_fast")
-            try:
-                imp.run_fast(progress, cancel)
-            except _Fallback:
-                conn.execute("ROLLBACK TO import_fast")
-                imp.reset()
+def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description, progress,
+                   cancel, started) -> ImportReport:
+    """Write the import in chunks no one sees, then publish it at once (see workbench.store.staging)."""
+    what = f"workspace {ws.root}"
+    if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+        raise WorkbenchError(f"dataset {name!r} already exists; choose another --name")
+    pending = staging.begin_import(conn, what=what, path=str(path.resolve()), fmt=fmt,
+                                   mapping=json.dumps(mapping) if mapping else None,
+                                   size_bytes=readers.file_size(path))
+    try:
+        with pending.writing():
+            imp = _Importer(conn, path, fmt, name, kind, mapping, skip_invalid, description, pending.source_id,
+                            pending)
+            if fmt in ("jsonl", "parquet", "hf"):
+                try:
+                    imp.run_fast(progress, cancel)
+                except _Fallback:
+                    staging.discard_rows(pending)
+                    imp.reset()
+                    imp.run_precise(progress, cancel)
+            else:
                 imp.run_precise(progress, cancel)
-            conn.execute("RELEASE import_fast")
-        else:
-            imp.run_precise(progress, cancel)
-        # A cancel from the last batch's progress callback still wins: nothing is committed.
-        check(cancel)
-        if imp.shape is None:
-            raise DataError("file is empty (no records)", file=str(path))
-        if imp.rows == 0 and imp.skipped == 0:
-            raise DataError(f"no records to store: the {imp.input_rows:,} rows gave none"
-                            + (" (k-wise rankings whose responses are all tied give no pairs)"
-                               if imp.shape.name == "kwise" else ""), file=str(path))
-        if imp.rows == 0:
-            raise DataError(f"no valid records: all {imp.skipped} rows were skipped"
-                            + (f"; first problem: {imp.skipped_rows[0]['message']}" if imp.skipped_rows else ""),
-                            file=str(path))
-        conn.execute("UPDATE sources SET shape = ?, detail = ? WHERE id = ?",
-                     (imp.shape.name, json.dumps({"rows": imp.rows, "skipped": imp.skipped,
-                                                  "style": imp.ctx.style}), source_id))
-        progress(1.0, f"{imp.rows:,} records imported")
+            # A cancel from the last batch's progress callback still wins: nothing is published.
+            check(cancel)
+            if imp.shape is None:
+                raise DataError("file is empty (no records)", file=str(path))
+            if imp.rows == 0 and imp.skipped == 0:
+                raise DataError(f"no records to store: the {imp.input_rows:,} rows gave none"
+                                + (" (k-wise rankings whose responses are all tied give no pairs)"
+                                   if imp.shape.name == "kwise" else ""), file=str(path))
+            if imp.rows == 0:
+                raise DataError(f"no valid records: all {imp.skipped} rows were skipped"
+                                + (f"; first problem: {imp.skipped_rows[0]['message']}" if imp.skipped_rows else ""),
+                                file=str(path))
+            staging.publish(pending, name=name, kind=imp.kind, style=imp.ctx.style or "standard",
+                            description=description, shape=imp.shape.name,
+                            detail={"rows": imp.rows, "skipped": imp.skipped, "style": imp.ctx.style})
+    except BaseException as exc:
+        try:
+            staging.discard(pending)
+        except Exception:  # noqa: BLE001 - the original error matters; the leftovers go at the next open
+            pass
+        if isinstance(exc, (sqlite3.Error, OSError)) and (known := db.explain(exc, ws.db_path)):
+            raise type(known)(f"{known}; the import was not stored (the workspace is as it was)") from exc
+        raise
+    progress(1.0, f"{imp.rows:,} records imported")
     return ImportReport(dataset=name, kind=imp.kind, style=imp.ctx.style or "standard", format=fmt,
                         shape=imp.shape.name, rows=imp.rows, skipped=imp.skipped, path=str(path),
-                        seconds=round(time.perf_counter() - started, 3), source_id=source_id,
+                        seconds=round(time.perf_counter() - started, 3), source_id=pending.source_id,
                         skipped_rows=imp.skipped_rows, ignored_fields=imp.ignored, rankings=imp.rankings)

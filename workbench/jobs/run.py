@@ -231,8 +231,29 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def describe_error(exc: BaseException, limit: int = 2000) -> str:
-    """The one-line-ish error text a user sees for a failed job."""
+_TORCH_WRITE = "inline_container"
+
+
+def _disk_full(exc: BaseException, folder: Optional[Path]) -> bool:
+    """ENOSPC anywhere in the chain, or torch's opaque writer failure on a nearly full disk."""
+    from ..store.db import free_mb, is_disk_full
+    for e in _chain(exc):
+        if folder is not None and is_disk_full(e, folder) or "No space left on device" in str(e):
+            return True
+        # torch.save on a full disk: "[enforce fail at inline_container.cc:...] unexpected pos ..." or
+        # "PytorchStreamWriter failed writing file ...": only the free space tells it is the disk.
+        if folder is not None and (_TORCH_WRITE in str(e) or "PytorchStreamWriter" in str(e)) \
+                and 0 <= free_mb(folder) < 64:
+            return True
+    return False
+
+
+def describe_error(exc: BaseException, limit: int = 2000, *, folder: Optional[Path] = None) -> str:
+    """The one-line-ish error text a user sees for a failed job (``folder``: the run's, for a full disk)."""
+    if folder is not None and _disk_full(exc, folder):
+        from ..store.db import disk_full_message
+        return (f"{disk_full_message(folder)}: the checkpoint being written was not kept; the complete "
+                "checkpoints before it are, so free some space and resume the run")
     if is_out_of_memory(exc):
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return f"{OOM_ADVICE} ({type(exc).__name__}: {first})"
@@ -240,6 +261,9 @@ def describe_error(exc: BaseException, limit: int = 2000) -> str:
         text = str(exc)
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if folder is not None and any(_TORCH_WRITE in str(e) or "PytorchStreamWriter" in str(e) for e in _chain(exc)):
+        from ..store.db import free_mb
+        text += f" (writing a file under {folder} failed; {free_mb(folder):.0f} MB free on its disk)"
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
@@ -328,7 +352,7 @@ def run_job(run_dir: RunDirLike, *, resume: bool = False,
         except KeyboardInterrupt:
             status, error = "cancelled", "interrupted (Ctrl-C)"
         except BaseException as e:  # noqa: BLE001 - every failure must end in `finished`
-            status, error, tb = "failed", describe_error(e), traceback.format_exc()
+            status, error, tb = "failed", describe_error(e, folder=rd.path), traceback.format_exc()
             print(tb, file=sys.stderr, flush=True)
         writer.write(FinishedEvent(status=status, error=error, traceback=tb))
     return {"completed": EXIT_COMPLETED, "failed": EXIT_FAILED,

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 from ..errors import NotFoundError, WorkbenchError
 from .records import (CONTENT_FIELDS, KINDS, SPLITS, STYLES, TEXT_FIELDS, DatasetInfo, Lineage, Record,
                       SnapshotInfo, decode_text, dumps_canonical, encode_text)
+from .staging import next_dataset_id
 
 #: Columns of ``records`` written by :func:`insert_rows`, in order.
 ROW_COLUMNS: tuple[str, ...] = CONTENT_FIELDS + (
@@ -46,9 +47,9 @@ def create_dataset(conn: sqlite3.Connection, name: str, kind: str, style: str,
     if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
         raise WorkbenchError(f"dataset {name!r} already exists; choose another --name or delete it first")
     now = time.time()
-    cur = conn.execute(
-        "INSERT INTO datasets(name, kind, style, description, created_at, updated_at) VALUES (?,?,?,?,?,?)",
-        (name, kind, style, description, now, now))
+    cur = conn.execute(  # an explicit id: never one that an import in progress reserved
+        "INSERT INTO datasets(id, name, kind, style, description, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+        (next_dataset_id(conn), name, kind, style, description, now, now))
     return cur.lastrowid
 
 

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from typing import Optional
 
 from ..progress import CancelToken, ProgressFn, check, no_progress
 from .db import write_transaction
+from .staging import CHUNK_PAUSE_S
 
 WATERMARK_KEY = "fts_watermark"
 GAPS_KEY = "fts_gaps"
-#: Records indexed per write transaction: ~0.1-0.2 s each on 2 cores, so a
+#: Records indexed per write transaction: ~40-80 ms each on 2 cores, so a
 #: ranking decision waiting for the write lock never waits long.
-BATCH_ROWS = 5_000
+BATCH_ROWS = 2_000
 #: A last term this long or longer is matched as a prefix ("pyth" finds
 #: "python"); shorter ones match whole words only, because a one- or
 #: two-letter prefix expands to most of the vocabulary and would be slow.
@@ -97,6 +99,12 @@ def _fill_gaps(conn: sqlite3.Connection) -> int:
             conn.execute(f"INSERT INTO record_fts(rowid, body) SELECT id, body FROM record_text "
                          f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         conn.execute("DELETE FROM meta WHERE key = ?", (GAPS_KEY,))
+        # The ids SQLite hands out next are above the highest live one: when the deleted rows were
+        # the highest (a failed import's chunks, the newest dataset), those ids come again later,
+        # after this flag is gone, so the watermark comes down to meet them.
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+        if top < mark:
+            _set_meta(conn, WATERMARK_KEY, str(top))
         return len(missing)
 
 
@@ -131,6 +139,7 @@ def catch_up(conn: sqlite3.Connection, progress: ProgressFn = no_progress,
             _set_meta(conn, WATERMARK_KEY, str(top))
         done += n
         progress(min(1.0, done / total), f"indexing for search: {done:,} of ~{total:,} records")
+        time.sleep(CHUNK_PAUSE_S)   # a gap in which a waiting decision takes the lock
 
 
 def match_ids(conn: sqlite3.Connection, text: str, *, limit: Optional[int] = None) -> list[int]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import platformdirs
 
-from ..errors import WorkspaceError
-from . import db, migrations
+from ..errors import DiskFullError, WorkspaceError
+from . import db, migrations, staging
 
 DB_NAME = "workspace.sqlite"
 SUBDIRS = ("runs", "models")
@@ -53,9 +53,12 @@ class Workspace:
     must not be shared between threads that run statements concurrently).
     """
 
-    def __init__(self, root: Path, *, lock_timeout_s: float = db.DEFAULT_LOCK_TIMEOUT_S):
+    def __init__(self, root: Path, *, lock_timeout_s: float = db.DEFAULT_LOCK_TIMEOUT_S,
+                 read_only: str | None = None):
         self.root = Path(root).resolve()
         self.lock_timeout_s = lock_timeout_s
+        #: Why this workspace is open for reading only (``None``: it is writable). See :meth:`open`.
+        self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._background: list[threading.Thread] = []
@@ -67,26 +70,69 @@ class Workspace:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"{root}: exists and is not a folder")
-        root.mkdir(parents=True, exist_ok=True)
-        for sub in SUBDIRS:
-            (root / sub).mkdir(exist_ok=True)
+        if (root / DB_NAME).is_file():
+            return cls.open(root, **kwargs)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for sub in SUBDIRS:
+                (root / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise db.explain(exc, root / DB_NAME) or WorkspaceError(
+                f"{root}: cannot create the workspace ({exc.strerror or exc})") from None
         ws = cls(root, **kwargs)
-        migrations.migrate(ws.conn)
+        ws._prepare()
         return ws
 
     @classmethod
     def open(cls, root: Path | str, **kwargs) -> "Workspace":
-        """Open an existing workspace, applying pending migrations."""
+        """Open an existing workspace, applying pending migrations.
+
+        A workspace that cannot be written (a read-only mount, a folder or
+        file without write permission, a full disk) opens for reading: its
+        :attr:`read_only` says why, and every write raises
+        :class:`~workbench.errors.WorkspaceReadOnlyError` with that reason.
+        """
         root = Path(root)
         if not (root / DB_NAME).is_file():
             raise WorkspaceError(
                 f"{root}: not a workspace (no {DB_NAME}); create one with "
                 f"'rlhf-workbench workspace init {root}'")
-        ws = cls(root, **kwargs)
-        for sub in SUBDIRS:
-            (ws.root / sub).mkdir(exist_ok=True)
-        migrations.migrate(ws.conn)
+        reason = kwargs.pop("read_only", None) or db.unwritable_reason(root / DB_NAME)
+        if reason is None:
+            ws = cls(root, **kwargs)
+            try:
+                for sub in SUBDIRS:
+                    (ws.root / sub).mkdir(exist_ok=True)
+                ws._prepare()
+                return ws
+            except (DiskFullError, OSError) as exc:
+                if not db.is_disk_full(exc.__cause__ or exc, root):
+                    raise
+                ws.close()
+                reason = db.disk_full_message(ws.root)
+        ws = cls(root, read_only=reason, **kwargs)
+        ws._prepare()
         return ws
+
+    def _prepare(self) -> None:
+        """Migrate, and discard what an import killed half-way left behind (invisible, but in the way)."""
+        try:
+            if self.read_only:
+                version = migrations.schema_version(self.conn)
+                if version < migrations.LATEST_VERSION:
+                    raise WorkspaceError(
+                        f"{self.root}: this workspace needs an upgrade (schema v{version} to "
+                        f"v{migrations.LATEST_VERSION}) but cannot be written: {self.read_only}")
+                migrations.migrate(self.conn)   # refuses a workspace newer than this app
+                return
+            migrations.migrate(self.conn)
+            staging.clean_leftovers(self.conn, what=f"workspace {self.root}")
+        except sqlite3.Error as exc:
+            self.close()
+            raise db.explain(exc, self.db_path) or WorkspaceError(f"{self.db_path}: {exc}") from exc
+        except WorkspaceError:
+            self.close()
+            raise
 
     # -- connections ---------------------------------------------------------------------
     @property
@@ -110,7 +156,7 @@ class Workspace:
 
     def connect(self) -> sqlite3.Connection:
         """A new connection to this workspace's database."""
-        return db.connect(self.db_path, lock_timeout_s=self.lock_timeout_s)
+        return db.connect(self.db_path, lock_timeout_s=self.lock_timeout_s, read_only=self.read_only)
 
     def transaction(self, conn: sqlite3.Connection | None = None):
         """A write transaction on ``conn`` (default: :attr:`conn`)."""
@@ -148,7 +194,9 @@ class Workspace:
             path=str(self.root),
             schema_version=migrations.schema_version(c),
             datasets=count("SELECT count(*) FROM datasets"),
-            records=count("SELECT count(*) FROM records WHERE deleted = 0"),
+            records=count("SELECT count(*) FROM records WHERE deleted = 0") - sum(
+                count(f"SELECT count(*) FROM records WHERE dataset_id = {i} AND deleted = 0")
+                for i in staging.pending_dataset_ids(c)),   # an import in progress is not there yet
             prompts=count("SELECT count(*) FROM prompts"),
             candidates=count("SELECT count(*) FROM candidates"),
             rankings=count("SELECT count(*) FROM rankings"),
