@@ -214,6 +214,7 @@ class RecordEditDialog(QDialog):
 
     def _place(self, grid: QGridLayout, name: str, value: Any, row: int, col: int, span: int) -> None:
         title = QLabel(_TITLES.get(name, name))
+        title.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(title.font())
         font.setWeight(QFont.Weight.DemiBold)
         title.setFont(font)

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
@@ -88,6 +89,7 @@ class ExportDialog(TaskDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
         self.summary = QLabel("Reading the workspace…")
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.summary.setWordWrap(True)
 
         form = QFormLayout()

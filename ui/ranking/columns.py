@@ -116,6 +116,7 @@ class ResponseColumnView(QFrame):
         self.setObjectName(f"responseColumn{index}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.title.font())
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setWeight(QFont.Weight.DemiBold)

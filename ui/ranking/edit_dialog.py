@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
@@ -38,6 +38,7 @@ class EditResponseDialog(QDialog):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont))
         self.dataset = QLineEdit(dataset)
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         self.error.setVisible(False)

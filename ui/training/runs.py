@@ -119,6 +119,7 @@ class RunsPanel(QWidget):
         font.setWeight(QFont.Weight.DemiBold)
         title.setFont(font)
         self.queue_label = QLabel("", self)
+        self.queue_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.queue_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Stop the run at its next step (it saves a checkpoint), "
@@ -165,6 +166,7 @@ class RunsPanel(QWidget):
 
         # The shown run: header, controls, failure, plots beside health.
         self.run_label = QLabel("No run selected", self)
+        self.run_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         rf = QFont(self.run_label.font())
         rf.setWeight(QFont.Weight.DemiBold)
         self.run_label.setFont(rf)
@@ -238,6 +240,7 @@ class RunsPanel(QWidget):
         split.setChildrenCollapsible(False)
         self.splitter = split
         self.status_label = QLabel("", self)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.status_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 6)
@@ -683,6 +686,7 @@ class RunsPanel(QWidget):
 
     def _confirm(self, title: str, text: str, yes: str) -> bool:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
