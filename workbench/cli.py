@@ -276,16 +276,12 @@ def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
     Torch-free, like the training panel's checks: a bad value is reported
     here, naming the file and the field, before a run folder exists.
     """
-    import yaml
+    from .config_files import load_yaml_file
+    from .errors import short_repr
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot read the config ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise WorkbenchError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml_file(path)
     if not isinstance(data, dict) or data.get("stage") not in TRAIN_STAGES:
-        got = f" (got {data.get('stage')!r})" if isinstance(data, dict) and "stage" in data else ""
+        got = f" (got {short_repr(data.get('stage'))})" if isinstance(data, dict) and "stage" in data else ""
         raise WorkbenchError(f"{path}: expected a mapping with a 'stage:' key, one of "
                              f"{', '.join(TRAIN_STAGES)}{got}")
     stage = data["stage"]

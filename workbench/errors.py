@@ -12,7 +12,8 @@ def short_repr(value: object) -> str:
     """``repr(value)`` bounded in length and depth, for error messages: a value from an
     untrusted file (a megabyte string, an alias-expanded YAML tree, 1,000 nested
     lists) must not make the message itself huge, slow or recursive."""
-    return _SHORT.repr(value)
+    text = _SHORT.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class WorkbenchError(Exception):

@@ -36,6 +36,8 @@ from typing import Any, Iterator, Optional, Union
 
 import yaml
 
+from ..config_files import ConfigFileError, load_yaml_file
+
 CONFIG = "config.yaml"
 ENV = "env.json"
 EVENTS = "events.jsonl"
@@ -103,12 +105,12 @@ class RunDir:
 
     def read_config(self) -> dict:
         """``config.yaml`` as a dict (it always has a ``stage`` key)."""
+        if not self.config.exists():
+            raise ValueError(f"{self.config}: missing (not a run directory?)")
         try:
-            data = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{self.config}: missing (not a run directory?)") from None
-        except yaml.YAMLError as e:
-            raise ValueError(f"{self.config}: not valid YAML: {e}") from None
+            data = load_yaml_file(self.config)
+        except ConfigFileError as e:
+            raise ValueError(str(e)) from None
         if not isinstance(data, dict) or not isinstance(data.get("stage"), str):
             raise ValueError(f"{self.config}: expected a mapping with a 'stage' key")
         return data

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
-from ..errors import WorkbenchError
+from ..config_files import ConfigFileError, load_yaml_file
+from ..errors import WorkbenchError, short_repr
 
 #: Where the YAML presets live (one file per hardware profile).
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
@@ -215,14 +214,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return ",".join(value)  # lora_target_modules given as a YAML list
-    raise ConfigError(where, f"expected {_type_name(tp)}, got {value!r}")
+    raise ConfigError(where, f"expected {_type_name(tp)}, got {short_repr(value)}")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(prefix or None, f"expected a mapping of fields, got {data!r}")
+        raise ConfigError(prefix or None, f"expected a mapping of fields, got {short_repr(data)}")
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -251,16 +250,14 @@ def load_config(source: Union[str, os.PathLike, Mapping[str, Any]]) -> StageConf
     else:
         path = Path(source)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(None, f"{path}: no such config file") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(None, f"{path}: not valid YAML: {e}") from None
+            data = load_yaml_file(path)
+        except ConfigFileError as e:
+            raise ConfigError(None, str(e)) from None
         if not isinstance(data, dict):
             raise ConfigError(None, f"{path}: expected a mapping with a 'stage' key")
     stage = data.pop("stage", None)
     if stage not in STAGES:
-        raise ConfigError("stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
+        raise ConfigError("stage", f"expected one of {', '.join(STAGES)}, got {short_repr(stage)}")
     cfg = _build(STAGES[stage], data, "")
     validate_config(cfg)
     return cfg
@@ -309,6 +306,8 @@ def validate_config(cfg: StageConfig) -> None:
             check_hub_id(m.ref.strip())
     except ModelError as e:
         raise ConfigError("model.ref", str(e)) from None
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise ConfigError("model.ref", f"{short_repr(m.ref)}: not a usable folder ({e.strerror})") from None
     _check(m.quantization in QUANTIZATIONS, "model.quantization",
            f"expected none, 4bit or 8bit, got {m.quantization!r}")
     _check(not m.quantization or m.lora, "model.quantization",
@@ -476,7 +475,10 @@ def read_preset(name: str) -> dict[str, Any]:
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESETS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError("preset", f"no preset {name!r}; presets: {', '.join(list_presets()) or 'none'}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = load_yaml_file(path)
+    except ConfigFileError as e:
+        raise ConfigError("preset", str(e)) from None
     if not isinstance(data, dict):
         raise ConfigError("preset", f"{path}: expected a mapping")
     return data
