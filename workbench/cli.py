@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="start a run (sft, reward, dpo, ppo, generate, merge) from a config, or resume one")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
-    p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its newest "
+                   "checkpoint that verifies (damaged ones are skipped with a warning)")
+    p.add_argument("--checkpoint", metavar="step-N", help="with --resume: continue from this checkpoint instead "
+                   "(see `runs show`)")
     _workspace_arg(p)
     p.add_argument("--detach", action="store_true", help="start the job and return without following it")
     _json_arg(p)
@@ -487,12 +490,14 @@ def cmd_train(args) -> int:
 
     if bool(args.config) == bool(args.resume):
         raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN_DIR (not both)")
+    if args.checkpoint and not args.resume:
+        raise WorkbenchError("--checkpoint goes with --resume RUN_DIR")
     if args.resume:
         run_dir = Path(args.resume)
         root = _resolve_workspace(args.workspace) if args.workspace else run_dir.resolve().parent.parent
         ws_root = _open(argparse.Namespace(workspace=str(root))).root
         sup = Supervisor(ws_root)
-        handle = sup.resume(run_dir.name)
+        handle = sup.resume(run_dir.name, checkpoint=args.checkpoint)
     else:
         ws_root = _open(args).root
         stage, body, warnings = _stage_config(args.config, ws_root)
