@@ -8,6 +8,14 @@ role heading, content is kept as Markdown so code fences and lists render.
 the input is interpreted, so a response can't inject markup) and loads no
 resources: an image link in stored text (``![x](/dev/zero)``, a FIFO, a
 local or remote file) is shown as its alt text, never read.
+
+Long values. Qt lays out a paragraph in time that grows with the square of
+its length when it has no break opportunities (a 1 MB line took 94 s), so
+the view shows at most :data:`DISPLAY_LIMIT` characters, each line cut at
+:data:`LINE_LIMIT`, with a "Show all" link. Show all displays the whole
+value as plain text with lines longer than :data:`CHUNK` split into blocks
+(a few blocks of 1,000 characters lay out in milliseconds; copying gives
+back the original text). ``benchmarks/long_values.py`` measures it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import html
 import json
 from typing import Any, Optional
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QImage, QTextCursor, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -25,6 +33,46 @@ _ROLE_TITLES = {"system": "System", "user": "User", "assistant": "Assistant", "t
 # No raw HTML from the data: model output is shown as text, never as markup.
 MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
                      | QTextDocument.MarkdownFeature.MarkdownNoHTML)
+
+
+#: Longest value rendered in full as Markdown (longer ones are cut, with "Show all").
+DISPLAY_LIMIT = 20_000
+#: Longest line rendered whole as Markdown.
+LINE_LIMIT = 2_000
+#: Show all: lines longer than this become several display blocks.
+CHUNK = 1_000
+SHOW_ALL_URL = "rlhf-workbench:show-all"
+
+
+def cut_for_display(markdown: str) -> str:
+    """``markdown`` cut to :data:`DISPLAY_LIMIT` characters and each line to
+    :data:`LINE_LIMIT` (a cut line ends in an ellipsis); unchanged when within both."""
+    if len(markdown) <= LINE_LIMIT or (len(markdown) <= DISPLAY_LIMIT
+                                        and max(map(len, markdown.split("\n"))) <= LINE_LIMIT):
+        return markdown
+    lines = markdown[:DISPLAY_LIMIT].split("\n")
+    return "\n".join(line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT] + "\u2026" for line in lines)
+
+
+def split_long_lines(text: str) -> tuple[str, dict[int, str]]:
+    """``text`` with each line longer than :data:`CHUNK` split into lines of at most that many
+    characters (at the last space when there is one: it becomes the line break), and
+    ``{line number: what the break before it replaced}`` ("" or " ") to rebuild the original."""
+    out: list[str] = []
+    joins: dict[int, str] = {}
+    for line in text.split("\n"):
+        while len(line) > CHUNK:
+            cut = line.rfind(" ", CHUNK // 2, CHUNK)
+            if cut < 0:
+                out.append(line[:CHUNK])
+                line = line[CHUNK:]
+                joins[len(out)] = ""
+            else:
+                out.append(line[:cut])
+                line = line[cut + 1:]
+                joins[len(out)] = " "
+        out.append(line)
+    return "\n".join(out), joins
 
 
 def role_title(role: Any) -> str:
@@ -109,7 +157,9 @@ class MarkdownView(QTextBrowser):
     """A read-only, selectable view of Markdown (or of a stored text value).
 
     Stored text is data: the view never loads what it links to (see
-    :meth:`loadResource`) and shows images as their alt text.
+    :meth:`loadResource`) and shows images as their alt text. A long value
+    is shown cut, with a "Show all" link (see the module docstring):
+    :attr:`truncated` says whether it is, :meth:`show_all` shows everything.
     """
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -118,6 +168,9 @@ class MarkdownView(QTextBrowser):
         self.setOpenLinks(False)
         self.document().setDocumentMargin(10)
         self._markdown = ""
+        self.truncated = False
+        self._joins: Optional[dict[int, str]] = None  # set while Show all shows split lines
+        self.anchorClicked.connect(self._on_anchor_clicked)
 
     @property
     def markdown_text(self) -> str:
@@ -132,9 +185,50 @@ class MarkdownView(QTextBrowser):
 
     def set_markdown(self, markdown: str) -> None:
         self._markdown = markdown
-        self.document().setMarkdown(markdown, MARKDOWN_FEATURES)
-        if "![" in markdown:
+        self._joins = None
+        shown = cut_for_display(markdown)
+        self.truncated = shown is not markdown
+        if self.truncated:
+            shown += (f"\n\n---\n\n*Cut for display ({len(markdown):,} characters in all).* "
+                      f"[Show all]({SHOW_ALL_URL})")
+        self.document().setMarkdown(shown, MARKDOWN_FEATURES)
+        if "![" in shown:
             _replace_images_with_alt_text(self.document())
+
+    def show_all(self) -> None:
+        """Show the whole value as plain text (long lines split into display blocks)."""
+        text, self._joins = split_long_lines(self._markdown)
+        self.truncated = False
+        self.setPlainText(text)
+
+    def _on_anchor_clicked(self, url: QUrl) -> None:
+        if url.toString() == SHOW_ALL_URL:
+            self.show_all()
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 - Qt override
+        """Copy the original text: the breaks Show all added are taken out again."""
+        mime = super().createMimeDataFromSelection()
+        if not self._joins:
+            return mime
+        cursor = self.textCursor()
+        doc = self.document()
+        start, end = cursor.selectionStart(), cursor.selectionEnd()
+        first, last = doc.findBlock(start), doc.findBlock(end)
+        parts: list[str] = []
+        block = first
+        while block.isValid():
+            text = block.text()
+            lo = start - block.position() if block == first else 0
+            hi = end - block.position() if block == last else len(text)
+            if block != first:
+                parts.append(self._joins.get(block.blockNumber(), "\n"))
+            parts.append(text[lo:hi])
+            if block == last:
+                break
+            block = block.next()
+        plain = QMimeData()
+        plain.setText("".join(parts))
+        return plain
 
     def set_value(self, value: Any) -> None:
         """Show a stored text value (string or chat messages)."""
