@@ -291,9 +291,11 @@ def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
     body = {k: v for k, v in data.items() if k != "stage"}
     try:
         if stage == "ppo":
-            from .train.ppo_config import load_ppo_config, to_dict as ppo_to_dict, validate_ppo_before_load
+            from .train.ppo_config import load_ppo_config, resolve_workspace, to_dict as ppo_to_dict, \
+                validate_ppo_before_load
             cfg = load_ppo_config(body)
-            warnings = validate_ppo_before_load(cfg, workspace)
+            # Against the workspace the job will use (a relative `workspace:` is relative to this one).
+            warnings = validate_ppo_before_load(cfg, resolve_workspace(cfg, home=workspace))
             return stage, {k: v for k, v in ppo_to_dict(cfg).items() if k != "stage"}, warnings
         if stage == "generate":
             from .generate.config import GenerateConfig

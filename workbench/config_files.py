@@ -87,7 +87,7 @@ def load_yaml_file(path: Union[str, os.PathLike]) -> Any:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigFileError(f"{path}: no such config file") from None
+        raise ConfigFileError(f"{path}: cannot read the config (no such config file)") from None
     except OSError as e:
         raise ConfigFileError(f"{path}: cannot read the config ({e.strerror or e})") from None
     if len(raw) > MAX_BYTES:

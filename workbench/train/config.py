@@ -108,7 +108,8 @@ class DataConfig:
     use_validation: bool = _f(True, "Hold out the dataset's validation split for evaluation (records "
                                     "without a split train)")
     workspace: Optional[str] = _f(None, "Workspace folder holding the dataset; empty: the workspace the run "
-                                        "belongs to")
+                                        "belongs to. A relative folder is taken relative to that workspace "
+                                        "(not to the config file)")
 
 
 @dataclass
@@ -355,14 +356,34 @@ def validate_config(cfg: StageConfig) -> None:
 
 
 # -- checks against the workspace and the model folder ----------------------------------------
-def resolve_workspace(cfg: StageConfig, run_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
-    """The workspace folder of the run: ``data.workspace``, else the one holding ``run_dir``
-    (``WORKSPACE/runs/RUN_ID``)."""
-    if cfg.data.workspace:
-        return Path(cfg.data.workspace).expanduser().resolve()
-    if run_dir is None:
-        raise ConfigError("data.workspace", "not set, and there is no run folder to find the workspace from")
-    return Path(run_dir).resolve().parent.parent
+def workspace_folder(value: Optional[str], home: Optional[Union[str, os.PathLike]]) -> Optional[Path]:
+    """A config's workspace setting as a folder: ``home`` (the workspace the run belongs to)
+    when empty, else the folder given, a relative one taken relative to ``home``: never to
+    the current folder, which for a job is its run folder. ``None`` when it cannot be known."""
+    if not value:
+        return Path(home).resolve() if home is not None else None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        if home is None:
+            return None
+        path = Path(home) / path
+    return path.resolve()
+
+
+def run_home(run_dir: Optional[Union[str, os.PathLike]]) -> Optional[Path]:
+    """The workspace holding run folder ``run_dir`` (``WORKSPACE/runs/RUN_ID``)."""
+    return Path(run_dir).resolve().parent.parent if run_dir is not None else None
+
+
+def resolve_workspace(cfg: StageConfig, run_dir: Optional[Union[str, os.PathLike]] = None, *,
+                      home: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """The workspace folder of the run: ``data.workspace`` (relative to the run's own workspace,
+    ``home`` or the one holding ``run_dir``), else that workspace itself."""
+    found = workspace_folder(cfg.data.workspace, home if home is not None else run_home(run_dir))
+    if found is None:
+        raise ConfigError("data.workspace", f"{cfg.data.workspace or 'not set'}: there is no workspace to "
+                                            "find it from (give an absolute folder)")
+    return found
 
 
 def resolve_model_ref(cfg: StageConfig, workspace: Union[str, os.PathLike]):
@@ -408,6 +429,11 @@ def validate_before_load(cfg: StageConfig, workspace: Union[str, os.PathLike, An
 
     validate_config(cfg)
     warnings: list[str] = []
+    if cfg.data.workspace:  # the dataset lives there: check that workspace, before any run exists
+        root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+        target = resolve_workspace(cfg, home=root)
+        if target != Path(root).resolve():
+            workspace = target
     own = not isinstance(workspace, Workspace)
     try:
         ws = Workspace.open(workspace) if own else workspace

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import WorkbenchError
-from .config import QUANTIZATIONS, ConfigError, read_preset
+from .config import QUANTIZATIONS, ConfigError, read_preset, run_home, workspace_folder
 
 LR_SCHEDULERS = ("linear", "constant")
 #: KL estimators of the reward penalty (the engine's :data:`ppo_math.KL_ESTIMATORS`, repeated
@@ -71,7 +71,7 @@ class PPOConfig:
         "file with one {\"prompt\": ...} object per line."))
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
-        "workspace the run belongs to."))
+        "workspace the run belongs to (a relative folder is taken relative to that one)."))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
         "empty for full precision. The adapter, value head and optimizer stay in full precision.",
@@ -342,13 +342,11 @@ def ppo_preset_config(name: str, *, prompt_dataset: Optional[str] = None,
 
 
 # -- against the workspace --------------------------------------------------------------------
-def resolve_workspace(cfg: PPOConfig, run_dir: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
-    """``cfg.workspace``, else the workspace holding ``run_dir`` (``WS/runs/RUN_ID``), else ``None``."""
-    if cfg.workspace:
-        return Path(cfg.workspace).expanduser().resolve()
-    if run_dir is None:
-        return None
-    return Path(run_dir).resolve().parent.parent
+def resolve_workspace(cfg: PPOConfig, run_dir: Optional[Union[str, os.PathLike]] = None, *,
+                      home: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
+    """``cfg.workspace`` (a relative one relative to the run's own workspace: ``home``, or the
+    one holding ``run_dir``, ``WS/runs/RUN_ID``), else that workspace, else ``None``."""
+    return workspace_folder(cfg.workspace, home if home is not None else run_home(run_dir))
 
 
 def resolve_ref(ref: Optional[str], workspace: Optional[Union[str, os.PathLike]]) -> Optional[str]:
