@@ -520,7 +520,9 @@ def cmd_train(args) -> int:
 
 def cmd_runs(args) -> int:
     from .jobs.events import MetricEvent, read_events
+    from .jobs.checkpoints import checkpoint_usage
     from .jobs.rundir import list_checkpoints
+    from .train.vram import format_bytes
     from .jobs.supervisor import Supervisor
 
     ws = _open(args)
@@ -541,10 +543,14 @@ def cmd_runs(args) -> int:
             if isinstance(ev, MetricEvent):
                 last.update(ev.values)
         checkpoints = [str(p) for _step, p in list_checkpoints(sup.run_dir(args.run_id))]
-        out = {**info.to_dict(), "last_metrics": last, "checkpoints": checkpoints}
+        disk, sizes = checkpoint_usage(sup.run_dir(args.run_id))
+        out = {**info.to_dict(), "last_metrics": last, "checkpoints": checkpoints, "disk_bytes": disk,
+               "checkpoint_bytes": dict(sizes)}
         text = [f"{info.run_id}: {info.stage}, {info.status}" + (f" at step {info.last_step}" if info.last_step else "")]
         text += [f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in sorted(last.items())]
-        text += [f"  checkpoint {c}" for c in checkpoints]
+        text += [f"  checkpoint {c} ({format_bytes(n)})" for c, (_name, n) in zip(checkpoints, sizes)]
+        text.append(f"  disk: {format_bytes(disk)} in all ({format_bytes(sum(n for _c, n in sizes))} "
+                    f"in {len(sizes)} checkpoint{'' if len(sizes) == 1 else 's'})")
         if info.error:
             text.append(f"  error: {info.error}")
         _emit(args, out, "\n".join(text))

@@ -25,6 +25,7 @@ primary run (its samples, logs, health and failure are shown).
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
@@ -96,6 +97,7 @@ class RunsPanel(QWidget):
         self._watches: OrderedDict[str, _RunWatch] = OrderedDict()
         self._primary: Optional[str] = None
         self._overlays: list[str] = []
+        self._disk: dict[str, tuple[float, str]] = {}  # run id -> (when measured, "1.2 GB on disk (3 checkpoints)")
         self._pending_select: Optional[str] = None
         self._user_selected = False
         self._scanner = KeyMetricScanner()
@@ -565,9 +567,25 @@ class RunsPanel(QWidget):
             steps = [s.last_step for s in watch.feed.store.series.values() if len(s)]
             if steps:
                 parts.append(f"step {max(steps)}")
+        if info is not None:
+            parts.append(self._disk_text(rid, info.path))
         if self._overlays:
             parts.append(f"+ {len(self._overlays)} overlaid")
         self.run_label.setText("  \u00b7  ".join(parts))
+
+    def _disk_text(self, run_id: str, path: Path) -> str:
+        """The run folder's disk use, re-measured at most every few seconds (a few stat calls)."""
+        from workbench.jobs.checkpoints import checkpoint_usage
+        from workbench.train.vram import format_bytes
+
+        now = time.monotonic()
+        cached = self._disk.get(run_id)
+        if cached is None or now - cached[0] > 5.0:
+            total, checkpoints = checkpoint_usage(path)
+            cached = (now, f"{format_bytes(total)} on disk ({len(checkpoints)} checkpoint"
+                           f"{'' if len(checkpoints) == 1 else 's'})")
+            self._disk[run_id] = cached
+        return cached[1]
 
     # -- the timer: tail, then redraw -------------------------------------------------------------------
     def _on_timer_timeout(self) -> None:

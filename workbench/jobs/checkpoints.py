@@ -156,3 +156,124 @@ def resume_checkpoint(run_dir: RunDirLike, chosen: Optional[str] = None) -> tupl
     if warnings:
         warnings[-1] += "; no usable checkpoint is left, so the run starts from the beginning"
     return None, warnings
+
+
+# -- pruning --------------------------------------------------------------------------------
+_MINIMIZED = ("loss",)  # a key metric whose name holds one of these is better lower
+
+
+def _metric_by_step(rd: RunDirLike, stage: str) -> dict[int, float]:
+    """``{step: value}`` of the stage's key metric (:data:`~.metrics.KEY_METRICS`), as logged."""
+    from .events import MetricEvent, read_events
+    from .metrics import KEY_METRICS
+
+    series: dict[str, dict[int, float]] = {}
+    for ev in read_events(as_run_dir(rd).events):
+        if isinstance(ev, MetricEvent):
+            for name, value in ev.values.items():
+                if value == value:  # NaN never wins
+                    series.setdefault(name, {})[ev.step] = value
+    for name, _label in KEY_METRICS.get(stage, ()):
+        if series.get(name):
+            sign = 1.0 if any(word in name for word in _MINIMIZED) else -1.0
+            return {step: sign * value for step, value in series[name].items()}  # lower is better
+    return {}
+
+
+def best_checkpoint_step(rd: RunDirLike, stage: str, steps: list[int]) -> Optional[int]:
+    """Among checkpoint ``steps``, the one whose latest key-metric value (logged at or before it)
+    is best, or ``None`` when the stage logs no key metric."""
+    values = sorted(_metric_by_step(rd, stage).items())
+    if not values:
+        return None
+    best: Optional[tuple[float, int]] = None
+    for step in steps:
+        seen = [v for s, v in values if s <= step]
+        if seen and (best is None or seen[-1] < best[0]):
+            best = (seen[-1], step)
+    return best[1] if best else None
+
+
+def depended_on_steps(rd: RunDirLike) -> set[int]:
+    """Steps of this run's checkpoints that something else uses: another run's config
+    (a later stage's model, a merge's source, a generate job's model) or candidates generated
+    from it (``candidates.checkpoint`` in the workspace database)."""
+    import re
+    import sqlite3
+
+    rd = as_run_dir(rd)
+    pattern = re.compile(re.escape(rd.run_id) + r"[/\\]checkpoints[/\\]step-(\d+)")
+    steps: set[int] = set()
+    runs = rd.path.parent
+    for other in runs.iterdir():
+        if other.name != rd.run_id and not other.name.startswith("."):
+            try:
+                text = (other / "config.yaml").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            steps.update(int(m.group(1)) for m in pattern.finditer(text))
+    db = runs.parent / "workspace.sqlite"
+    if db.is_file():
+        try:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = conn.execute("SELECT DISTINCT checkpoint FROM candidates WHERE checkpoint LIKE ?",
+                                    (f"%{rd.run_id}%",)).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            rows = []
+        for (value,) in rows:
+            steps.update(int(m.group(1)) for m in pattern.finditer(str(value)))
+    return steps
+
+
+def prune_checkpoints(run_dir: RunDirLike, *, keep_last: int, stage: str) -> list[Path]:
+    """Remove the run's checkpoints except the newest ``keep_last``, the best by the stage's
+    key metric and any :func:`depended_on_steps` names; returns the folders removed.
+    ``keep_last`` 0 keeps everything. Each folder is renamed out of ``step-N`` first, so
+    a reader never sees half a checkpoint."""
+    import secrets
+    import shutil
+
+    if keep_last <= 0:
+        return []
+    rd = as_run_dir(run_dir)
+    found = list_checkpoints(rd)
+    if len(found) <= keep_last:
+        return []
+    steps = [s for s, _p in found]
+    keep = set(steps[-keep_last:]) | depended_on_steps(rd)
+    best = best_checkpoint_step(rd, stage, steps)
+    if best is not None:
+        keep.add(best)
+    removed = []
+    for step, path in found:
+        if step in keep:
+            continue
+        doomed = path.with_name(f".old-step-{step}-{secrets.token_hex(3)}")
+        try:
+            os.rename(path, doomed)
+        except OSError:
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def disk_usage(folder: Union[str, os.PathLike]) -> int:
+    """Bytes the files under ``folder`` take (their sizes; 0 when it does not exist)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def checkpoint_usage(run_dir: RunDirLike) -> tuple[int, list[tuple[str, int]]]:
+    """``(bytes of the whole run folder, [(checkpoint name, bytes)])``, oldest checkpoint first."""
+    rd = as_run_dir(run_dir)
+    return disk_usage(rd.path), [(path.name, disk_usage(path)) for _s, path in list_checkpoints(rd)]

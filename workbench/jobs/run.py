@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..errors import WorkbenchError
-from .checkpoints import resume_checkpoint
+from .checkpoints import prune_checkpoints, resume_checkpoint
 from .events import (LOG_LEVELS, CheckpointEvent, Event, EventWriter, FinishedEvent, LogEvent,
                      MetricEvent, SamplesEvent, StartedEvent, WarningEvent)
 from .rundir import (RunDir, RunDirLike, as_run_dir, atomic_checkpoint, atomic_write_json,
@@ -122,8 +122,10 @@ class JobContext:
     """Everything a recipe gets: its config, the run dir, and ways to report.
 
     ``config`` is ``config.yaml`` without its ``stage`` key. ``resume_from``
-    is the latest complete checkpoint folder when the job was started with
-    ``--resume`` and one exists, else ``None``.
+    is the checkpoint folder to continue from when the job was started with
+    ``--resume`` and one exists, else ``None``. A recipe sets
+    ``keep_checkpoints`` (from its config) to have older checkpoints pruned
+    after each save (:func:`~.checkpoints.prune_checkpoints`); 0 keeps all.
     """
 
     def __init__(self, run_dir: RunDirLike, config: dict, *, stage: str, writer: EventWriter,
@@ -132,6 +134,7 @@ class JobContext:
         self.config = config
         self.stage = stage
         self.resume_from = resume_from
+        self.keep_checkpoints = 0
         self._writer = writer
 
     def emit(self, event: Event) -> None:
@@ -193,6 +196,11 @@ class JobContext:
         with atomic_checkpoint(self.run_dir, step) as tmp:
             yield tmp
         self.emit(CheckpointEvent(step=int(step), path=f"checkpoints/step-{int(step)}"))
+        if self.keep_checkpoints > 0:
+            removed = prune_checkpoints(self.run_dir, keep_last=self.keep_checkpoints, stage=self.stage)
+            if removed:
+                self.log(f"removed older checkpoint(s) {', '.join(p.name for p in removed)} (keeping the newest "
+                         f"{self.keep_checkpoints}, the best by the key metric and any in use)")
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -127,6 +127,9 @@ class TrainingConfig:
     seed: int = _f(42, "Random seed (data order, LoRA init, dropout)")
     logging_steps: int = _f(10, "Report metrics every this many optimizer steps")
     save_steps: int = _f(0, "Save a checkpoint every this many steps; 0: only at the end and on cancel")
+    keep_checkpoints: int = _f(3, "Checkpoints kept on disk: the newest this many, plus the best by the "
+                                  "stage's key metric and any another run or generated candidates use; "
+                                  "0: keep them all")
     warmup_ratio: float = _f(0.0, "Fraction of the steps spent warming the learning rate up, in [0, 1)")
     lr_scheduler: str = _f("linear", "Learning rate schedule after warmup", choices=LR_SCHEDULERS)
     weight_decay: float = _f(0.0, "AdamW weight decay")
@@ -338,6 +341,8 @@ def validate_config(cfg: StageConfig) -> None:
     _check(t.seed >= 0, "training.seed", f"must be 0 or positive, got {t.seed}")
     _check(t.logging_steps >= 1, "training.logging_steps", f"must be at least 1, got {t.logging_steps}")
     _check(t.save_steps >= 0, "training.save_steps", f"must be 0 (end only) or positive, got {t.save_steps}")
+    _check(t.keep_checkpoints >= 0, "training.keep_checkpoints",
+           f"must be 0 (keep all) or positive, got {t.keep_checkpoints}")
     _check(0 <= t.warmup_ratio < 1, "training.warmup_ratio", f"must be in [0, 1), got {t.warmup_ratio}")
     _check(t.lr_scheduler in LR_SCHEDULERS, "training.lr_scheduler",
            f"expected one of {', '.join(LR_SCHEDULERS)}, got {t.lr_scheduler!r}")

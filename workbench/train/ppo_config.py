@@ -162,6 +162,9 @@ class PPOConfig:
         "PPO steps to run; each samples batch_size prompts."))
     save_every: int = field(default=50, metadata=_m(
         "Save a checkpoint every this many steps (0: only at the end or on cancel)."))
+    keep_checkpoints: int = field(default=3, metadata=_m(
+        "Checkpoints kept on disk: the newest this many, plus the best by the score and any another run or "
+        "generated candidates use (0: keep them all)."))
     samples_every: int = field(default=10, metadata=_m(
         "Report a few (prompt, response, score) samples every this many steps (0: never)."))
     num_samples: int = field(default=4, metadata=_m(
@@ -210,7 +213,7 @@ class PPOConfig:
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
+        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
         need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
@@ -286,7 +289,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
                        "missing_eos_penalty"),
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
-    "Schedule and reporting": ("total_steps", "save_every", "samples_every", "num_samples", "seed"),
+    "Schedule and reporting": ("total_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples",
+                               "seed"),
 }
 
 

@@ -149,3 +149,72 @@ def test_supervisor_and_cli_refuse_a_missing_or_damaged_chosen_checkpoint(sup):
                                "--checkpoint", chosen], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert not (handle.path / "QUEUED").exists()  # refused before anything was queued
+
+
+# -- pruning and disk use ----------------------------------------------------------------------
+def test_prune_keeps_the_newest_the_best_and_those_in_use(tmp_path):
+    from workbench.jobs.checkpoints import prune_checkpoints
+    from workbench.jobs.events import EventWriter, MetricEvent
+    from workbench.jobs.rundir import list_checkpoints
+    from workbench.store import annotations as A
+    from workbench.store.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    rd = new_run_dir(ws.root / "runs", "sft", {})
+    losses = {1: 2.0, 2: 0.5, 3: 1.5, 4: 1.4, 5: 1.3, 6: 1.2, 7: 1.1, 8: 1.0}  # step 2 is the best
+    with EventWriter(rd.events) as w:
+        for step, loss in losses.items():
+            w.write(MetricEvent(step=step, values={"loss": loss, "eval_loss": float("nan")}))
+    for step in losses:
+        with atomic_checkpoint(rd, step) as d:
+            (d / "weights.bin").write_bytes(b"\0" * 100)
+    # A later stage trains from step-3; candidates were generated from step-4.
+    new_run_dir(ws.root / "runs", "reward", {"model": {"ref": f"./runs/{rd.run_id}/checkpoints/step-3"}})
+    with ws.transaction() as c:
+        prompt = A.add_prompt(c, "Write a haiku about rain")
+        A.add_candidate(c, prompt, "Soft rain.", model=f"./runs/{rd.run_id}",
+                        checkpoint=f"runs/{rd.run_id}/checkpoints/step-4")
+    ws.close()
+    removed = prune_checkpoints(rd, keep_last=2, stage="sft")
+    assert sorted(p.name for p in removed) == ["step-1", "step-5", "step-6"]
+    assert [s for s, _p in list_checkpoints(rd)] == [2, 3, 4, 7, 8]
+    assert not any(p.name.startswith(".old-") for p in rd.checkpoints.iterdir())
+    assert prune_checkpoints(rd, keep_last=0, stage="sft") == []   # 0 keeps all
+
+
+def test_a_job_prunes_after_each_save_and_logs_it(tmp_path, test_recipes):
+    from workbench.jobs.rundir import list_checkpoints
+
+    rd = new_run_dir(tmp_path / "runs", "steps", {"n_steps": 10, "step_s": 0, "every": 2, "keep": 2})
+    assert J.run_job(rd, registry=REGISTRY) == J.EXIT_COMPLETED
+    # The steps recipe's loss falls every step: the best is the newest, so exactly 2 stay.
+    assert [s for s, _p in list_checkpoints(rd)] == [7, 9]
+    logs = [e.message for e in read_events(rd.events) if isinstance(e, LogEvent)]
+    assert any(m.startswith("removed older checkpoint(s) step-1 (keeping the newest 2") for m in logs)
+
+
+def test_keep_checkpoints_is_a_checked_config_field():
+    from workbench.train.config import ConfigError, load_config
+
+    cfg = load_config({"stage": "sft", "model": {"ref": "a/b"}, "data": {"dataset": "d"}})
+    assert cfg.training.keep_checkpoints == 3
+    with pytest.raises(ConfigError, match="training.keep_checkpoints: must be 0 .keep all. or positive"):
+        load_config({"stage": "sft", "model": {"ref": "a/b"}, "data": {"dataset": "d"},
+                     "training": {"keep_checkpoints": -1}})
+
+
+def test_runs_show_reports_disk_use(sup):
+    from workbench.store.workspace import Workspace
+
+    Workspace.init(sup.root).close()
+    handle = sup.start("steps", {"n_steps": 4, "step_s": 0, "every": 2})
+    assert handle.wait(timeout=60).status == "completed"
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "runs", "show", handle.run_id, "--workspace",
+                           str(sup.root), "--json"], capture_output=True, text=True, timeout=60)
+    shown = json.loads(proc.stdout)
+    assert set(shown["checkpoint_bytes"]) == {"step-1", "step-3"}
+    assert all(n > 0 for n in shown["checkpoint_bytes"].values())
+    assert shown["disk_bytes"] > sum(shown["checkpoint_bytes"].values())  # events, config, logs too
+    text = subprocess.run([sys.executable, "-m", "workbench.cli", "runs", "show", handle.run_id, "--workspace",
+                           str(sup.root)], capture_output=True, text=True, timeout=60).stdout
+    assert "in 2 checkpoints)" in text and "  disk: " in text

@@ -48,7 +48,8 @@ def runs(train_ws, small_config):
         # Long enough to be cancelled mid-run; resumed later to its end.
         "cancel": ("sft", small_config("demos", max_steps=300, lr_scheduler="constant")),
         # A real divergence: lr 1e30 overflows fp32 at the second step.
-        "nan": ("sft", small_config("demos_text", learning_rate=1e30, max_steps=10, save_steps=1)),
+        "nan": ("sft", small_config("demos_text", learning_rate=1e30, max_steps=10, save_steps=1,
+                                          keep_checkpoints=0)),
     }
     handles = {name: sup.start(stage, config, queue=False) for name, (stage, config) in configs.items()}
     stop = threading.Event()

@@ -1,4 +1,5 @@
-"""Runs page: resume a run from a checkpoint the user picks; a damaged pick is refused with a reason."""
+"""Runs page and checkpoints: resume from a checkpoint the user picks (a damaged pick is refused
+with a reason); the run's header shows its disk use."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def test_resume_from_a_chosen_checkpoint(qtbot, sup, panel):  # noqa: F811 - fix
     qtbot.waitUntil(lambda: status(panel, handle.run_id) == "cancelled", timeout=10000)
     assert [p.name for _s, p in list_checkpoints(handle.path)][:2] == ["step-1", "step-3"]
     click_run(qtbot, panel, handle.run_id)
+    qtbot.waitUntil(lambda: "on disk (" in panel.run_label.text(), timeout=5000)
+    count = len(list_checkpoints(handle.path))
+    assert f"on disk ({count} checkpoints)" in panel.run_label.text()
     qtbot.waitUntil(panel.resume_from_button.isEnabled, timeout=5000)
 
     (handle.path / "checkpoints" / "step-3" / "step.txt").write_text("")  # damaged: refused when picked
