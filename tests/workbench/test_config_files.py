@@ -101,3 +101,16 @@ def test_train_cli_refuses_a_bomb_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and str(bomb) in proc.stderr and "Traceback" not in proc.stderr
     assert not any((tmp_path / "ws" / "runs").glob("*"))  # no run was created
+
+
+@pytest.mark.parametrize("stage, body", [
+    ("ppo", {"policy_model": ["x" * 1000] * 1000, "reward_model": "a/b", "prompts": ["p"]}),
+    ("generate", {"model": "a/b", "prompts": "p" * 100_000, "device": ["x" * 1000] * 1000}),
+])
+def test_ppo_and_generate_errors_show_bounded_values(stage, body):
+    from workbench.generate.config import GenerateConfig
+    from workbench.train.ppo_config import load_ppo_config
+
+    with pytest.raises(ConfigError) as err:
+        load_ppo_config(body) if stage == "ppo" else GenerateConfig.from_dict(body)
+    assert len(str(err.value)) < 300, str(err.value)[:300]

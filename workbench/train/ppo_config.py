@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from ..errors import WorkbenchError
+from ..errors import WorkbenchError, short_repr
 from .config import QUANTIZATIONS, ConfigError, read_preset, run_home, workspace_folder
 
 LR_SCHEDULERS = ("linear", "constant")
@@ -198,7 +198,7 @@ class PPOConfig:
         """Raise :class:`ConfigError` naming the first bad field."""
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
-                raise ConfigError(name, f"{what}, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{what}, got {short_repr(getattr(self, name))}")
 
         need(bool(self.policy_model), "policy_model", "give the model to train")
         need(self.quantization in (None, "4bit", "8bit"), "quantization", "expected none, '4bit' or '8bit'")
@@ -253,7 +253,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if len(choices) != 1:
             return value  # list-or-string fields: validate() checks them
         base = choices[0]
-    bad = ConfigError(name, f"expected {getattr(base, '__name__', base)}, got {value!r}")
+    bad = ConfigError(name, f"expected {getattr(base, '__name__', base)}, got {short_repr(value)}")
     if base is bool:
         if isinstance(value, bool):
             return value
