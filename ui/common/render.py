@@ -25,7 +25,7 @@ import json
 from typing import Any, Optional
 
 from PySide6.QtCore import QMimeData, QUrl
-from PySide6.QtGui import QImage, QTextCursor, QTextDocument, QTextFormat
+from PySide6.QtGui import QImage, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 _ROLE_TITLES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
@@ -199,6 +199,7 @@ class MarkdownView(QTextBrowser):
         """Show the whole value as plain text (long lines split into display blocks)."""
         text, self._joins = split_long_lines(self._markdown)
         self.truncated = False
+        self.setCurrentCharFormat(QTextCharFormat())  # not the clicked link's (blue, underlined) format
         self.setPlainText(text)
 
     def _on_anchor_clicked(self, url: QUrl) -> None:

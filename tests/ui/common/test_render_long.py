@@ -32,8 +32,12 @@ def test_a_megabyte_line_is_cut_and_show_all_splits_it(qtbot):
     shown = view.toPlainText()
     assert shown.rstrip().endswith("Show all") and f"{len(value):,} characters in all" in shown[-100:]
 
+    cursor = view.textCursor()  # a click on the link leaves the cursor in it
+    cursor.setPosition(view.document().characterCount() - 3)
+    view.setTextCursor(cursor)
     view.anchorClicked.emit(QUrl(SHOW_ALL_URL))  # what clicking the link does
     assert not view.truncated
+    assert not view.document().begin().begin().fragment().charFormat().isAnchor()  # not the link's format
     assert longest_block(view) <= CHUNK + 1
     assert view.document().characterCount() > 1_000_000
     view.selectAll()
