@@ -76,3 +76,29 @@ def test_the_diff_of_a_huge_response_shows_its_start(qtbot):
     view.set_highlighted("z" * 500_000, [(10, 20), (DISPLAY_LIMIT + 5, DISPLAY_LIMIT + 9)])
     assert view.document().characterCount() <= DISPLAY_LIMIT + 1
     assert view.highlights == [(10, 20)]
+
+
+def test_editors_wrap_long_lines_anywhere(qtbot):
+    """Qt's default wrap searches back for a word boundary on every line it wraps: quadratic on a
+    long unbroken line. The record and response editors switch to wrapping anywhere for those."""
+    from types import SimpleNamespace
+
+    from PySide6.QtGui import QTextOption
+
+    from ui.datasets.edit_dialog import TurnRow
+    from ui.ranking.edit_dialog import EditResponseDialog
+
+    anywhere, words = QTextOption.WrapMode.WrapAnywhere, QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
+    long_line = "q" * 50_000
+    turn = TurnRow({"role": "user", "content": long_line})
+    qtbot.addWidget(turn)
+    assert turn.content.wordWrapMode() == anywhere and turn.content.toPlainText() == long_line
+    short = TurnRow({"role": "user", "content": "a normal sentence " * 50})
+    qtbot.addWidget(short)
+    assert short.content.wordWrapMode() == words
+    dialog = EditResponseDialog(["A", "B"], [SimpleNamespace(id=1, response="fine words " * 10),
+                                             SimpleNamespace(id=2, response=long_line)], column=1)
+    qtbot.addWidget(dialog)
+    assert dialog.text.wordWrapMode() == anywhere and dialog.text.toPlainText() == long_line
+    dialog.which.setCurrentIndex(0)
+    assert dialog.text.wordWrapMode() == words
