@@ -20,7 +20,6 @@ back the original text). ``benchmarks/long_values.py`` measures it.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any, Optional
 
@@ -104,11 +103,10 @@ def _content_markdown(content: Any) -> str:
 
 
 def plain_tooltip(text: str) -> str:
-    """``text`` as a tooltip that shows it literally: Qt renders a tooltip that looks
-    like HTML as HTML (``<img src=...>`` would be loaded), so user data is escaped."""
-    if not text:
-        return text
-    return "<p style='white-space:pre-wrap'>" + html.escape(text, quote=False) + "</p>"
+    """``text`` as a tooltip that shows it literally: Qt renders a tooltip that looks like
+    HTML as HTML (``<img src=...>`` would be loaded), and a tooltip has no plain-text switch.
+    An invisible zero-width space after each ``<`` means no tag is seen; the text reads the same."""
+    return text.replace("<", "<\u200b") if text else text
 
 
 def value_to_markdown(value: Any, *, heading_level: int = 4) -> str:

@@ -119,11 +119,23 @@ def test_names_and_records_are_plain_text_in_labels_and_tooltips(qtbot, hostile_
         qtbot.wait(50)
         assert _rich_labels_with("<img") == []
         # A tooltip that looks like HTML is rendered as HTML: user data is escaped.
+        from PySide6.QtGui import Qt as GuiQt  # QtGui's Qt namespace holds mightBeRichText
+
         tip = index.data(Qt.ItemDataRole.ToolTipRole)
-        assert "<img" not in tip and "&lt;img" in tip
-        assert "<img" not in panel.dataset_list.item(0, 0).toolTip()
+        assert not GuiQt.mightBeRichText(tip) and tip.replace("\u200b", "").startswith(name)  # reads the same
+        assert not GuiQt.mightBeRichText(panel.dataset_list.item(0, 0).toolTip())
     finally:
         for dialog in (panel.stats_dialog, panel.action_dialog):
             if dialog is not None:
                 dialog.reject()
         panel.shutdown()
+
+
+def test_plain_tooltip_reads_the_same_and_is_never_markup():
+    from PySide6.QtGui import Qt as GuiQt
+
+    from ui.common.render import plain_tooltip
+
+    for text in ('<img src="/dev/zero">', "failed: dataset '<b>x</b>' & co\nline two", "<!doctype html><qt>"):
+        tip = plain_tooltip(text)
+        assert not GuiQt.mightBeRichText(tip) and tip.replace("\u200b", "") == text
