@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="start a run (sft, reward, dpo, ppo, generate, merge) from a config, or resume one")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
-    p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its newest "
+    p.add_argument("--resume", metavar="RUN", help="resume a cancelled or failed run (its folder, or its id in "
+                   "the workspace) from its newest "
                    "checkpoint that verifies (damaged ones are skipped with a warning)")
     p.add_argument("--checkpoint", metavar="step-N", help="with --resume: continue from this checkpoint instead "
                    "(see `runs show`)")
@@ -491,12 +492,14 @@ def cmd_train(args) -> int:
     from .jobs.supervisor import Supervisor
 
     if bool(args.config) == bool(args.resume):
-        raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN_DIR (not both)")
+        raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN (not both)")
     if args.checkpoint and not args.resume:
-        raise WorkbenchError("--checkpoint goes with --resume RUN_DIR")
+        raise WorkbenchError("--checkpoint goes with --resume RUN")
     if args.resume:
         run_dir = Path(args.resume)
-        root = _resolve_workspace(args.workspace) if args.workspace else run_dir.resolve().parent.parent
+        # A run folder, or a run id of the workspace (--workspace or the default one).
+        root = run_dir.resolve().parent.parent if run_dir.is_dir() and not args.workspace else \
+            _resolve_workspace(args.workspace)
         ws_root = _open(argparse.Namespace(workspace=str(root))).root
         sup = Supervisor(ws_root)
         handle = sup.resume(run_dir.name, checkpoint=args.checkpoint)

@@ -148,6 +148,9 @@ def test_supervisor_and_cli_refuse_a_missing_or_damaged_chosen_checkpoint(sup):
         proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--resume", str(handle.path),
                                "--checkpoint", chosen], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--resume", handle.run_id, "--checkpoint",
+                           "step-7", "--workspace", str(sup.root)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "has no complete checkpoint step-7" in proc.stderr  # a run id works too
     assert not (handle.path / "QUEUED").exists()  # refused before anything was queued
 
 
