@@ -228,6 +228,7 @@ class DemoBuildDialog(QDialog):
                        "(once: the demo workspace is kept for next time).")
         intro.setWordWrap(True)
         where = QLabel(f"Folder: {self.target}")
+        where.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         where.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         where.setWordWrap(True)
@@ -236,6 +237,7 @@ class DemoBuildDialog(QDialog):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("%p%")
         self.message_label = QLabel("Starting\u2026")
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.message_label.setObjectName("demoProgressMessage")
         self.message_label.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

@@ -595,6 +595,7 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QMessageBox
 
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         if self.isVisible():
             box.exec()

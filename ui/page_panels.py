@@ -76,6 +76,7 @@ class PageErrorPanel(QWidget):
         self.details = details
         message = QLabel(f"The {spec.title} page ({spec.target}) could not be opened. "
                          "The details below say why; the rest of the app still works.")
+        message.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         message.setWordWrap(True)
         text = QPlainTextEdit(details)
         text.setReadOnly(True)

@@ -106,6 +106,7 @@ class StatusBarView(QStatusBar):
         from PySide6.QtCore import Qt
 
         self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.workspace_label.setTextFormat(Qt.TextFormat.PlainText)  # a folder name is data, never markup
         self.jobs_button.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def set_workspace(self, path: Optional[Path]) -> None:

@@ -129,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="start a run (sft, reward, dpo, ppo, generate, merge) from a config, or resume one")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config with a 'stage:' key")
-    p.add_argument("--resume", metavar="RUN_DIR", help="resume a cancelled or failed run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="resume a cancelled or failed run (its folder, or its id in "
+                   "the workspace) from its newest "
+                   "checkpoint that verifies (damaged ones are skipped with a warning)")
+    p.add_argument("--checkpoint", metavar="step-N", help="with --resume: continue from this checkpoint instead "
+                   "(see `runs show`)")
     _workspace_arg(p)
     p.add_argument("--detach", action="store_true", help="start the job and return without following it")
     _json_arg(p)
@@ -287,25 +291,23 @@ def _stage_config(path: str, workspace: Path) -> tuple[str, dict, list[str]]:
     Torch-free, like the training panel's checks: a bad value is reported
     here, naming the file and the field, before a run folder exists.
     """
-    import yaml
+    from .config_files import load_yaml_file
+    from .errors import short_repr
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot read the config ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise WorkbenchError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml_file(path)
     if not isinstance(data, dict) or data.get("stage") not in TRAIN_STAGES:
-        got = f" (got {data.get('stage')!r})" if isinstance(data, dict) and "stage" in data else ""
+        got = f" (got {short_repr(data.get('stage'))})" if isinstance(data, dict) and "stage" in data else ""
         raise WorkbenchError(f"{path}: expected a mapping with a 'stage:' key, one of "
                              f"{', '.join(TRAIN_STAGES)}{got}")
     stage = data["stage"]
     body = {k: v for k, v in data.items() if k != "stage"}
     try:
         if stage == "ppo":
-            from .train.ppo_config import load_ppo_config, to_dict as ppo_to_dict, validate_ppo_before_load
+            from .train.ppo_config import load_ppo_config, resolve_workspace, to_dict as ppo_to_dict, \
+                validate_ppo_before_load
             cfg = load_ppo_config(body)
-            warnings = validate_ppo_before_load(cfg, workspace)
+            # Against the workspace the job will use (a relative `workspace:` is relative to this one).
+            warnings = validate_ppo_before_load(cfg, resolve_workspace(cfg, home=workspace))
             return stage, {k: v for k, v in ppo_to_dict(cfg).items() if k != "stage"}, warnings
         if stage == "generate":
             from .generate.config import GenerateConfig
@@ -501,13 +503,17 @@ def cmd_train(args) -> int:
     from .jobs.supervisor import Supervisor
 
     if bool(args.config) == bool(args.resume):
-        raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN_DIR (not both)")
+        raise WorkbenchError("give a CONFIG.yaml to start a run, or --resume RUN (not both)")
+    if args.checkpoint and not args.resume:
+        raise WorkbenchError("--checkpoint goes with --resume RUN")
     if args.resume:
         run_dir = Path(args.resume)
-        root = _resolve_workspace(args.workspace) if args.workspace else run_dir.resolve().parent.parent
+        # A run folder, or a run id of the workspace (--workspace or the default one).
+        root = run_dir.resolve().parent.parent if run_dir.is_dir() and not args.workspace else \
+            _resolve_workspace(args.workspace)
         ws_root = _open(argparse.Namespace(workspace=str(root))).root
         sup = Supervisor(ws_root)
-        handle = sup.resume(run_dir.name)
+        handle = sup.resume(run_dir.name, checkpoint=args.checkpoint)
     else:
         ws_root = _open(args).root
         stage, body, warnings = _stage_config(args.config, ws_root)
@@ -528,7 +534,9 @@ def cmd_train(args) -> int:
 
 def cmd_runs(args) -> int:
     from .jobs.events import MetricEvent, read_events
+    from .jobs.checkpoints import checkpoint_usage
     from .jobs.rundir import list_checkpoints
+    from .train.vram import format_bytes
     from .jobs.supervisor import Supervisor
 
     ws = _open(args)
@@ -549,10 +557,14 @@ def cmd_runs(args) -> int:
             if isinstance(ev, MetricEvent):
                 last.update(ev.values)
         checkpoints = [str(p) for _step, p in list_checkpoints(sup.run_dir(args.run_id))]
-        out = {**info.to_dict(), "last_metrics": last, "checkpoints": checkpoints}
+        disk, sizes = checkpoint_usage(sup.run_dir(args.run_id))
+        out = {**info.to_dict(), "last_metrics": last, "checkpoints": checkpoints, "disk_bytes": disk,
+               "checkpoint_bytes": dict(sizes)}
         text = [f"{info.run_id}: {info.stage}, {info.status}" + (f" at step {info.last_step}" if info.last_step else "")]
         text += [f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in sorted(last.items())]
-        text += [f"  checkpoint {c}" for c in checkpoints]
+        text += [f"  checkpoint {c} ({format_bytes(n)})" for c, (_name, n) in zip(checkpoints, sizes)]
+        text.append(f"  disk: {format_bytes(disk)} in all ({format_bytes(sum(n for _c, n in sizes))} "
+                    f"in {len(sizes)} checkpoint{'' if len(sizes) == 1 else 's'})")
         if info.error:
             text.append(f"  error: {info.error}")
         _emit(args, out, "\n".join(text))

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 6
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` bounded in length and depth, for error messages: a value from an
+    untrusted file (a megabyte string, an alias-expanded YAML tree, 1,000 nested
+    lists) must not make the message itself huge, slow or recursive."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
 
 class WorkbenchError(Exception):
     """Base class for errors that are shown to the user as one line."""

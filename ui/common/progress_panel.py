@@ -51,6 +51,7 @@ def confirm(parent: QWidget, title: str, text: str, informative: str, yes_text: 
     keeps the event loop.
     """
     box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
     box.setInformativeText(informative)
     yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
@@ -79,6 +80,7 @@ class ProgressPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bar = QProgressBar()

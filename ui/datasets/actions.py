@@ -61,11 +61,13 @@ class _ActionDialog(TaskDialog):
         self.setMinimumWidth(520)
 
         self.heading = QLabel(dataset_name)
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.heading.font())
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setWeight(QFont.Weight.DemiBold)
         self.heading.setFont(font)
         self.summary = QLabel("Reading the dataset…")
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.summary.setWordWrap(True)
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from workbench.store.browse import DatasetSummary
 
+from ..common.render import plain_tooltip
+
 COLUMNS = ("Name", "Kind", "Rows", "Train/val", "Deleted", "Snapshot", "Changed")
 #: Columns hidden first, in this order, when the list is too narrow to show them all beside a
 #: readable name (the card under the list shows the same facts for the selected dataset).
@@ -80,7 +82,7 @@ class DatasetListView(QTableWidget):
             self.setRowCount(len(summaries))
             for row, s in enumerate(summaries):
                 name = QTableWidgetItem(s.name)
-                name.setToolTip(s.description or s.name)
+                name.setToolTip(plain_tooltip(s.description or s.name))
                 kind = QTableWidgetItem(s.kind if s.style == "standard" else f"{s.kind} \u00b7 chat")
                 kind.setToolTip(f"{s.kind} dataset, {s.style} style")
                 splits = _NumberItem(s.train, f"{s.train:,} / {s.validation:,}")

@@ -21,6 +21,8 @@ from workbench.data.edit import EditError, record_from_fields
 from workbench.data.messages import ROLES
 from workbench.store.records import Record
 
+from ..common.render import wrap_mode_for
+
 _ROLE_ORDER = ["system", "user", "assistant", "tool", "developer", "function"]
 ROLE_CHOICES = [r for r in _ROLE_ORDER if r in ROLES] + sorted(ROLES - set(_ROLE_ORDER))
 MIN_TURN_HEIGHT = 48
@@ -53,7 +55,10 @@ class TurnRow(QFrame):
             self.role.addItem(role)   # shown as stored; validation says what is wrong with it
         self.role.setCurrentText(role)
         content = message.get("content", "")
-        self.content = QPlainTextEdit(content if isinstance(content, str) else str(content))
+        text = content if isinstance(content, str) else str(content)
+        self.content = QPlainTextEdit()
+        self.content.setWordWrapMode(wrap_mode_for(text))  # a long line must not freeze the dialog
+        self.content.setPlainText(text)
         self.content.setTabChangesFocus(True)
         # As tall as its text (within limits), so a one-line system turn does not take the
         # room a long answer needs; it follows the text while the user types.
@@ -214,13 +219,17 @@ class RecordEditDialog(QDialog):
 
     def _place(self, grid: QGridLayout, name: str, value: Any, row: int, col: int, span: int) -> None:
         title = QLabel(_TITLES.get(name, name))
+        title.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(title.font())
         font.setWeight(QFont.Weight.DemiBold)
         title.setFont(font)
         if self.style == "conversational" or name == "messages":
             editor: QWidget = TurnsEditor(value if isinstance(value, list) else [])
         else:
-            editor = QPlainTextEdit("" if value is None else str(value))
+            text = "" if value is None else str(value)
+            editor = QPlainTextEdit()
+            editor.setWordWrapMode(wrap_mode_for(text))  # a long line must not freeze the dialog
+            editor.setPlainText(text)
             editor.setTabChangesFocus(True)
             editor.setMinimumHeight(90)
         editor.setObjectName(name)

@@ -107,6 +107,7 @@ class ExportDialog(TaskDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
         self.summary = QLabel("Reading the workspace…")
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.summary.setWordWrap(True)
 
         form = QFormLayout()

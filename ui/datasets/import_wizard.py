@@ -87,6 +87,7 @@ class FilePage(QWizardPage):
         row.addWidget(file_button)
         row.addWidget(folder_button)
         self.format_label = QLabel()
+        self.format_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.format_label.setWordWrap(True)
         self.format_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
@@ -175,6 +176,7 @@ class PreviewPage(QWizardPage):
 
         self.report = problem_table()
         self.report_label = QLabel()
+        self.report_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.report_label.setWordWrap(True)
         self.skip_check = QCheckBox("Skip invalid rows (each skipped row is listed in the import report)")
         report_box = QGroupBox("Validation report")
@@ -383,8 +385,10 @@ class NamePage(QWizardPage):
         self.description_edit = QLineEdit()
         self.description_edit.setPlaceholderText("Optional: where the data comes from, what it is for")
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.message.setWordWrap(True)
         self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.summary.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Name", self.name_edit)
@@ -451,6 +455,7 @@ class ImportPage(QWizardPage):
         self.outcome.setTextFormat(Qt.TextFormat.PlainText)
         self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.skipped_label = QLabel()
+        self.skipped_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.skipped = problem_table()
         self.skipped_label.setVisible(False)
         self.skipped.setVisible(False)

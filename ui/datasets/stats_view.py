@@ -55,6 +55,7 @@ class StatsView(QWidget):
         self._show_tokens = False
 
         self.heading = QLabel(dataset_name)
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.heading.font())
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setWeight(QFont.Weight.DemiBold)

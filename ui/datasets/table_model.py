@@ -36,6 +36,7 @@ from workbench.store import browse, db, search
 from workbench.store.browse import BrowseQuery, DatasetSummary, RowPreview
 from workbench.store.workspace import DB_NAME
 
+from ..common.render import plain_tooltip
 from ..common.worker import Task, run_in_thread
 
 #: Rows shown straight away for a new query, before the full id list arrives.
@@ -417,8 +418,8 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             text = p.cells.get(key, "")
             if p.deleted:
-                return f"Deleted record #{p.id} (Restore brings it back). {text}"
-            return text if len(text) > 40 else None
+                return plain_tooltip(f"Deleted record #{p.id} (Restore brings it back). {text}")
+            return plain_tooltip(text) if len(text) > 40 else None
         if role == Qt.ItemDataRole.FontRole and p.deleted:
             font = QFont(QApplication.font())
             font.setStrikeOut(True)

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from ui.common.render import MarkdownView, value_to_markdown
+from ui.common.render import DISPLAY_LIMIT, MarkdownView, value_to_markdown
 
 from .diff import word_diff
 
@@ -71,6 +71,10 @@ class ResponseTextView(MarkdownView):
 
     def set_highlighted(self, text: str, spans: Sequence[tuple[int, int]]) -> None:
         self._markdown = ""
+        self._joins = None
+        if len(text) > DISPLAY_LIMIT:  # a huge response: diff its start (long lines freeze the layout)
+            text = text[:DISPLAY_LIMIT]
+            spans = [(a, min(b, DISPLAY_LIMIT)) for a, b in spans if a < DISPLAY_LIMIT]
         self.highlights = list(spans)
         self.setPlainText(text)
         if not spans:
@@ -116,6 +120,7 @@ class ResponseColumnView(QFrame):
         self.setObjectName(f"responseColumn{index}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.title.font())
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setWeight(QFont.Weight.DemiBold)

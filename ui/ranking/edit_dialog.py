@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
+from ..common.render import wrap_mode_for
 from .columns import response_text
 
 
@@ -38,6 +39,7 @@ class EditResponseDialog(QDialog):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont))
         self.dataset = QLineEdit(dataset)
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         self.error.setVisible(False)
@@ -80,7 +82,9 @@ class EditResponseDialog(QDialog):
 
     def _on_which_changed(self, index: int) -> None:
         if 0 <= index < len(self.candidates):
-            self.text.setPlainText(response_text(self.candidates[index].response))
+            text = response_text(self.candidates[index].response)
+            self.text.setWordWrapMode(wrap_mode_for(text))  # a long line must not freeze the dialog
+            self.text.setPlainText(text)
 
     def _on_demo_clicked(self) -> None:
         if not self.text.toPlainText().strip():

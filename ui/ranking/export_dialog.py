@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
                                QLineEdit, QRadioButton, QVBoxLayout, QWidget)
 
@@ -53,6 +53,7 @@ class ExportRankingsDialog(QDialog):
         group.addButton(self.keep_ties)
         self.all_bad = QCheckBox("Include rankings marked \u201call bad\u201d")
         self.result = QLabel()
+        self.result.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.result.setObjectName("result")
         self.result.setWordWrap(True)
         form = QFormLayout()

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
@@ -131,6 +131,7 @@ class _JobDialog(QDialog):
     def __init__(self, parent: Optional[QWidget]) -> None:
         super().__init__(parent)
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         self.error.setVisible(False)

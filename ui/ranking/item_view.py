@@ -105,10 +105,12 @@ class ItemView(QWidget):
         decision.addWidget(self.diff_button)
         # -- the last decision
         self.last_label = QLabel()
+        self.last_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.last_label.setObjectName("lastDecision")
         self.last_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.reveal_button = _toggle("Reveal models", "Show which models wrote the last decided item (R)")
         self.reveal_label = QLabel()
+        self.reveal_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.reveal_label.setObjectName("revealLabel")
         self.reveal_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         last = QHBoxLayout()
@@ -172,12 +174,14 @@ class EmptyStateView(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         f = QFont(self.title.font())
         f.setPointSizeF(f.pointSizeF() * 1.4)
         f.setWeight(QFont.Weight.DemiBold)
         self.title.setFont(f)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setForegroundRole(QPalette.ColorRole.PlaceholderText)

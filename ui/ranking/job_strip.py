@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
 
 from workbench.jobs.events import EventTailer, FinishedEvent, LogEvent, MetricEvent, StartedEvent, WarningEvent
@@ -30,6 +30,7 @@ class JobStripView(QFrame):
         self.setObjectName("jobStrip")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)

@@ -121,6 +121,7 @@ class RankingPanel(QWidget):
                                          self.open_quality_dialog)
         self.export_button = self._tool("Export\u2026", "Rankings to a preference dataset", self.open_export_dialog)
         self.progress_label = QLabel()
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.progress_label.setObjectName("progressLabel")
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
@@ -165,6 +166,7 @@ class RankingPanel(QWidget):
         self.stack.addWidget(self.item_view)
 
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.message.setObjectName("message")
         self.message.setWordWrap(True)
         self.message.hide()

@@ -65,6 +65,7 @@ class QualityDialog(QDialog):
         self.root = root
         self.report: Optional[QualityReport] = None
         self.status = QLabel("Computing\u2026")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.body = QWidget()
         self.body_layout = QVBoxLayout(self.body)
         scroll = QScrollArea()
@@ -93,6 +94,7 @@ class QualityDialog(QDialog):
 
     def _heading(self, text: str, note: str = "") -> None:
         label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(label.font())
         font.setWeight(QFont.Weight.DemiBold)
         font.setPointSizeF(font.pointSizeF() * 1.1)
@@ -101,6 +103,7 @@ class QualityDialog(QDialog):
         self.body_layout.addWidget(label)
         if note:
             hint = QLabel(note)
+            hint.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
             hint.setWordWrap(True)
             self.body_layout.addWidget(hint)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Optional
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -64,6 +64,7 @@ class QueueSetupDialog(QDialog):
         self.name = QLineEdit()
         self.name.setPlaceholderText("default: source · mode · annotator")
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         self.error.setVisible(False)

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from workbench.config_files import load_yaml_file
+from workbench.errors import WorkbenchError
 from workbench.train import config as C
 from workbench.train.ppo_config import ppo_preset_data
 
@@ -75,13 +77,9 @@ def read_config_file(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
     The values are not checked here (the form shows what the checks say about them)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigFileError(f"{path}: cannot read: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigFileError(f"{path}: not valid YAML: {where}{getattr(e, 'problem', None) or e}") from None
+        data = load_yaml_file(path)  # the core's loader: bounded alias expansion and depth
+    except WorkbenchError as e:
+        raise ConfigFileError(str(e)) from None
     if not isinstance(data, dict) or data.get("stage") not in STAGES:
         got = data.get("stage") if isinstance(data, dict) else type(data).__name__
         raise ConfigFileError(f"{path}: expected a mapping with 'stage: sft|reward|ppo|dpo', got {got!r}")

@@ -31,6 +31,7 @@ class _WarningCard(QFrame):
         self._icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         self._active: Optional[bool] = None
         self.title_label = QLabel(title, self)
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.title_label.font())
         font.setWeight(QFont.Weight.DemiBold)
         self.title_label.setFont(font)
@@ -39,6 +40,7 @@ class _WarningCard(QFrame):
         self.when_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.when_label.setWordWrap(True)
         self.message_label = QLabel(message, self)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)

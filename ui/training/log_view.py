@@ -97,10 +97,12 @@ class FailurePanel(QFrame):
         self.setObjectName("failurePanel")
         self._icon = QLabel(self)
         self.title_label = QLabel(self)
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         font = QFont(self.title_label.font())
         font.setWeight(QFont.Weight.DemiBold)
         self.title_label.setFont(font)
         self.message_label = QLabel(self)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.traceback_button = QPushButton("Show traceback", self)

@@ -556,9 +556,9 @@ class TrainingPanel(QWidget):
         self._update_run_controls()
 
         def work(progress, cancel):  # noqa: ARG001 - worker signature
-            from workbench.jobs.rundir import latest_complete_checkpoint
+            from workbench.jobs.checkpoints import resume_checkpoint
 
-            ckpt = latest_complete_checkpoint(run.path)
+            ckpt = resume_checkpoint(run.path)[0]  # the newest one that verifies: what the job will load
             handle = sup.resume(run.run_id)
             return handle.run_id, ckpt.name if ckpt else None
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, RunInfo
 
+from ..common.render import plain_tooltip
 from .stages import ORDER, STAGES
 
 _STATUS_GLYPH = {"none": "\u25cb", QUEUED: "\u23f8", RUNNING: "\u25b6", COMPLETED: "\u2714", FAILED: "\u2716",
@@ -76,6 +77,7 @@ class StageCardView(QFrame):
         font.setPointSizeF(font.pointSizeF() * 1.1)
         self.title.setFont(font)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.status.setObjectName("stageStatus")
         self.inputs = QLabel()
         self.inputs.setObjectName("stageInputs")
@@ -104,15 +106,15 @@ class StageCardView(QFrame):
         self.level = status.level
         self.status.setText(f"{_STATUS_GLYPH.get(status.level, '')} {status.text}")
         if status.run is not None:
-            self.status.setToolTip(f"run {status.run.run_id}" + (f": {status.run.error}" if status.run.error
-                                                                 else ""))
+            self.status.setToolTip(plain_tooltip(f"run {status.run.run_id}"
+                                                 + (f": {status.run.error}" if status.run.error else "")))
 
     def set_io(self, inputs: Sequence[str], output: str) -> None:
         """Input lines (model, data) and the output line."""
         self.inputs.setText("\n".join(_elide(line) for line in inputs))
-        self.inputs.setToolTip("\n".join(inputs))
+        self.inputs.setToolTip(plain_tooltip("\n".join(inputs)))
         self.output.setText(_elide(output))
-        self.output.setToolTip(output)
+        self.output.setToolTip(plain_tooltip(output))
 
     def set_selected(self, selected: bool) -> None:
         self.selected = selected

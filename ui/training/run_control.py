@@ -36,6 +36,7 @@ class RunControlView(QGroupBox):
         self.resume_button = QPushButton("Resume")
         self.resume_button.setObjectName("resumeButton")
         self.status_label = QLabel()
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

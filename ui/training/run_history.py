@@ -23,6 +23,8 @@ from PySide6.QtWidgets import QApplication, QStyle
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, RunInfo
 from workbench.store.workspace import DB_NAME
 
+from ..common.render import plain_tooltip
+
 
 def _duration(seconds: Optional[float]) -> str:
     if seconds is None or seconds < 0:
@@ -120,8 +122,8 @@ class RunHistoryModel(QAbstractTableModel):
             return self._text(run, col)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 2 and run.error:
-                return run.error
-            return f"{run.run_id}\n{run.path}"
+                return plain_tooltip(run.error)  # an error quotes user data: never markup
+            return plain_tooltip(f"{run.run_id}\n{run.path}")
         if role == Qt.ItemDataRole.DecorationRole and col == 2:
             return _status_icon(run.status)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (4, 5):

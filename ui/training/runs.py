@@ -25,15 +25,16 @@ primary run (its samples, logs, health and failure are shown).
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QPushButton, QSlider, QSplitter, QTableView, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
+                               QLabel, QMessageBox, QPushButton, QSlider, QSplitter, QTableView, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from workbench.jobs.metrics import KeyMetricScanner, RunFeed, TextTail, format_key_metric, stores_to_csv
 from workbench.jobs.rundir import RunDir, read_queued
@@ -96,6 +97,7 @@ class RunsPanel(QWidget):
         self._watches: OrderedDict[str, _RunWatch] = OrderedDict()
         self._primary: Optional[str] = None
         self._overlays: list[str] = []
+        self._disk: dict[str, tuple[float, str]] = {}  # run id -> (when measured, "1.2 GB on disk (3 checkpoints)")
         self._pending_select: Optional[str] = None
         self._user_selected = False
         self._scanner = KeyMetricScanner()
@@ -119,25 +121,31 @@ class RunsPanel(QWidget):
         font.setWeight(QFont.Weight.DemiBold)
         title.setFont(font)
         self.queue_label = QLabel("", self)
+        self.queue_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.queue_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Stop the run at its next step (it saves a checkpoint), "
                                       "or take a queued run out of the queue")
         self.resume_button = QPushButton("Resume", self)
-        self.resume_button.setToolTip("Continue a cancelled or failed run from its latest checkpoint")
+        self.resume_button.setToolTip("Continue a cancelled or failed run from its newest checkpoint that verifies "
+                                      "(a damaged one is skipped with a warning)")
+        self.resume_from_button = QPushButton("Resume from…", self)
+        self.resume_from_button.setToolTip("Continue a cancelled or failed run from a checkpoint you choose")
         self.open_button = QPushButton("Open folder", self)
         self.open_button.setToolTip("Open the run folder (config, events, checkpoints, logs)")
         self.delete_button = QPushButton("Delete…", self)
         self.delete_button.setToolTip("Delete a finished run's folder (not while other runs were trained from it)")
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.resume_button.clicked.connect(self._on_resume_button_clicked)
+        self.resume_from_button.clicked.connect(self._on_resume_from_button_clicked)
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
         top = QHBoxLayout()
         top.addWidget(title)
         top.addSpacing(12)
         top.addWidget(self.queue_label, 1)
-        for b in (self.cancel_button, self.resume_button, self.open_button, self.delete_button):
+        for b in (self.cancel_button, self.resume_button, self.resume_from_button, self.open_button,
+                  self.delete_button):
             top.addWidget(b)
 
         self.model = RunHistoryModel(self)
@@ -165,6 +173,7 @@ class RunsPanel(QWidget):
 
         # The shown run: header, controls, failure, plots beside health.
         self.run_label = QLabel("No run selected", self)
+        self.run_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         rf = QFont(self.run_label.font())
         rf.setWeight(QFont.Weight.DemiBold)
         self.run_label.setFont(rf)
@@ -238,6 +247,7 @@ class RunsPanel(QWidget):
         split.setChildrenCollapsible(False)
         self.splitter = split
         self.status_label = QLabel("", self)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.status_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 6)
@@ -557,9 +567,25 @@ class RunsPanel(QWidget):
             steps = [s.last_step for s in watch.feed.store.series.values() if len(s)]
             if steps:
                 parts.append(f"step {max(steps)}")
+        if info is not None:
+            parts.append(self._disk_text(rid, info.path))
         if self._overlays:
             parts.append(f"+ {len(self._overlays)} overlaid")
         self.run_label.setText("  \u00b7  ".join(parts))
+
+    def _disk_text(self, run_id: str, path: Path) -> str:
+        """The run folder's disk use, re-measured at most every few seconds (a few stat calls)."""
+        from workbench.jobs.checkpoints import checkpoint_usage
+        from workbench.train.vram import format_bytes
+
+        now = time.monotonic()
+        cached = self._disk.get(run_id)
+        if cached is None or now - cached[0] > 5.0:
+            total, checkpoints = checkpoint_usage(path)
+            cached = (now, f"{format_bytes(total)} on disk ({len(checkpoints)} checkpoint"
+                           f"{'' if len(checkpoints) == 1 else 's'})")
+            self._disk[run_id] = cached
+        return cached[1]
 
     # -- the timer: tail, then redraw -------------------------------------------------------------------
     def _on_timer_timeout(self) -> None:
@@ -656,6 +682,7 @@ class RunsPanel(QWidget):
         ok = info is not None and sup is not None and not busy
         self.cancel_button.setEnabled(ok and info.status in (QUEUED, RUNNING))
         self.resume_button.setEnabled(ok and info.status in (CANCELLED, FAILED) and not info.alive)
+        self.resume_from_button.setEnabled(self.resume_button.isEnabled())
         self.open_button.setEnabled(info is not None)
         self.delete_button.setEnabled(ok and info.status in TERMINAL and not info.alive)
         has_plots = bool(self.plots.feeds)
@@ -683,6 +710,7 @@ class RunsPanel(QWidget):
 
     def _confirm(self, title: str, text: str, yes: str) -> bool:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
@@ -709,6 +737,25 @@ class RunsPanel(QWidget):
         run_id = info.run_id
         self._run_action(f"Resuming {short_run_name(run_id)}",
                          lambda p, c: (sup.resume(run_id), f"{short_run_name(run_id)} resumed")[1])
+
+    def _on_resume_from_button_clicked(self) -> None:
+        from workbench.jobs.rundir import list_checkpoints
+
+        info, sup = self._current_info(), self._monitor.supervisor if self._monitor else None
+        if info is None or sup is None:
+            return
+        names = [path.name for _step, path in reversed(list_checkpoints(info.path))]
+        if not names:
+            self.status_label.setText(f"{short_run_name(info.run_id)} has no checkpoint yet: Resume starts it over")
+            return
+        chosen, ok = QInputDialog.getItem(self, "Resume from a checkpoint",
+                                          f"Continue {short_run_name(info.run_id)} from:", names, 0, False)
+        if not ok:
+            return
+        run_id = info.run_id  # a damaged choice is refused by the supervisor; the status line says why
+        self._run_action(f"Resuming {short_run_name(run_id)} from {chosen}",
+                         lambda p, c: (sup.resume(run_id, checkpoint=chosen),
+                                       f"{short_run_name(run_id)} resumed from {chosen}")[1])
 
     def _on_open_button_clicked(self) -> None:
         info = self._current_info()

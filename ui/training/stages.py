@@ -211,7 +211,7 @@ def check_config(stage: str, values: dict[str, Any], workspace: Optional[Path], 
     if workspace is not None:
         try:
             if stage == "ppo":
-                result.warnings = P.validate_ppo_before_load(cfg, workspace)
+                result.warnings = P.validate_ppo_before_load(cfg, P.resolve_workspace(cfg, home=workspace))
             else:
                 # Quantization off for this check: see the docstring.
                 unquantized = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, quantization=None))

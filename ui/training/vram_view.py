@@ -106,15 +106,18 @@ class VramView(QWidget):
         self._parts_grid.setColumnStretch(1, 1)
         self.fit_icon = QLabel()
         self.fit_label = QLabel()
+        self.fit_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.fit_label.setObjectName("vramFit")
         self.fit_label.setWordWrap(True)
         self.gpu_label = QLabel()
+        self.gpu_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.gpu_label.setObjectName("vramGpu")
         self.gpu_label.setWordWrap(True)
         self.detect_button = QPushButton("Detect GPU")
         self.detect_button.setToolTip("Run the probe job: which GPU this machine has and how much memory")
         self.detect_button.clicked.connect(self.detect_requested)
         self.notes_label = QLabel()
+        self.notes_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         self.notes_label.setWordWrap(True)
         self.notes_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         small = QFont(self.notes_label.font())

@@ -24,6 +24,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional, Union
 
+from ..errors import short_repr
 from ..train.config import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -120,10 +121,11 @@ class GenerateConfig:
         need(0 < self.top_p <= 1, "top_p", f"expected a value in (0, 1], got {self.top_p}")
         need(1 <= self.max_new_tokens <= 32768, "max_new_tokens", f"expected 1 to 32768, got {self.max_new_tokens}")
         need(1 <= self.batch_size <= 1024, "batch_size", f"expected 1 to 1024, got {self.batch_size}")
-        need(self.device in DEVICES, "device", f"expected one of {', '.join(DEVICES)}, got {self.device!r}")
-        need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        need(self.device in DEVICES, "device",
+             f"expected one of {', '.join(DEVICES)}, got {short_repr(self.device)}")
+        need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}, got {short_repr(self.dtype)}")
         need(self.quantization in QUANTIZATIONS, "quantization",
-             f"expected none, '4bit' or '8bit', got {self.quantization!r}")
+             f"expected none, '4bit' or '8bit', got {short_repr(self.quantization)}")
 
     @property
     def prompt_tag_for_new(self) -> str:
@@ -151,7 +153,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if origin is list:
         if isinstance(value, list):
             return list(value)
-        raise ConfigError(name, f"expected a list, got {value!r}")
+        raise ConfigError(name, f"expected a list, got {short_repr(value)}")
     if tp is bool and isinstance(value, bool):
         return value
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
@@ -168,4 +170,4 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if tp is str and isinstance(value, str):
         return value
     kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
-    raise ConfigError(name, f"expected {kind}, got {value!r}")
+    raise ConfigError(name, f"expected {kind}, got {short_repr(value)}")

@@ -35,7 +35,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Union
 
-from ..errors import WorkbenchError
+from ..errors import WorkbenchError, short_repr
 
 #: Levels a :class:`LogEvent` may carry.
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -43,6 +43,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 FINISHED_STATUSES = ("completed", "cancelled", "failed")
 
 _NONFINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+#: Deepest nesting of objects and lists an event line may have. Our events nest a
+#: few levels; a deeper line (corrupt or hostile) would make every reader of the
+#: file recurse (``RecursionError`` in ``runs list``), so it is a bad line instead.
+MAX_EVENT_DEPTH = 32
 
 
 class EventDecodeError(WorkbenchError):
@@ -213,14 +218,14 @@ def _float_in(value: Any, what: str) -> Optional[float]:
         return float(value)
     if isinstance(value, str) and value in _NONFINITE_NAMES:
         return _NONFINITE_NAMES[value]
-    raise EventDecodeError(f"{what}: expected a number, got {value!r}")
+    raise EventDecodeError(f"{what}: expected a number, got {short_repr(value)}")
 
 
 def _int_in(value: Any, what: str, *, optional: bool = False) -> Optional[int]:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise EventDecodeError(f"{what}: expected an integer, got {value!r}")
+        raise EventDecodeError(f"{what}: expected an integer, got {short_repr(value)}")
     return value
 
 
@@ -228,7 +233,7 @@ def _str_in(value: Any, what: str, *, optional: bool = False) -> Optional[str]:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise EventDecodeError(f"{what}: expected a string, got {value!r}")
+        raise EventDecodeError(f"{what}: expected a string, got {short_repr(value)}")
     return value
 
 
@@ -238,7 +243,7 @@ def from_dict(data: Mapping) -> Event:
     tag = data.get("type")
     cls = EVENT_TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
-        raise EventDecodeError(f"unknown event type {tag!r}; known: {', '.join(EVENT_TYPES)}")
+        raise EventDecodeError(f"unknown event type {short_repr(tag)}; known: {', '.join(EVENT_TYPES)}")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in data:
@@ -262,7 +267,7 @@ def from_dict(data: Mapping) -> Event:
         values = kwargs["values"]
         if not isinstance(values, dict):
             raise EventDecodeError(f"{where}: values: expected an object of name -> number")
-        kwargs["values"] = {k: _float_in(v, f"{where}: values[{k!r}]") for k, v in values.items()}
+        kwargs["values"] = {k: _float_in(v, f"{where}: values[{short_repr(k)}]") for k, v in values.items()}
     elif cls is SamplesEvent:
         _int_in(kwargs["step"], f"{where}: step")
         rows = kwargs["rows"]
@@ -283,22 +288,46 @@ def from_dict(data: Mapping) -> Event:
     elif cls is FinishedEvent:
         if kwargs["status"] not in FINISHED_STATUSES:
             raise EventDecodeError(f"{where}: status: expected one of "
-                                   f"{', '.join(FINISHED_STATUSES)}, got {kwargs['status']!r}")
+                                   f"{', '.join(FINISHED_STATUSES)}, got {short_repr(kwargs['status'])}")
         _str_in(kwargs.get("error"), f"{where}: error", optional=True)
         _str_in(kwargs.get("traceback"), f"{where}: traceback", optional=True)
     return cls(**kwargs)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether parsed JSON nests objects/lists deeper than :data:`MAX_EVENT_DEPTH`
+    (walked with a stack: checking by recursion would itself overflow)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_EVENT_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def decode(line: Union[str, bytes]) -> Event:
     """The event on one line of an events file.
 
     Raises :class:`EventDecodeError` (with what is wrong) for a line that is not
-    JSON, not an object, of an unknown type, or missing a field.
+    JSON, not an object, nested deeper than :data:`MAX_EVENT_DEPTH`, of an
+    unknown type, or missing a field.
     """
+    too_deep = EventDecodeError(f"nested deeper than {MAX_EVENT_DEPTH} levels")
     try:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError) as e:
         raise EventDecodeError(f"not a JSON line: {e}") from None
+    except RecursionError:  # the C parser's own depth limit (about 1,000 levels)
+        raise too_deep from None
+    if _too_deep(data):
+        raise too_deep
     if not isinstance(data, dict):
         raise EventDecodeError(f"expected a JSON object, got {type(data).__name__}")
     return from_dict(data)

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..errors import WorkbenchError
+from .checkpoints import prune_checkpoints, resume_checkpoint
 from .events import (LOG_LEVELS, CheckpointEvent, Event, EventWriter, FinishedEvent, LogEvent,
                      MetricEvent, SamplesEvent, StartedEvent, WarningEvent)
 from .rundir import (RunDir, RunDirLike, as_run_dir, atomic_checkpoint, atomic_write_json,
-                     cancel_requested, clear_queued, latest_complete_checkpoint,
-                     remove_stale_temp_checkpoints, write_pid)
+                     cancel_requested, clear_queued, remove_stale_temp_checkpoints, write_pid)
 
 #: Stage name -> ``"module:function"`` of its recipe, imported only when a job
 #: runs that stage (recipes pull in torch/trl; the GUI imports this module).
@@ -122,8 +122,10 @@ class JobContext:
     """Everything a recipe gets: its config, the run dir, and ways to report.
 
     ``config`` is ``config.yaml`` without its ``stage`` key. ``resume_from``
-    is the latest complete checkpoint folder when the job was started with
-    ``--resume`` and one exists, else ``None``.
+    is the checkpoint folder to continue from when the job was started with
+    ``--resume`` and one exists, else ``None``. A recipe sets
+    ``keep_checkpoints`` (from its config) to have older checkpoints pruned
+    after each save (:func:`~.checkpoints.prune_checkpoints`); 0 keeps all.
     """
 
     def __init__(self, run_dir: RunDirLike, config: dict, *, stage: str, writer: EventWriter,
@@ -132,6 +134,7 @@ class JobContext:
         self.config = config
         self.stage = stage
         self.resume_from = resume_from
+        self.keep_checkpoints = 0
         self._writer = writer
 
     def emit(self, event: Event) -> None:
@@ -193,6 +196,11 @@ class JobContext:
         with atomic_checkpoint(self.run_dir, step) as tmp:
             yield tmp
         self.emit(CheckpointEvent(step=int(step), path=f"checkpoints/step-{int(step)}"))
+        if self.keep_checkpoints > 0:
+            removed = prune_checkpoints(self.run_dir, keep_last=self.keep_checkpoints, stage=self.stage)
+            if removed:
+                self.log(f"removed older checkpoint(s) {', '.join(p.name for p in removed)} (keeping the newest "
+                         f"{self.keep_checkpoints}, the best by the key metric and any in use)")
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -317,9 +325,13 @@ def collect_env() -> dict:
 
 
 # -- the job --------------------------------------------------------------------------------
-def run_job(run_dir: RunDirLike, *, resume: bool = False,
+def run_job(run_dir: RunDirLike, *, resume: bool = False, checkpoint: Optional[str] = None,
             registry: Optional[Mapping[str, str]] = None) -> int:
     """Run the job in ``run_dir`` in this process and return its exit status.
+
+    A resume continues from ``checkpoint`` (``"step-N"``) when given, else from
+    the newest checkpoint that verifies; each damaged one passed over is a
+    ``checkpoint_damaged`` warning (see :mod:`.checkpoints`).
 
     Does not touch stdio or signals (see :func:`main`), so tests can call it.
     """
@@ -332,13 +344,15 @@ def run_job(run_dir: RunDirLike, *, resume: bool = False,
             config = rd.read_config()
             stage = config.pop("stage")
             remove_stale_temp_checkpoints(rd)
-            resume_from = latest_complete_checkpoint(rd) if resume else None
+            resume_from, damaged = resume_checkpoint(rd, checkpoint) if resume else (None, [])
             rel = resume_from.relative_to(rd.path).as_posix() if resume_from else None
             # `started` goes out first so watchers see the job running at once:
             # importing a recipe (torch, trl) takes seconds.
             writer.write(StartedEvent(run_id=rd.run_id, stage=stage, pid=os.getpid(),
                                       config=summarize_config(config), resume_from=rel))
             ctx = JobContext(rd, config, stage=stage, writer=writer, resume_from=resume_from)
+            for message in damaged:
+                ctx.warn("checkpoint_damaged", message)
             if resume:
                 ctx.log(f"resuming from {rel}" if rel else
                         "resuming: no complete checkpoint yet, starting from the beginning")
@@ -391,7 +405,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                      description="Run one workbench job in RUN_DIR.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest complete checkpoint")
+                        help="continue from the newest checkpoint that verifies")
+    parser.add_argument("--checkpoint", metavar="step-N", help="with --resume: continue from this checkpoint")
     parser.add_argument("--no-redirect", action="store_true",
                         help="keep stdout/stderr on the console instead of stderr.log")
     try:
@@ -407,7 +422,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.no_redirect:
         _redirect_output(rd.stderr)
     _install_sigterm()
-    return run_job(rd, resume=args.resume)
+    return run_job(rd, resume=args.resume, checkpoint=args.checkpoint)
 
 
 if __name__ == "__main__":

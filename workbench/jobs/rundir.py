@@ -36,6 +36,8 @@ from typing import Any, Iterator, Optional, Union
 
 import yaml
 
+from ..config_files import ConfigFileError, load_yaml_file
+
 CONFIG = "config.yaml"
 ENV = "env.json"
 EVENTS = "events.jsonl"
@@ -103,12 +105,12 @@ class RunDir:
 
     def read_config(self) -> dict:
         """``config.yaml`` as a dict (it always has a ``stage`` key)."""
+        if not self.config.exists():
+            raise ValueError(f"{self.config}: missing (not a run directory?)")
         try:
-            data = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{self.config}: missing (not a run directory?)") from None
-        except yaml.YAMLError as e:
-            raise ValueError(f"{self.config}: not valid YAML: {e}") from None
+            data = load_yaml_file(self.config)
+        except ConfigFileError as e:
+            raise ValueError(str(e)) from None
         if not isinstance(data, dict) or not isinstance(data.get("stage"), str):
             raise ValueError(f"{self.config}: expected a mapping with a 'stage' key")
         return data
@@ -217,12 +219,17 @@ def read_json(path: Union[Path, str]) -> Optional[dict]:
 
 
 # -- checkpoints ----------------------------------------------------------------------------
-def _fsync_tree(root: Path) -> None:
+def _fsync_tree(root: Path) -> dict[str, int]:
+    """fsync every file under ``root``; returns their sizes by relative POSIX path."""
+    sizes: dict[str, int] = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            with open(os.path.join(dirpath, name), "rb") as f:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
                 os.fsync(f.fileno())
+                sizes[Path(os.path.relpath(path, root)).as_posix()] = os.fstat(f.fileno()).st_size
         fsync_dir(dirpath)
+    return sizes
 
 
 @contextmanager
@@ -230,8 +237,9 @@ def atomic_checkpoint(run_dir: RunDirLike, step: int) -> Iterator[Path]:
     """Write checkpoint ``step`` atomically: yields a temp folder to write into.
 
     On a clean exit the files are fsynced, a ``COMPLETE`` marker is written
-    last, and the folder is renamed to ``checkpoints/step-N`` (replacing an
-    older one of the same step). If the block raises, or the process dies
+    last (with every file's size, so :mod:`.checkpoints` can tell a later
+    truncation), and the folder is renamed to ``checkpoints/step-N``
+    (replacing an older one of the same step). If the block raises, or the process dies
     inside it, no ``step-N`` appears; the temp folder is removed (or, after a
     crash, ignored and cleaned up by :func:`remove_stale_temp_checkpoints`).
     """
@@ -242,8 +250,8 @@ def atomic_checkpoint(run_dir: RunDirLike, step: int) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        _fsync_tree(tmp)
-        atomic_write_json(tmp / COMPLETE, {"step": step, "time": time.time()})
+        sizes = _fsync_tree(tmp)
+        atomic_write_json(tmp / COMPLETE, {"step": step, "time": time.time(), "files": sizes})
         final = rd.checkpoints / f"step-{step}"
         old = None
         if final.exists():
@@ -349,13 +357,15 @@ def read_pid(run_dir: RunDirLike) -> Optional[PidRecord]:
                      host=str(data.get("host", "")), time=float(data.get("time", 0.0)))
 
 
-def mark_queued(run_dir: RunDirLike, *, resume: bool = False) -> None:
-    """Put the run in the queue (``time`` orders the queue; ``resume`` says how to start it)."""
-    atomic_write_json(as_run_dir(run_dir).queued, {"time": time.time(), "resume": resume})
+def mark_queued(run_dir: RunDirLike, *, resume: bool = False, checkpoint: Optional[str] = None) -> None:
+    """Put the run in the queue (``time`` orders the queue; ``resume`` and ``checkpoint``,
+    a ``step-N`` name or ``None`` for the newest usable one, say how to start it)."""
+    atomic_write_json(as_run_dir(run_dir).queued, {"time": time.time(), "resume": resume,
+                                                   "checkpoint": checkpoint})
 
 
 def read_queued(run_dir: RunDirLike) -> Optional[dict]:
-    """The ``QUEUED`` marker (``{"time", "resume"}``), or ``None`` when not queued."""
+    """The ``QUEUED`` marker (``{"time", "resume", "checkpoint"}``), or ``None`` when not queued."""
     rd = as_run_dir(run_dir)
     if not rd.queued.exists():
         return None

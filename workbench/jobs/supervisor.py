@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Union
 
 from ..errors import NotFoundError, WorkbenchError
+from .checkpoints import resume_checkpoint
 from .events import (CheckpointEvent, EventTailer, FinishedEvent, MetricEvent, SamplesEvent,
                      StartedEvent, WarningEvent, append_event)
 from .rundir import (PidRecord, RunDir, cancel_requested, clear_cancel, clear_queued,
@@ -191,10 +192,14 @@ class Supervisor:
                 self._spawn(rd, resume=False)
         return RunHandle(rd.run_id, rd.path, self)
 
-    def resume(self, run_id: str, *, queue: bool = True) -> RunHandle:
-        """Run a cancelled or failed run again from its latest complete checkpoint
-        (queued like a new run; the job logs which checkpoint it resumes from)."""
+    def resume(self, run_id: str, *, checkpoint: Optional[str] = None, queue: bool = True) -> RunHandle:
+        """Run a cancelled or failed run again from its newest checkpoint that verifies, or
+        from ``checkpoint`` (``"step-N"``; checked now: :class:`~.checkpoints.CheckpointError`
+        if it is missing or damaged). Queued like a new run; the job logs which checkpoint it
+        resumes from and warns about each damaged one it passes over."""
         rd = self.run_dir(run_id)
+        if checkpoint is not None:
+            checkpoint = resume_checkpoint(rd, checkpoint)[0].name  # raises if missing or damaged
         with self._queue_lock():
             info = self.info(run_id)
             if info.alive or info.status in (QUEUED, RUNNING, COMPLETED):
@@ -202,11 +207,11 @@ class Supervisor:
                                     f"{' (its process is still alive)' if info.alive else ''}; "
                                     "only a cancelled or failed run can be resumed")
             clear_cancel(rd)
-            mark_queued(rd, resume=True)
+            mark_queued(rd, resume=True, checkpoint=checkpoint)
             if queue:
                 self._poll_locked()
             else:
-                self._spawn(rd, resume=True)
+                self._spawn(rd, resume=True, checkpoint=checkpoint)
         return RunHandle(rd.run_id, rd.path, self)
 
     def poll(self) -> list[str]:
@@ -224,15 +229,19 @@ class Supervisor:
         for i in infos:
             if i.status == QUEUED:
                 marker = read_queued(RunDir(i.path)) or {}
-                waiting.append((float(marker.get("time", 0.0)), i.run_id, bool(marker.get("resume"))))
+                chosen = marker.get("checkpoint")
+                waiting.append((float(marker.get("time", 0.0)), i.run_id, bool(marker.get("resume")),
+                                chosen if isinstance(chosen, str) else None))
         if not waiting:
             return []
-        _t, run_id, resume = min(waiting)
-        self._spawn(RunDir(self.runs_dir / run_id), resume=resume)
+        _t, run_id, resume, checkpoint = min(waiting, key=lambda w: w[:2])
+        self._spawn(RunDir(self.runs_dir / run_id), resume=resume, checkpoint=checkpoint)
         return [run_id]
 
-    def _spawn(self, rd: RunDir, *, resume: bool) -> None:
+    def _spawn(self, rd: RunDir, *, resume: bool, checkpoint: Optional[str] = None) -> None:
         cmd = [self.python, "-m", "workbench.jobs.run", str(rd.path)] + (["--resume"] if resume else [])
+        if resume and checkpoint:
+            cmd += ["--checkpoint", checkpoint]
         env = dict(os.environ)
         # The job runs in its run dir, so make sure it finds this package from there.
         pkg_root = str(Path(__file__).resolve().parents[2])

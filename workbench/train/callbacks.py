@@ -242,6 +242,7 @@ def open_stage(ctx: JobContext, stage: str):
     from .data import prepare
 
     cfg = load_config({**ctx.config, "stage": stage})
+    ctx.keep_checkpoints = cfg.training.keep_checkpoints
     root = resolve_workspace(cfg, ctx.run_dir)
     for warning in validate_before_load(cfg, root):
         ctx.warn("config", warning)

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
-from ..errors import WorkbenchError
+from ..config_files import ConfigFileError, load_yaml_file
+from ..errors import WorkbenchError, short_repr
 
 #: Where the YAML presets live (one file per hardware profile).
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
@@ -109,7 +108,8 @@ class DataConfig:
     use_validation: bool = _f(True, "Hold out the dataset's validation split for evaluation (records "
                                     "without a split train)")
     workspace: Optional[str] = _f(None, "Workspace folder holding the dataset; empty: the workspace the run "
-                                        "belongs to")
+                                        "belongs to. A relative folder is taken relative to that workspace "
+                                        "(not to the config file)")
 
 
 @dataclass
@@ -127,6 +127,9 @@ class TrainingConfig:
     seed: int = _f(42, "Random seed (data order, LoRA init, dropout)")
     logging_steps: int = _f(10, "Report metrics every this many optimizer steps")
     save_steps: int = _f(0, "Save a checkpoint every this many steps; 0: only at the end and on cancel")
+    keep_checkpoints: int = _f(3, "Checkpoints kept on disk: the newest this many, plus the best by the "
+                                  "stage's key metric and any another run or generated candidates use; "
+                                  "0: keep them all")
     warmup_ratio: float = _f(0.0, "Fraction of the steps spent warming the learning rate up, in [0, 1)")
     lr_scheduler: str = _f("linear", "Learning rate schedule after warmup", choices=LR_SCHEDULERS)
     weight_decay: float = _f(0.0, "AdamW weight decay")
@@ -215,14 +218,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return ",".join(value)  # lora_target_modules given as a YAML list
-    raise ConfigError(where, f"expected {_type_name(tp)}, got {value!r}")
+    raise ConfigError(where, f"expected {_type_name(tp)}, got {short_repr(value)}")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(prefix or None, f"expected a mapping of fields, got {data!r}")
+        raise ConfigError(prefix or None, f"expected a mapping of fields, got {short_repr(data)}")
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -251,16 +254,14 @@ def load_config(source: Union[str, os.PathLike, Mapping[str, Any]]) -> StageConf
     else:
         path = Path(source)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(None, f"{path}: no such config file") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(None, f"{path}: not valid YAML: {e}") from None
+            data = load_yaml_file(path)
+        except ConfigFileError as e:
+            raise ConfigError(None, str(e)) from None
         if not isinstance(data, dict):
             raise ConfigError(None, f"{path}: expected a mapping with a 'stage' key")
     stage = data.pop("stage", None)
     if stage not in STAGES:
-        raise ConfigError("stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
+        raise ConfigError("stage", f"expected one of {', '.join(STAGES)}, got {short_repr(stage)}")
     cfg = _build(STAGES[stage], data, "")
     validate_config(cfg)
     return cfg
@@ -309,6 +310,8 @@ def validate_config(cfg: StageConfig) -> None:
             check_hub_id(m.ref.strip())
     except ModelError as e:
         raise ConfigError("model.ref", str(e)) from None
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise ConfigError("model.ref", f"{short_repr(m.ref)}: not a usable folder ({e.strerror})") from None
     _check(m.quantization in QUANTIZATIONS, "model.quantization",
            f"expected none, 4bit or 8bit, got {m.quantization!r}")
     _check(not m.quantization or m.lora, "model.quantization",
@@ -338,6 +341,8 @@ def validate_config(cfg: StageConfig) -> None:
     _check(t.seed >= 0, "training.seed", f"must be 0 or positive, got {t.seed}")
     _check(t.logging_steps >= 1, "training.logging_steps", f"must be at least 1, got {t.logging_steps}")
     _check(t.save_steps >= 0, "training.save_steps", f"must be 0 (end only) or positive, got {t.save_steps}")
+    _check(t.keep_checkpoints >= 0, "training.keep_checkpoints",
+           f"must be 0 (keep all) or positive, got {t.keep_checkpoints}")
     _check(0 <= t.warmup_ratio < 1, "training.warmup_ratio", f"must be in [0, 1), got {t.warmup_ratio}")
     _check(t.lr_scheduler in LR_SCHEDULERS, "training.lr_scheduler",
            f"expected one of {', '.join(LR_SCHEDULERS)}, got {t.lr_scheduler!r}")
@@ -356,14 +361,34 @@ def validate_config(cfg: StageConfig) -> None:
 
 
 # -- checks against the workspace and the model folder ----------------------------------------
-def resolve_workspace(cfg: StageConfig, run_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
-    """The workspace folder of the run: ``data.workspace``, else the one holding ``run_dir``
-    (``WORKSPACE/runs/RUN_ID``)."""
-    if cfg.data.workspace:
-        return Path(cfg.data.workspace).expanduser().resolve()
-    if run_dir is None:
-        raise ConfigError("data.workspace", "not set, and there is no run folder to find the workspace from")
-    return Path(run_dir).resolve().parent.parent
+def workspace_folder(value: Optional[str], home: Optional[Union[str, os.PathLike]]) -> Optional[Path]:
+    """A config's workspace setting as a folder: ``home`` (the workspace the run belongs to)
+    when empty, else the folder given, a relative one taken relative to ``home``: never to
+    the current folder, which for a job is its run folder. ``None`` when it cannot be known."""
+    if not value:
+        return Path(home).resolve() if home is not None else None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        if home is None:
+            return None
+        path = Path(home) / path
+    return path.resolve()
+
+
+def run_home(run_dir: Optional[Union[str, os.PathLike]]) -> Optional[Path]:
+    """The workspace holding run folder ``run_dir`` (``WORKSPACE/runs/RUN_ID``)."""
+    return Path(run_dir).resolve().parent.parent if run_dir is not None else None
+
+
+def resolve_workspace(cfg: StageConfig, run_dir: Optional[Union[str, os.PathLike]] = None, *,
+                      home: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """The workspace folder of the run: ``data.workspace`` (relative to the run's own workspace,
+    ``home`` or the one holding ``run_dir``), else that workspace itself."""
+    found = workspace_folder(cfg.data.workspace, home if home is not None else run_home(run_dir))
+    if found is None:
+        raise ConfigError("data.workspace", f"{cfg.data.workspace or 'not set'}: there is no workspace to "
+                                            "find it from (give an absolute folder)")
+    return found
 
 
 def resolve_model_ref(cfg: StageConfig, workspace: Union[str, os.PathLike]):
@@ -409,6 +434,11 @@ def validate_before_load(cfg: StageConfig, workspace: Union[str, os.PathLike, An
 
     validate_config(cfg)
     warnings: list[str] = []
+    if cfg.data.workspace:  # the dataset lives there: check that workspace, before any run exists
+        root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+        target = resolve_workspace(cfg, home=root)
+        if target != Path(root).resolve():
+            workspace = target
     own = not isinstance(workspace, Workspace)
     try:
         ws = Workspace.open(workspace) if own else workspace
@@ -476,7 +506,10 @@ def read_preset(name: str) -> dict[str, Any]:
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESETS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError("preset", f"no preset {name!r}; presets: {', '.join(list_presets()) or 'none'}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = load_yaml_file(path)
+    except ConfigFileError as e:
+        raise ConfigError("preset", str(e)) from None
     if not isinstance(data, dict):
         raise ConfigError("preset", f"{path}: expected a mapping")
     return data

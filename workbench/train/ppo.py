@@ -637,6 +637,7 @@ def run(ctx: Any) -> None:
     from ..jobs.run import StopRequested
 
     cfg = PPOConfig.from_dict(ctx.config)
+    ctx.keep_checkpoints = cfg.keep_checkpoints
     cfg = _open_inputs(ctx, cfg)
     trainer = PPOTrainer(cfg, log=ctx.log)
     if ctx.resume_from is not None:

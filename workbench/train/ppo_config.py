@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from ..errors import WorkbenchError
-from .config import QUANTIZATIONS, ConfigError, read_preset
+from ..errors import WorkbenchError, short_repr
+from .config import QUANTIZATIONS, ConfigError, read_preset, run_home, workspace_folder
 
 LR_SCHEDULERS = ("linear", "constant")
 #: KL estimators of the reward penalty (the engine's :data:`ppo_math.KL_ESTIMATORS`, repeated
@@ -71,7 +71,7 @@ class PPOConfig:
         "file with one {\"prompt\": ...} object per line."))
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
-        "workspace the run belongs to."))
+        "workspace the run belongs to (a relative folder is taken relative to that one)."))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
         "empty for full precision. The adapter, value head and optimizer stay in full precision.",
@@ -162,6 +162,9 @@ class PPOConfig:
         "PPO steps to run; each samples batch_size prompts."))
     save_every: int = field(default=50, metadata=_m(
         "Save a checkpoint every this many steps (0: only at the end or on cancel)."))
+    keep_checkpoints: int = field(default=3, metadata=_m(
+        "Checkpoints kept on disk: the newest this many, plus the best by the score and any another run or "
+        "generated candidates use (0: keep them all)."))
     samples_every: int = field(default=10, metadata=_m(
         "Report a few (prompt, response, score) samples every this many steps (0: never)."))
     num_samples: int = field(default=4, metadata=_m(
@@ -195,7 +198,7 @@ class PPOConfig:
         """Raise :class:`ConfigError` naming the first bad field."""
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
-                raise ConfigError(name, f"{what}, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{what}, got {short_repr(getattr(self, name))}")
 
         need(bool(self.policy_model), "policy_model", "give the model to train")
         need(self.quantization in (None, "4bit", "8bit"), "quantization", "expected none, '4bit' or '8bit'")
@@ -210,7 +213,7 @@ class PPOConfig:
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
+        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
         need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
@@ -250,7 +253,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if len(choices) != 1:
             return value  # list-or-string fields: validate() checks them
         base = choices[0]
-    bad = ConfigError(name, f"expected {getattr(base, '__name__', base)}, got {value!r}")
+    bad = ConfigError(name, f"expected {getattr(base, '__name__', base)}, got {short_repr(value)}")
     if base is bool:
         if isinstance(value, bool):
             return value
@@ -286,7 +289,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
                        "missing_eos_penalty"),
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
-    "Schedule and reporting": ("total_steps", "save_every", "samples_every", "num_samples", "seed"),
+    "Schedule and reporting": ("total_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples",
+                               "seed"),
 }
 
 
@@ -342,13 +346,11 @@ def ppo_preset_config(name: str, *, prompt_dataset: Optional[str] = None,
 
 
 # -- against the workspace --------------------------------------------------------------------
-def resolve_workspace(cfg: PPOConfig, run_dir: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
-    """``cfg.workspace``, else the workspace holding ``run_dir`` (``WS/runs/RUN_ID``), else ``None``."""
-    if cfg.workspace:
-        return Path(cfg.workspace).expanduser().resolve()
-    if run_dir is None:
-        return None
-    return Path(run_dir).resolve().parent.parent
+def resolve_workspace(cfg: PPOConfig, run_dir: Optional[Union[str, os.PathLike]] = None, *,
+                      home: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
+    """``cfg.workspace`` (a relative one relative to the run's own workspace: ``home``, or the
+    one holding ``run_dir``, ``WS/runs/RUN_ID``), else that workspace, else ``None``."""
+    return workspace_folder(cfg.workspace, home if home is not None else run_home(run_dir))
 
 
 def resolve_ref(ref: Optional[str], workspace: Optional[Union[str, os.PathLike]]) -> Optional[str]:

@@ -42,9 +42,10 @@ def report_all(ctx):
 
 def steps(ctx):
     """Count ``n_steps`` steps of ``step_s`` seconds; checkpoint every ``every`` steps
-    and on cancel; resume after the checkpoint's step."""
+    and on cancel (keeping ``keep`` of them, 0: all); resume after the checkpoint's step."""
     n, step_s, every = int(ctx.config.get("n_steps", 10)), float(ctx.config.get("step_s", 0.05)), \
         int(ctx.config.get("every", 0))
+    ctx.keep_checkpoints = int(ctx.config.get("keep", 0))
     first = 0
     if ctx.resume_from is not None:
         first = int((ctx.resume_from / "step.txt").read_text()) + 1

@@ -137,3 +137,28 @@ def test_writer_appends_durably_and_closes_a_torn_line(tmp_path):
         w.write(EVENTS[6])
     assert read_events(path) == [EVENTS[0], EVENTS[6]]
     assert path.read_text().count("\n") == 3
+
+
+def _deep_line(levels: int) -> str:
+    """A metric line whose values nest ``levels`` lists deep (a corrupt or hostile writer)."""
+    return '{"type":"metric","step":1,"values":{"loss":' + "[" * levels + "]" * levels + "}}"
+
+
+@pytest.mark.parametrize("levels", [40, 1000, 100_000])
+def test_a_deeply_nested_line_is_skipped_and_reported(tmp_path, levels):
+    path = tmp_path / "events.jsonl"
+    path.write_text(encode(EVENTS[1]) + "\n" + _deep_line(levels) + "\n" + encode(EVENTS[4]) + "\n")
+    tailer = EventTailer(path)
+    assert tailer.read() == [EVENTS[1], EVENTS[4]]
+    assert tailer.errors == ["events.jsonl:2: nested deeper than 32 levels"]
+    assert read_events(path) == [EVENTS[1], EVENTS[4]]
+
+
+def test_error_messages_show_bounded_values():
+    huge = "x" * 1_000_000
+    for line in ('{"type": "metric", "step": "%s", "values": {}}' % huge,
+                 '{"type": "%s"}' % huge,
+                 '{"type": "finished", "status": [%s]}' % ",".join(["[[[1]]]"] * 10_000)):
+        with pytest.raises(EventDecodeError) as err:
+            decode(line)
+        assert len(str(err.value)) < 300

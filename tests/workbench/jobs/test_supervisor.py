@@ -192,3 +192,24 @@ def test_prune_keeps_the_newest_finished_runs_of_a_stage_and_never_a_live_one(su
     assert not any(p.name.startswith(".deleted-") for p in sup.runs_dir.iterdir())
     assert sup.info(live.run_id).status == "running"
     sup.cancel(live.run_id)
+
+
+def test_a_deeply_nested_events_line_breaks_neither_the_queue_nor_the_cli(sup):
+    """One hostile line (~1000 levels) in an old run's events: listing, showing and
+    starting a new run all work (they crashed with RecursionError, leaving the new run queued)."""
+    from workbench.jobs.events import encode
+    from workbench.store.workspace import Workspace
+
+    Workspace.init(sup.root).close()
+    old = new_run_dir(sup.runs_dir, "probe", {})
+    deep = '{"type":"log","level":"info","message":' + "[" * 1000 + "]" * 1000 + "}"
+    old.events.write_text(encode(StartedEvent(run_id=old.run_id, stage="probe", pid=1)) + "\n" + deep + "\n"
+                          + encode(FinishedEvent(status="cancelled")) + "\n")
+    assert [(i.run_id, i.status) for i in sup.list_runs()] == [(old.run_id, "cancelled")]
+    info = sup.start("probe", {}).wait(timeout=60)
+    assert info.status == "completed"
+    for args in (["runs", "list"], ["runs", "show", old.run_id]):
+        proc = subprocess.run([sys.executable, "-m", "workbench.cli", *args, "--workspace", str(sup.root)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert old.run_id in proc.stdout

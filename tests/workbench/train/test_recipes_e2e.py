@@ -1,5 +1,6 @@
 """One tiny end-to-end run per recipe through the real Supervisor (DESIGN.md section 6.8):
-SFT, reward model, DPO, a cancelled SFT run resumed to the end, and a run that diverges.
+SFT, reward model, DPO, a cancelled SFT run resumed to the end (whose real checkpoints then
+pass the resume check, until one is cut), and a run that diverges.
 
 The jobs start together (``queue=False``) when the module's first test asks for them:
 each pays about 5 s of imports, and they overlap.
@@ -48,7 +49,8 @@ def runs(train_ws, small_config):
         # Long enough to be cancelled mid-run; resumed later to its end.
         "cancel": ("sft", small_config("demos", max_steps=300, lr_scheduler="constant")),
         # A real divergence: lr 1e30 overflows fp32 at the second step.
-        "nan": ("sft", small_config("demos_text", learning_rate=1e30, max_steps=10, save_steps=1)),
+        "nan": ("sft", small_config("demos_text", learning_rate=1e30, max_steps=10, save_steps=1,
+                                          keep_checkpoints=0)),
     }
     handles = {name: sup.start(stage, config, queue=False) for name, (stage, config) in configs.items()}
     stop = threading.Event()
@@ -163,6 +165,24 @@ def test_cancel_mid_run_saves_a_checkpoint_and_resume_finishes_it(runs):
     steps = [s for s, _ in metrics(events[second:])["loss"]]
     assert steps[0] == step + 1 and steps[-1] == 300  # continues where it stopped
     assert [s for s, _ in list_checkpoints(path)] == [step, 300]
+
+
+def test_real_checkpoints_verify_and_a_truncated_one_is_passed_over(runs):
+    """The HF/TRL files of real checkpoints (adapter, optimizer, scheduler, RNG, trainer state) pass
+    the resume check; cut the newest one's weights and a resume falls back to the one before."""
+    from workbench.jobs.checkpoints import resume_checkpoint, verify_checkpoint
+
+    _sup, handles = runs
+    path = handles["cancel"].path  # resumed to its end by the test above: two checkpoints
+    found = list_checkpoints(path)
+    assert len(found) == 2
+    for _step, folder in found + list_checkpoints(handles["sft"].path) + list_checkpoints(handles["reward"].path):
+        assert verify_checkpoint(folder) is None, folder
+    weights = found[-1][1] / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    chosen, warnings = resume_checkpoint(path)
+    assert chosen == found[0][1]
+    assert len(warnings) == 1 and str(found[-1][1]) in warnings[0] and "adapter_model.safetensors" in warnings[0]
 
 
 def test_a_diverging_run_warns_stops_and_fails(runs):
