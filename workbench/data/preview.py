@@ -23,7 +23,8 @@ from ..errors import DataError, WorkbenchError
 from ..store.records import KINDS
 from . import readers
 from .importer import _Importer, parse_mapping
-from .shapes import KNOWN_FIELDS, SHAPES, KwiseRow
+from .layouts import LAYOUTS, layout_fields_used
+from .shapes import KNOWN_FIELDS, KwiseRow
 
 #: Rows read for a preview unless the caller asks otherwise.
 DEFAULT_PREVIEW_ROWS = 50
@@ -73,7 +74,7 @@ class FilePreview:
 
     @property
     def shape_description(self) -> str:
-        return SHAPES[self.shape].description if self.shape else ""
+        return LAYOUTS[self.shape].description if self.shape else ""
 
     @property
     def valid_rows(self) -> int:
@@ -89,14 +90,14 @@ class FilePreview:
             return False
         if column not in self.mapping and column in self.mapping.values():
             return False  # a column mapped onto this name wins over it (as in the import)
-        return self.target(column) in set(SHAPES[self.shape].fields) | {"tags"}
+        return self.target(column) in set(LAYOUTS[self.shape].fields) | {"tags"}
 
 
 class _PreviewChecker(_Importer):
     """The importer's row checks, without a database: k-wise rankings are not stored."""
 
-    def store_ranking(self, row: KwiseRow, line: int) -> Optional[int]:
-        return None
+    def store_ranking(self, row: KwiseRow, line: int) -> tuple[list, list]:
+        return [None] * len(row.responses), [None] * len(row.judgements())
 
 
 def preview_file(path: Path | str, *, mapping: Optional[Mapping[str, str] | list[str]] = None,

@@ -28,6 +28,9 @@ class Context:
     """Per-import state the converters share: the dataset's style, cell typing."""
     style: Optional[str] = None       # decided by the first valid row
     text_cells: bool = False          # CSV: every cell is a string and needs decoding
+    kind: Optional[str] = None        # the kind being imported (a whole-file layout picks its output)
+    line: int = 0                     # the line (or row) of the row being converted
+    state: dict = field(default_factory=dict)   # a whole-file layout's accumulated rows
 
     def text(self, value: Any, field: str, *, allow_empty_list: bool = False) -> Any:
         """Validate a text-or-messages value against the dataset's style."""
@@ -75,9 +78,14 @@ class Context:
                 raise FieldError(field, f"expected a number, got {value[:40]!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldError(field, f"expected a number, got {type_name(value)}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            # An integer of hundreds of digits: too large for a float (and for SQLite's REAL).
+            raise FieldError(field, f"number too large ({len(str(abs(value)))} digits)") from None
+        if not math.isfinite(number):
             raise FieldError(field, f"expected a finite number, got {value}")
-        return float(value)
+        return number
 
     def label(self, value: Any, field: str = "label") -> bool:
         if value is MISSING or value is None:
@@ -123,14 +131,47 @@ def tags_value(value: Any) -> Optional[tuple[str, ...]]:
     return tuple(value) or None
 
 
+#: The most responses one ranking may hold: a ranking of k gives k(k-1)/2 pairs, so a row of
+#: 3,000 responses would become 4.5 million records.
+MAX_RANKING_RESPONSES = 100
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One annotator's ordering of a ranking row's responses (tie groups of indices, best first)."""
+    ordering: list[list[int]]
+    annotator: Optional[str] = None    # None: the importer names the file
+    all_bad: bool = False              # every response judged bad (LMSYS "tie (bothbad)")
+
+
 @dataclass(frozen=True)
 class KwiseRow:
-    """A k-wise ranking row: a prompt, its responses, and their ordering."""
+    """A ranking row: a prompt, its responses, and their ordering (one or more annotators').
+
+    Stored as the annotation model stores a decision made in the app: a
+    prompt, one candidate per response (with the model that wrote it), and a
+    ranking per judgement, whose pairs become the dataset's records.
+    """
     prompt: Any
     responses: list
     ordering: list[list[int]]          # tie groups of response indices, best first
     scores: Optional[list[float]]
     tags: Optional[tuple[str, ...]]
+    models: Optional[list[Optional[str]]] = None     # the model that wrote each response
+    annotator: Optional[str] = None
+    all_bad: bool = False
+    others: tuple[Judgement, ...] = ()                # further annotators of the same responses
+    response_lines: Optional[list[int]] = None        # each response's own line (whole-file layouts)
+    source_field: str = "responses"                   # the source field the responses came from
+
+    def __post_init__(self):
+        if len(self.responses) > MAX_RANKING_RESPONSES:
+            raise FieldError(self.source_field, f"{len(self.responses):,} responses in one ranking; at most "
+                                         f"{MAX_RANKING_RESPONSES} are accepted (a ranking of k responses "
+                                         f"gives k(k-1)/2 pairs)")
+
+    def judgements(self) -> list[Judgement]:
+        return [Judgement(self.ordering, self.annotator, self.all_bad), *self.others]
 
 
 @dataclass(frozen=True)
@@ -141,6 +182,11 @@ class Shape:
     fields: tuple[str, ...]            # fields the shape reads (after mapping)
     description: str
     convert: Callable[[dict, Context], Any] = field(repr=False, compare=False)
+    #: Other kinds the layout can store besides ``kind`` (``--kind``), e.g. SFT from oasst trees.
+    kinds: tuple[str, ...] = ()
+    #: Whole-file layouts (message trees) collect rows in ``convert`` and build the records here:
+    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``.
+    finish: Optional[Callable[[Context], list]] = field(default=None, repr=False, compare=False)
 
 
 def _get(row: dict, name: str) -> Any:
