@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import DataError
 from ..store.records import CONTENT_FIELDS
+from .readers import SURROGATE_MESSAGE, lone_surrogate_field
 from .messages import (FieldError, check_messages, looks_like_hh, split_hh_pair, split_implicit_prompt,
                        type_name)
 
@@ -45,6 +46,8 @@ class Context:
             # would crash the import instead of being bad data (same in the cells below).
             except (ValueError, RecursionError):
                 decoded = None
+            if "\\u" in value and isinstance(decoded, list) and lone_surrogate_field({field: decoded}):
+                raise FieldError(field, SURROGATE_MESSAGE)
             # "[]" is a plausible plain-text cell; an empty list is only messages once the
             # dataset is known to be conversational.
             if (isinstance(decoded, list) and all(isinstance(m, dict) for m in decoded)
@@ -112,6 +115,18 @@ class Context:
         if not isinstance(value, str):
             raise FieldError(field, f"expected a string, got {type_name(value)}")
         return value
+
+
+def json_cell(value: str, field: str, message: str) -> Any:
+    """A CSV cell holding JSON, decoded; ``FieldError(field, message)`` if it is not JSON."""
+    try:
+        decoded = json.loads(value)
+    # RecursionError: json's decoder recurses per nesting level (a cell of 100k '[').
+    except (ValueError, RecursionError):
+        raise FieldError(field, message) from None
+    if "\\u" in value and lone_surrogate_field({field: decoded}):
+        raise FieldError(field, SURROGATE_MESSAGE)
+    return decoded
 
 
 def tags_value(value: Any) -> Optional[tuple[str, ...]]:
@@ -205,10 +220,7 @@ def _conv_prompt_completion(row: dict, ctx: Context) -> dict:
 def _conv_messages(row: dict, ctx: Context) -> dict:
     value = _get(row, "messages")
     if isinstance(value, str) and ctx.text_cells:
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise FieldError("messages", "expected a JSON list of messages") from None
+        value = json_cell(value, "messages", "expected a JSON list of messages")
     if ctx.style is None:
         ctx.style = "conversational"
     if value is MISSING:
@@ -275,10 +287,7 @@ def _conv_kwise(row: dict, ctx: Context) -> KwiseRow:
     prompt = ctx.text(_get(row, "prompt"), "prompt")
     responses = _get(row, "responses")
     if isinstance(responses, str) and ctx.text_cells:
-        try:
-            responses = json.loads(responses)
-        except (ValueError, RecursionError):
-            raise FieldError("responses", "expected a JSON list of responses") from None
+        responses = json_cell(responses, "responses", "expected a JSON list of responses")
     if responses is MISSING or not isinstance(responses, list):
         raise FieldError("responses", f"expected a list of responses, got {type_name(responses)}"
                          if responses is not MISSING else "is missing")
