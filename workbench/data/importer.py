@@ -185,7 +185,7 @@ class _Importer:
             shape, self.reason = LAYOUTS[self.layout], "asked for with --layout"
         else:
             try:
-                shape, self.reason = detect_layout(mapped, allow_dropping=self.requested_kind == "prompts")
+                shape, self.reason = detect_layout(mapped, allow_dropping=self.requested_kind in ("prompts", "sft"))
             except DataError as exc:
                 raise DataError(exc.message, file=self.file, line=line, unit=self.unit) from None
         kind = self.requested_kind or shape.kind

@@ -636,7 +636,7 @@ def detect_layout(row: dict, *, allow_dropping: bool = False) -> tuple[Shape, st
 
     Raises :class:`~workbench.errors.DataError` when no layout fits, or when
     the only fit (SFT or prompts) would drop columns that carry preference
-    signal (unless ``allow_dropping``: the user asked for prompts); the
+    signal (unless ``allow_dropping``: the user asked for that kind); the
     message names those columns and suggests ``--layout`` or ``--map``.
     """
     public = _public_layout(row)
@@ -669,7 +669,7 @@ def _signal_message(row: dict, responses: list, labels: list, shape: Optional[Sh
     return (f"these rows carry preference signal ({what}) but {would}. Name the layout with --layout NAME "
             f"(one of: {', '.join(s.name for s in PUBLIC_LAYOUTS)}), or map the columns, e.g. "
             f"--map PROMPT_COLUMN=prompt --map '{example}=pick(A:{pair[0]},B:{pair[1]})' (the value of "
-            f"'{example}' says which reply is chosen); --kind prompts keeps only the prompts, on purpose")
+            f"'{example}' says which reply is chosen); --kind prompts (or sft) stores only the prompts (or replies), on purpose")
 
 
 def layout_fields_used(shape: Shape, row: dict) -> set[str]:

@@ -5,7 +5,9 @@ conversational formats, Anthropic HH-RLHF transcripts, score-style pairs,
 k-wise rankings, Alpaca). :func:`detect_shape` picks one from the first row
 (after the user's column mapping); :meth:`Shape.convert` turns each row into
 the canonical content of a record, raising :class:`FieldError` with the
-offending field.
+offending field. The public datasets' own layouts extend this table in
+:mod:`workbench.data.layouts`, whose :func:`~workbench.data.layouts.detect_layout`
+is what the importer calls.
 """
 
 from __future__ import annotations
@@ -365,10 +367,6 @@ def detect_shape(row: dict) -> Shape:
         + "; ".join(s.description for s in SHAPES.values())
         + ". Map your columns with --map SOURCE=TARGET, e.g. --map question=prompt --map answer=completion",
         field=None)
-
-
-def shape_fields_used(shape: Shape, row: dict) -> set[str]:
-    return (set(shape.fields) | {"tags"}) & set(row)
 
 
 def content_tuple(content: dict) -> tuple:

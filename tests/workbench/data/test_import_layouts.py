@@ -560,3 +560,17 @@ def test_a_renamed_file_imports_with_layout_and_unknown_names_are_refused(kit):
     assert (report.shape, report.rankings) == ("nectar", 2)
     with pytest.raises(WorkbenchError, match="--layout nope: expected one of .*ultrafeedback"):
         import_file(kit.ws, path, "m", layout="nope")
+
+
+def test_preview_of_message_trees_shows_the_rankings_and_pairs_it_would_store(kit):
+    from workbench.data.preview import preview_file
+
+    path, lines = kit.write(kit.tmp_path, "jsonl", OASST)
+    p = preview_file(path)
+    assert (p.shape, p.kind, p.error) == ("oasst", "preference", None)
+    rankings_shown = [s for s in p.stored if s.ranking]
+    assert [(s.line, s.ranking) for s in rankings_shown] == [
+        (lines[0], "ranking #3 > #1 > #2 of 3 responses by import:data.jsonl"),
+        (lines[3], "ranking #1 > #2 of 2 responses by import:data.jsonl")]
+    pairs = [s for s in p.stored if not s.ranking]
+    assert len(pairs) == 4 and pairs[-1].content["chosen"] == [M("assistant", "Mit Sauerteig.")]

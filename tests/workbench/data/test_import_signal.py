@@ -128,3 +128,9 @@ def test_cli_layout_and_refusal(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:1: ") and "'winner'" in lines[0]
     proc = run("data", "import", bad, "--workspace", ws, "--name", "w", "--map", "winner=pick(a:answer_a,b:answer_b)")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_an_explicit_kind_sft_keeps_the_replies_on_purpose(kit):
+    path, _ = kit.write(kit.tmp_path, "jsonl", WOULD_DROP["sft-with-rank"][0])
+    report = import_file(kit.ws, path, "d", kind="sft")
+    assert (report.kind, report.rows, report.ignored_fields) == ("sft", 1, ["rank"])
