@@ -426,7 +426,9 @@ def hf_parts(path: Path) -> list[tuple[Optional[str], Path]]:
         for name in splits:
             split = _SPLIT_NAMES.get(name.lower())
             if split is None:
-                raise DataError(f"split {name!r} is not train/validation/test", file=str(path / name))
+                # e.g. UltraFeedback's train_prefs / train_sft: different data, not one dataset's splits.
+                raise DataError(f"split {name!r} is not train/validation/test; import one split's folder "
+                                f"on its own (e.g. {path / name})", file=str(path / name))
             parts += [(split, p) for _, p in hf_parts(path / name)]
         return parts
     state_file = path / "state.json"

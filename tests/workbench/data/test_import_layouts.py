@@ -574,3 +574,14 @@ def test_preview_of_message_trees_shows_the_rankings_and_pairs_it_would_store(ki
         (lines[3], "ranking #1 > #2 of 2 responses by import:data.jsonl")]
     pairs = [s for s in p.stored if not s.ranking]
     assert len(pairs) == 4 and pairs[-1].content["chosen"] == [M("assistant", "Mit Sauerteig.")]
+
+
+def test_ultrafeedback_dataset_dict_splits_are_imported_one_folder_at_a_time(kit):
+    # HuggingFaceH4/ultrafeedback_binarized saved whole: train_prefs / test_prefs / train_sft ...
+    path, _ = kit.write(kit.tmp_path, "hf", {"train_prefs": UF, "test_prefs": UF[:1]}, stem="ufdd")
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "uf")
+    assert "'train_prefs' is not train/validation/test" in str(err.value) and str(path / "train_prefs") in str(err.value)
+    report = import_file(kit.ws, path / "train_prefs", "uf")
+    assert (report.shape, report.rows) == ("ultrafeedback", 2)
+    assert [r.lineage.line for r in kit.records(kit.ws, "uf")] == [1, 2]
