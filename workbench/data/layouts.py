@@ -19,8 +19,9 @@ written from the dataset's card:
 - ``pku-saferlhf`` / ``pku-saferlhf-safer``: PKU-Alignment/PKU-SafeRLHF paired
   by helpfulness (``better_response_id``) or by safety (``safer_response_id``).
 - ``shp``: stanfordnlp/SHP.
-- ``oasst``: OpenAssistant oasst1/oasst2 flat message trees (a whole-file
-  layout: rankings are built once every message is read).
+- ``oasst`` / ``oasst-trees``: OpenAssistant oasst1/oasst2 message trees, as
+  flat message rows or nested ``*.trees.jsonl`` (a whole-file layout:
+  rankings are built once every message is read).
 - ``label-studio``: Label Studio JSON exports of the pairwise and ranker
   templates.
 - ``argilla``: Argilla 2 record exports with a ranking question.
@@ -287,10 +288,36 @@ _OASST_ROLES = {"prompter": "user", "assistant": "assistant"}
 
 def _conv_oasst(row: dict, ctx: Context) -> None:
     """Collect one message; :func:`_finish_oasst` builds the trees once all are read."""
+    msgs = ctx.state.setdefault("messages", {})
+    _collect_oasst(row, ctx, _get(row, "parent_id"), msgs, msgs)
+    return None
+
+
+def _conv_oasst_tree(row: dict, ctx: Context) -> None:
+    """Collect a nested oasst tree (``*.trees.jsonl``: ``prompt`` with its ``replies``), one row per tree."""
+    root = _decoded(_required(row, "prompt")) if ctx.text_cells else _required(row, "prompt")
+    if not isinstance(root, dict):
+        raise FieldError("prompt", f"expected the tree's root message (an object), got {type_name(root)}")
+    known = ctx.state.setdefault("messages", {})
+    tree: dict = {}   # kept apart until the whole tree is valid, so a skipped row leaves nothing behind
+    stack = [(root, None)]
+    while stack:   # iterative: trees can be deep
+        message, parent = stack.pop()
+        if not isinstance(message, dict):
+            raise FieldError("prompt", f"expected a message object in the tree, got {type_name(message)}")
+        _collect_oasst(message, ctx, parent, tree, known)
+        replies = message.get("replies") or []
+        if not isinstance(replies, list):
+            raise FieldError("prompt", "'replies' must be a list of messages")
+        stack.extend((reply, message.get("message_id")) for reply in reversed(replies))
+    known.update(tree)
+    return None
+
+
+def _collect_oasst(row: dict, ctx: Context, parent: Any, into: dict, known: dict) -> None:
     mid = _required(row, "message_id")
     if not isinstance(mid, str):
         raise FieldError("message_id", f"expected a string, got {type_name(mid)}")
-    parent = _get(row, "parent_id")
     if parent is MISSING or parent == "":
         parent = None
     if parent is not None and not isinstance(parent, str):
@@ -298,18 +325,19 @@ def _conv_oasst(row: dict, ctx: Context) -> None:
     role = _OASST_ROLES.get(_get(row, "role"))
     if role is None:
         raise FieldError("role", f"expected prompter or assistant, got {_get(row, 'role')!r:.40}")
-    text = ctx.plain(_get(row, "text"), "text")
+    text = _get(row, "text")
+    if not isinstance(text, str):
+        raise FieldError("text", f"expected a string, got {type_name(text)}" if text is not MISSING else "is missing")
     rank = _get(row, "rank")
     rank = None if rank is MISSING or rank is None or rank == "" else ctx.score(rank, "rank", required=True)
     deleted = _get(row, "deleted")
     deleted = False if deleted is MISSING or deleted is None or deleted == "" else _bool(deleted, "deleted")
-    msgs = ctx.state.setdefault("messages", {})
-    if mid in msgs:
-        raise FieldError("message_id", f"{mid!r} appears twice (first on line {msgs[mid][4]})")
-    msgs[mid] = (parent, role, text, rank, ctx.line, deleted)
+    seen = into.get(mid) or known.get(mid)
+    if seen is not None:
+        raise FieldError("message_id", f"{mid!r} appears twice (first on line {seen[4]})")
+    into[mid] = (parent, role, text, rank, ctx.line, deleted)
     if ctx.style is None:
         ctx.style = "conversational"
-    return None
 
 
 def _finish_oasst(ctx: Context) -> list:
@@ -542,6 +570,9 @@ PUBLIC_LAYOUTS: tuple[Shape, ...] = (
     Shape("oasst", "preference", ("message_id", "parent_id", "role", "text", "rank", "deleted"),
           "OpenAssistant message trees {message_id, parent_id, role, text, rank} (--kind sft: best-ranked paths)",
           _conv_oasst, kinds=("sft",), finish=_finish_oasst),
+    Shape("oasst-trees", "preference", ("message_tree_id", "prompt", "tree_state"),
+          "OpenAssistant nested trees {message_tree_id, prompt: {text, role, replies: [...]}} (*.trees.jsonl)",
+          _conv_oasst_tree, kinds=("sft",), finish=_finish_oasst),
     Shape("label-studio", "preference", ("data", "annotations"),
           "Label Studio export of the pairwise or ranker template {data, annotations: [{result}]}",
           _conv_label_studio),
@@ -573,6 +604,9 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
         return "argilla", f"'{sorted(flat)[0]}' with its '.users' (a flattened Argilla record)"
     if {"message_id", "parent_id", "role", "text"} <= keys:
         return "oasst", "'message_id', 'parent_id', 'role' and 'text' (OpenAssistant message rows)"
+    if "message_tree_id" in keys and isinstance(_decoded(row.get("prompt")), dict) \
+            and "replies" in _decoded(row["prompt"]):
+        return "oasst-trees", "'message_tree_id' and a 'prompt' message with 'replies' (OpenAssistant trees)"
     if {"conversation_a", "conversation_b", "winner"} <= keys:
         return "chatbot-arena", "'conversation_a', 'conversation_b' and 'winner' (LMSYS Chatbot Arena)"
     if "prompt" in keys and "answers" in keys:

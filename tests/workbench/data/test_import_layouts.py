@@ -585,3 +585,32 @@ def test_ultrafeedback_dataset_dict_splits_are_imported_one_folder_at_a_time(kit
     report = import_file(kit.ws, path / "train_prefs", "uf")
     assert (report.shape, report.rows) == ("ultrafeedback", 2)
     assert [r.lineage.line for r in kit.records(kit.ws, "uf")] == [1, 2]
+
+
+def _nest(mid, rows_by_parent, by_id):
+    m = {k: v for k, v in by_id[mid].items() if k not in ("parent_id", "message_tree_id", "tree_state")}
+    m["replies"] = [_nest(k["message_id"], rows_by_parent, by_id) for k in rows_by_parent.get(mid, [])]
+    return m
+
+
+def test_oasst_nested_trees_give_the_same_rankings_as_the_flat_rows(kit):
+    by_id = {m["message_id"]: m for m in OASST}
+    kids: dict = {}
+    for m in OASST:
+        kids.setdefault(m["parent_id"], []).append(m)
+    trees = [{"message_tree_id": root["message_tree_id"], "tree_state": "ready_for_export",
+              "prompt": _nest(root["message_id"], kids, by_id)} for root in kids[None]]
+    flat, _ = kit.write(kit.tmp_path, "jsonl", OASST, stem="flat")
+    nested, lines = kit.write(kit.tmp_path, "jsonl", trees, stem="trees")
+    assert import_file(kit.ws, flat, "flat").shape == "oasst"
+    report = import_file(kit.ws, nested, "nested")
+    assert (report.shape, report.rankings, report.rows) == ("oasst-trees", 2, 4)
+    assert kit.contents(kit.ws, "nested") == kit.contents(kit.ws, "flat")
+    assert [r.lineage.line for r in kit.records(kit.ws, "nested")] == [lines[0]] * 4
+    sft = import_file(kit.ws, nested, "sft", kind="sft")
+    assert sft.rows == 2
+    # A tree with a bad message is skipped whole: nothing of it is kept.
+    trees[1]["prompt"]["replies"][0]["role"] = "narrator"
+    bad, _ = kit.write(kit.tmp_path, "jsonl", trees, stem="bad")
+    report = import_file(kit.ws, bad, "bad", kind="sft", skip_invalid=True)
+    assert (report.rows, report.skipped) == (1, 1)
