@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input format (default: from the extension and content)")
     p.add_argument("--layout", metavar="NAME",
                    help="the file's layout when detection is ambiguous or the file was renamed, e.g. "
-                        "ultrafeedback, sharegpt, dolly, chatbot-arena, nectar, pku-saferlhf, pku-saferlhf-safer, "
-                        "shp, oasst, label-studio, argilla, or a core shape (preference, kwise, messages, ...)")
+                        "ultrafeedback, sharegpt, sharegpt-preference, dolly, chatbot-arena, nectar, pku-saferlhf, "
+                        "pku-saferlhf-safer, shp, oasst, oasst-trees, label-studio, argilla, or a core shape "
+                        "(preference, implicit-preference, hh-rlhf, kwise, messages, prompt-completion, alpaca, ...)")
     p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
                    help="rename a source column to a known field, e.g. --map question=prompt, or let a label "
                         "column pick the chosen reply, e.g. --map 'winner=pick(a:answer_a,b:answer_b)' (repeatable)")

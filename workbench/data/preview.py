@@ -128,6 +128,9 @@ class _PreviewChecker(_Importer):
                                              + (" (all bad)" if j.all_bad else "")))
         return [None] * len(row.responses), [None] * len(row.judgements())
 
+    def store(self, encoded: list[tuple]) -> None:
+        """Nothing is written: a whole-file layout's finish() hands its records here."""
+
     def encode(self, content: dict, line: int, split, tags=None, ranking_id=None, candidate_id=None) -> tuple:
         if len(self.stored) < 200:
             self.stored.append(StoredPreview(line, {k: v for k, v in content.items() if v is not None},
@@ -219,7 +222,6 @@ def _check(preview: FilePreview, rows: list, kind: Optional[str], layout: Option
             break
     if preview.error is None and checker.shape is not None and checker.shape.finish is not None:
         # A whole-file layout (message trees) builds its records from all the rows read.
-        checker.store = lambda encoded: None
         try:
             checker.finish()
         except DataError as exc:

@@ -134,3 +134,14 @@ def test_an_explicit_kind_sft_keeps_the_replies_on_purpose(kit):
     path, _ = kit.write(kit.tmp_path, "jsonl", WOULD_DROP["sft-with-rank"][0])
     report = import_file(kit.ws, path, "d", kind="sft")
     assert (report.kind, report.rows, report.ignored_fields) == ("sft", 1, ["rank"])
+
+
+def test_the_cli_help_names_every_layout():
+    import subprocess
+    import sys
+
+    from workbench.data.layouts import PUBLIC_LAYOUTS
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "data", "import", "--help"], capture_output=True,
+                         text=True, timeout=60).stdout
+    text = " ".join(out.replace("-\n", "-").split()).replace("- ", "-")   # argparse wraps at hyphens
+    assert all(s.name in text for s in PUBLIC_LAYOUTS)
