@@ -131,7 +131,8 @@ def _sharegpt_turn(turn: Any, field: str, i: Optional[int] = None) -> dict:
     where = f"turn {i}: " if i is not None else ""
     if not isinstance(turn, dict):
         raise FieldError(field, f"{where}expected an object with 'from' and 'value', got {type_name(turn)}")
-    speaker, value = turn.get("from"), turn.get("value")
+    # FastChat writes {from, value}; some ShareGPT exports already use {role, content}.
+    speaker, value = turn.get("from", turn.get("role")), turn.get("value", turn.get("content"))
     role = SHAREGPT_ROLES.get(speaker.lower()) if isinstance(speaker, str) else None
     if role is None:
         raise FieldError(field, f"{where}'from' must be one of {', '.join(sorted(SHAREGPT_ROLES))}, "
@@ -622,7 +623,8 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
         return "ultrafeedback", "a string 'prompt' with 'chosen'/'rejected' conversations (UltraFeedback binarized)"
     if "conversations" in keys:
         turns = _decoded(row["conversations"])
-        if isinstance(turns, list) and turns and all(isinstance(t, dict) and "from" in t for t in turns):
+        if isinstance(turns, list) and turns and all(isinstance(t, dict) and ("from" in t or "role" in t)
+                                                     for t in turns):
             if {"chosen", "rejected"} <= keys:
                 return "sharegpt-preference", "'conversations' of {from, value} with 'chosen'/'rejected' turns"
             return "sharegpt", "'conversations' of {from, value} turns (ShareGPT)"

@@ -128,6 +128,13 @@ def test_sharegpt_conversations_become_messages_with_the_system_turn(kit, fmt):
     check_lineage(kit, path, records, lines)
 
 
+def test_sharegpt_with_role_and_content_turns(kit):
+    rows = [{"conversations": [{"role": "user", "content": "¿Qué hora es?"}, {"role": "assistant", "content": "No sé."}]}]
+    path, _ = kit.write(kit.tmp_path, "jsonl", rows)
+    assert import_file(kit.ws, path, "sg").shape == "sharegpt"
+    assert kit.contents(kit.ws, "sg") == [{"messages": [M("user", "¿Qué hora es?"), M("assistant", "No sé.")]}]
+
+
 def test_sharegpt_unknown_speaker_names_the_turn(kit):
     rows = [{"conversations": [{"from": "narrator", "value": "Once"}]}]
     path, _ = kit.write(kit.tmp_path, "jsonl", rows)
