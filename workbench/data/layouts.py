@@ -111,7 +111,7 @@ def _conv_ultrafeedback(row: dict, ctx: Context) -> dict:
     rejected = ctx.text(_required(row, "rejected"), "rejected")
     if not isinstance(chosen, list):
         raise FieldError("chosen", "expected the whole conversation (a list of messages)")
-    shared, c, r = split_implicit_prompt(chosen, rejected)
+    shared, c, r = split_implicit_prompt(chosen, rejected, checked=True)
     if shared[0].get("role") != "user" or shared[0].get("content") != prompt:
         raise FieldError("chosen", "the conversation does not begin with the prompt's user turn")
     return {"prompt": shared, "chosen": c, "rejected": r,
@@ -196,7 +196,7 @@ def _conv_arena(row: dict, ctx: Context) -> KwiseRow:
     if not isinstance(a, list) or not isinstance(b, list):
         raise FieldError("conversation_a", "expected conversations (lists of messages)")
     try:
-        prompt, ra, rb = split_implicit_prompt(a, b)
+        prompt, ra, rb = split_implicit_prompt(a, b, checked=True)
     except FieldError as exc:
         raise FieldError("conversation_b", exc.message.replace("chosen and rejected", "the two conversations")
                          .replace("give a 'prompt' field", "they must start with the same user turn")) from None

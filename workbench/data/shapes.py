@@ -246,7 +246,7 @@ def _conv_implicit(row: dict, ctx: Context) -> dict:
             raise FieldError(name, "is missing")
         # Keep the checked value: in CSV it is the decoded message list, not the JSON cell text.
         values[name] = ctx.text(v, name)
-    prompt, c, r = split_implicit_prompt(values["chosen"], values["rejected"])
+    prompt, c, r = split_implicit_prompt(values["chosen"], values["rejected"], checked=True)
     return _content(prompt=prompt, chosen=c, rejected=r,
                     score_chosen=ctx.score(_get(row, "score_chosen"), "score_chosen", required=False),
                     score_rejected=ctx.score(_get(row, "score_rejected"), "score_rejected", required=False))
