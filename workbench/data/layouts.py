@@ -26,6 +26,10 @@ written from the dataset's card:
   templates.
 - ``argilla``: Argilla 2 record exports with a ranking question.
 
+The message trees live in :mod:`workbench.data.oasst`, the annotation tools'
+exports in :mod:`workbench.data.tool_exports`, the field readers they share
+in :mod:`workbench.data.cells`.
+
 :func:`detect_layout` picks a layout from the first row and says why. Rows
 that carry preference signal (several responses, a rank, a winner, a label)
 never fall through to prompts-only: :func:`detect_layout` refuses them,
@@ -34,89 +38,30 @@ naming the columns, unless a layout was asked for by name.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Optional
 
 from ..errors import DataError
+from . import oasst, tool_exports
+from .cells import as_bool, decoded, get, int_choice, ordering, reply, required, score_of
 from .messages import FieldError, check_messages, looks_like_hh, parse_hh, split_implicit_prompt, type_name
-from .shapes import MISSING, SHAPES, Context, Judgement, KwiseRow, Shape, detect_shape
-
-
-def _get(row: dict, name: str) -> Any:
-    return row.get(name, MISSING)
-
-
-def _decoded(value: Any) -> Any:
-    """A CSV cell that holds JSON (a list or an object) as that value; anything else as it is."""
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
-            return value
-    return value
-
-
-def _required(row: dict, name: str) -> Any:
-    value = _get(row, name)
-    if value is MISSING or value is None:
-        raise FieldError(name, "is missing")
-    return value
-
-
-def _int_choice(value: Any, field: str, choices: tuple) -> Any:
-    """An id such as ``better_response_id`` (0 or 1), read from JSON or a CSV cell."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or value not in choices:
-        raise FieldError(field, f"expected one of {', '.join(map(str, choices))}, got {value!r:.40}")
-    return value
-
-
-def _bool(value: Any, field: str) -> bool:
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("true", "1"):
-            return True
-        if low in ("false", "0"):
-            return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise FieldError(field, f"expected true or false, got {type_name(value)}")
-
-
-def _reply(text: str) -> list:
-    return [{"role": "assistant", "content": text}]
-
-
-def _ordering(levels: list[float], *, best_low: bool) -> list[list[int]]:
-    """Tie groups of indices, best first, from one number per response (equal numbers tie)."""
-    order = sorted(set(levels), reverse=not best_low)
-    return [[i for i, v in enumerate(levels) if v == lv] for lv in order]
-
-
-def _score_of(ctx: Context, row: dict, name: str) -> Optional[float]:
-    return ctx.score(_get(row, name), name, required=False)
+from .shapes import MISSING, SHAPES, Context, KwiseRow, Shape, detect_shape
 
 
 # -- UltraFeedback (binarized) ------------------------------------------------------------
 
 def _conv_ultrafeedback(row: dict, ctx: Context) -> dict:
-    prompt = ctx.plain(_get(row, "prompt"), "prompt")
-    chosen = ctx.text(_required(row, "chosen"), "chosen")
-    rejected = ctx.text(_required(row, "rejected"), "rejected")
+    prompt = ctx.plain(get(row, "prompt"), "prompt")
+    chosen = ctx.text(required(row, "chosen"), "chosen")
+    rejected = ctx.text(required(row, "rejected"), "rejected")
     if not isinstance(chosen, list):
         raise FieldError("chosen", "expected the whole conversation (a list of messages)")
     shared, c, r = split_implicit_prompt(chosen, rejected, checked=True)
     if shared[0].get("role") != "user" or shared[0].get("content") != prompt:
         raise FieldError("chosen", "the conversation does not begin with the prompt's user turn")
     return {"prompt": shared, "chosen": c, "rejected": r,
-            "score_chosen": _score_of(ctx, row, "score_chosen"),
-            "score_rejected": _score_of(ctx, row, "score_rejected")}
+            "score_chosen": score_of(ctx, row, "score_chosen"),
+            "score_rejected": score_of(ctx, row, "score_rejected")}
 
 
 # -- ShareGPT / FastChat --------------------------------------------------------------------
@@ -143,11 +88,11 @@ def _sharegpt_turn(turn: Any, field: str, i: Optional[int] = None) -> dict:
 
 
 def _sharegpt_messages(row: dict, ctx: Context) -> list:
-    turns = _decoded(_required(row, "conversations")) if ctx.text_cells else _required(row, "conversations")
+    turns = decoded(required(row, "conversations")) if ctx.text_cells else required(row, "conversations")
     if not isinstance(turns, list) or not turns:
         raise FieldError("conversations", f"expected a non-empty list of turns, got {type_name(turns)}")
     messages = [_sharegpt_turn(t, "conversations", i) for i, t in enumerate(turns)]
-    system = _get(row, "system")
+    system = get(row, "system")
     if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
         messages.insert(0, {"role": "system", "content": system})
     if ctx.style is None:
@@ -163,18 +108,18 @@ def _conv_sharegpt_preference(row: dict, ctx: Context) -> dict:
     prompt = _sharegpt_messages(row, ctx)
     out = {"prompt": ctx.text(prompt, "conversations")}
     for name in ("chosen", "rejected"):
-        turn = _required(row, name)
-        out[name] = ctx.text([_sharegpt_turn(_decoded(turn) if ctx.text_cells else turn, name)], name)
+        turn = required(row, name)
+        out[name] = ctx.text([_sharegpt_turn(decoded(turn) if ctx.text_cells else turn, name)], name)
     return out
 
 
 # -- databricks-dolly-15k -------------------------------------------------------------------
 
 def _conv_dolly(row: dict, ctx: Context) -> dict:
-    instruction = ctx.plain(_get(row, "instruction"), "instruction")
-    context = ctx.plain(_get(row, "context"), "context", required=False)
-    response = ctx.plain(_get(row, "response"), "response")
-    category = ctx.plain(_get(row, "category"), "category", required=False)
+    instruction = ctx.plain(get(row, "instruction"), "instruction")
+    context = ctx.plain(get(row, "context"), "context", required=False)
+    response = ctx.plain(get(row, "response"), "response")
+    category = ctx.plain(get(row, "category"), "category", required=False)
     # The context is the instruction's input (a passage to summarise, a text to extract from).
     prompt = f"{instruction}\n\n{context}" if context and context.strip() else instruction
     if ctx.style is None:
@@ -189,9 +134,9 @@ ARENA_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 
 
 def _conv_arena(row: dict, ctx: Context) -> KwiseRow:
-    a = ctx.text(_decoded(_required(row, "conversation_a")) if ctx.text_cells else _required(row, "conversation_a"),
+    a = ctx.text(decoded(required(row, "conversation_a")) if ctx.text_cells else required(row, "conversation_a"),
                  "conversation_a")
-    b = ctx.text(_decoded(_required(row, "conversation_b")) if ctx.text_cells else _required(row, "conversation_b"),
+    b = ctx.text(decoded(required(row, "conversation_b")) if ctx.text_cells else required(row, "conversation_b"),
                  "conversation_b")
     if not isinstance(a, list) or not isinstance(b, list):
         raise FieldError("conversation_a", "expected conversations (lists of messages)")
@@ -200,13 +145,13 @@ def _conv_arena(row: dict, ctx: Context) -> KwiseRow:
     except FieldError as exc:
         raise FieldError("conversation_b", exc.message.replace("chosen and rejected", "the two conversations")
                          .replace("give a 'prompt' field", "they must start with the same user turn")) from None
-    winner = _get(row, "winner")
+    winner = get(row, "winner")
     if winner not in ARENA_WINNERS:
         raise FieldError("winner", f"expected one of {', '.join(ARENA_WINNERS)}, got {winner!r:.40}")
     ordering = {"model_a": [[0], [1]], "model_b": [[1], [0]]}.get(winner, [[0, 1]])
-    models = [ctx.plain(_get(row, "model_a"), "model_a", required=False),
-              ctx.plain(_get(row, "model_b"), "model_b", required=False)]
-    judge = _get(row, "judge")
+    models = [ctx.plain(get(row, "model_a"), "model_a", required=False),
+              ctx.plain(get(row, "model_b"), "model_b", required=False)]
+    judge = get(row, "judge")
     return KwiseRow(prompt=prompt, responses=[ra, rb], ordering=ordering, scores=None, tags=None,
                     models=models, annotator=judge if isinstance(judge, str) and judge.strip() else None,
                     all_bad=winner == "tie (bothbad)", source_field="conversation_a")
@@ -225,8 +170,8 @@ def _hh_prompt(text: str, field: str) -> list:
 
 
 def _conv_nectar(row: dict, ctx: Context) -> KwiseRow:
-    prompt = ctx.plain(_get(row, "prompt"), "prompt")
-    answers = _decoded(_required(row, "answers")) if ctx.text_cells else _required(row, "answers")
+    prompt = ctx.plain(get(row, "prompt"), "prompt")
+    answers = decoded(required(row, "answers")) if ctx.text_cells else required(row, "answers")
     if not isinstance(answers, list) or len(answers) < 2:
         raise FieldError("answers", f"expected a list of at least 2 answers, got {type_name(answers)}"
                          + (f" of {len(answers)}" if isinstance(answers, list) else ""))
@@ -235,12 +180,12 @@ def _conv_nectar(row: dict, ctx: Context) -> KwiseRow:
     for i, ans in enumerate(answers):
         if not isinstance(ans, dict) or not isinstance(ans.get("answer"), str):
             raise FieldError("answers", f"answer {i}: expected an object with an 'answer' string")
-        texts.append(_reply(ans["answer"]) if conversational else ans["answer"])
+        texts.append(reply(ans["answer"]) if conversational else ans["answer"])
         models.append(ans.get("model") if isinstance(ans.get("model"), str) else None)
         ranks.append(ctx.score(ans.get("rank", MISSING), f"answers[{i}].rank", required=True))
     prompt_value = ctx.text(_hh_prompt(prompt, "prompt") if conversational else prompt, "prompt")
     texts = [ctx.text(t, f"answers[{i}]") for i, t in enumerate(texts)]
-    return KwiseRow(prompt=prompt_value, responses=texts, ordering=_ordering(ranks, best_low=True), scores=None,
+    return KwiseRow(prompt=prompt_value, responses=texts, ordering=ordering(ranks, best_low=True), scores=None,
                     tags=None, models=models, source_field="answers")
 
 
@@ -250,19 +195,19 @@ def _pku(by: str):
     other = "safer" if by == "better" else "better"
 
     def convert(row: dict, ctx: Context) -> dict:
-        prompt = ctx.text(ctx.plain(_get(row, "prompt"), "prompt"), "prompt")
-        responses = [ctx.text(ctx.plain(_get(row, f"response_{i}"), f"response_{i}"), f"response_{i}")
+        prompt = ctx.text(ctx.plain(get(row, "prompt"), "prompt"), "prompt")
+        responses = [ctx.text(ctx.plain(get(row, f"response_{i}"), f"response_{i}"), f"response_{i}")
                      for i in (0, 1)]
-        pick = _int_choice(_get(row, f"{by}_response_id"), f"{by}_response_id", (0, 1))
+        pick = int_choice(get(row, f"{by}_response_id"), f"{by}_response_id", (0, 1))
         tags = []
-        second = _get(row, f"{other}_response_id")
+        second = get(row, f"{other}_response_id")
         if second is not MISSING and second is not None:
-            second = _int_choice(second, f"{other}_response_id", (0, 1))
+            second = int_choice(second, f"{other}_response_id", (0, 1))
             tags.append(f"{other}:{'chosen' if second == pick else 'rejected'}")
         for side, idx in (("chosen", pick), ("rejected", 1 - pick)):
-            safe = _get(row, f"is_response_{idx}_safe")
+            safe = get(row, f"is_response_{idx}_safe")
             if safe is not MISSING and safe is not None:
-                tags.append(f"{side}:{'safe' if _bool(safe, f'is_response_{idx}_safe') else 'unsafe'}")
+                tags.append(f"{side}:{'safe' if as_bool(safe, f'is_response_{idx}_safe') else 'unsafe'}")
         return {"prompt": prompt, "chosen": responses[pick], "rejected": responses[1 - pick],
                 "tags": tuple(tags) or None}
     return convert
@@ -271,271 +216,15 @@ def _pku(by: str):
 # -- Stanford Human Preferences --------------------------------------------------------------
 
 def _conv_shp(row: dict, ctx: Context) -> dict:
-    prompt = ctx.text(ctx.plain(_get(row, "history"), "history"), "history")
-    a = ctx.text(ctx.plain(_get(row, "human_ref_A"), "human_ref_A"), "human_ref_A")
-    b = ctx.text(ctx.plain(_get(row, "human_ref_B"), "human_ref_B"), "human_ref_B")
-    a_wins = _int_choice(_get(row, "labels"), "labels", (0, 1)) == 1   # 1: A is preferred
-    sa, sb = _score_of(ctx, row, "score_A"), _score_of(ctx, row, "score_B")
-    domain = _get(row, "domain")
+    prompt = ctx.text(ctx.plain(get(row, "history"), "history"), "history")
+    a = ctx.text(ctx.plain(get(row, "human_ref_A"), "human_ref_A"), "human_ref_A")
+    b = ctx.text(ctx.plain(get(row, "human_ref_B"), "human_ref_B"), "human_ref_B")
+    a_wins = int_choice(get(row, "labels"), "labels", (0, 1)) == 1   # 1: A is preferred
+    sa, sb = score_of(ctx, row, "score_A"), score_of(ctx, row, "score_B")
+    domain = get(row, "domain")
     return {"prompt": prompt, "chosen": a if a_wins else b, "rejected": b if a_wins else a,
             "score_chosen": sa if a_wins else sb, "score_rejected": sb if a_wins else sa,
             "tags": (domain,) if isinstance(domain, str) and domain else None}
-
-
-# -- OpenAssistant message trees -----------------------------------------------------------
-
-_OASST_ROLES = {"prompter": "user", "assistant": "assistant"}
-
-
-def _conv_oasst(row: dict, ctx: Context) -> None:
-    """Collect one message; :func:`_finish_oasst` builds the trees once all are read."""
-    msgs = ctx.state.setdefault("messages", {})
-    _collect_oasst(row, ctx, _get(row, "parent_id"), msgs, msgs)
-    return None
-
-
-def _conv_oasst_tree(row: dict, ctx: Context) -> None:
-    """Collect a nested oasst tree (``*.trees.jsonl``: ``prompt`` with its ``replies``), one row per tree."""
-    root = _decoded(_required(row, "prompt")) if ctx.text_cells else _required(row, "prompt")
-    if not isinstance(root, dict):
-        raise FieldError("prompt", f"expected the tree's root message (an object), got {type_name(root)}")
-    known = ctx.state.setdefault("messages", {})
-    tree: dict = {}   # kept apart until the whole tree is valid, so a skipped row leaves nothing behind
-    stack = [(root, None)]
-    while stack:   # iterative: trees can be deep
-        message, parent = stack.pop()
-        if not isinstance(message, dict):
-            raise FieldError("prompt", f"expected a message object in the tree, got {type_name(message)}")
-        _collect_oasst(message, ctx, parent, tree, known)
-        replies = message.get("replies") or []
-        if not isinstance(replies, list):
-            raise FieldError("prompt", "'replies' must be a list of messages")
-        stack.extend((reply, message.get("message_id")) for reply in reversed(replies))
-    known.update(tree)
-    return None
-
-
-def _collect_oasst(row: dict, ctx: Context, parent: Any, into: dict, known: dict) -> None:
-    mid = _required(row, "message_id")
-    if not isinstance(mid, str):
-        raise FieldError("message_id", f"expected a string, got {type_name(mid)}")
-    if parent is MISSING or parent == "":
-        parent = None
-    if parent is not None and not isinstance(parent, str):
-        raise FieldError("parent_id", f"expected a string or null, got {type_name(parent)}")
-    role = _OASST_ROLES.get(_get(row, "role"))
-    if role is None:
-        raise FieldError("role", f"expected prompter or assistant, got {_get(row, 'role')!r:.40}")
-    text = _get(row, "text")
-    if not isinstance(text, str):
-        raise FieldError("text", f"expected a string, got {type_name(text)}" if text is not MISSING else "is missing")
-    rank = _get(row, "rank")
-    rank = None if rank is MISSING or rank is None or rank == "" else ctx.score(rank, "rank", required=True)
-    deleted = _get(row, "deleted")
-    deleted = False if deleted is MISSING or deleted is None or deleted == "" else _bool(deleted, "deleted")
-    seen = into.get(mid) or known.get(mid)
-    if seen is not None:
-        raise FieldError("message_id", f"{mid!r} appears twice (first on line {seen[4]})")
-    into[mid] = (parent, role, text, rank, ctx.line, deleted)
-    if ctx.style is None:
-        ctx.style = "conversational"
-
-
-def _finish_oasst(ctx: Context) -> list:
-    msgs = ctx.state.get("messages", {})
-    children: dict = {}
-    for mid, (parent, _role, _text, _rank, _line, deleted) in msgs.items():
-        if not deleted:
-            children.setdefault(parent, []).append(mid)
-    out: list = []
-
-    def message(mid):
-        return {"role": msgs[mid][1], "content": msgs[mid][2]}
-
-    def best_first(kids):
-        # rank 0 is best; unranked siblings after the ranked ones, in file order.
-        return sorted(kids, key=lambda k: (msgs[k][3] is None, msgs[k][3] if msgs[k][3] is not None else 0,
-                                          msgs[k][4]))
-
-    # A parent id missing from the file (a message of another split, or a cut file) orphans its subtree;
-    # a deleted message takes its replies with it, as in the oasst trees.
-    roots = [m for m in children.get(None, [])]
-    for root in sorted(roots, key=lambda m: msgs[m][4]):
-        if msgs[root][1] != "user":
-            continue
-        # Walk the tree iteratively (trees can be deep): (message id, path of messages to it).
-        stack = [(root, [message(root)])]
-        while stack:
-            mid, path = stack.pop()
-            kids = children.get(mid, [])
-            ranked = [k for k in kids if msgs[k][3] is not None and msgs[k][1] == "assistant"]
-            if msgs[mid][1] == "user" and len(ranked) >= 2 and ctx.kind != "sft":
-                ranks = [msgs[k][3] for k in ranked]
-                out.append((KwiseRow(prompt=list(path), responses=[_reply(msgs[k][2]) for k in ranked],
-                                     ordering=_ordering(ranks, best_low=True), scores=None, tags=None,
-                                     response_lines=[msgs[k][4] for k in ranked], source_field="rank"),
-                            msgs[mid][4]))
-            for k in reversed(best_first(kids)):
-                stack.append((k, path + [message(k)]))
-        if ctx.kind == "sft":
-            # The conversation along the best-ranked reply at every turn, ending on an assistant turn.
-            path, mid = [message(root)], root
-            while children.get(mid):
-                mid = best_first(children[mid])[0]
-                path.append(message(mid))
-            end = mid
-            while path and path[-1]["role"] != "assistant":
-                path.pop()
-                end = msgs[end][0]
-            if path:
-                out.append(({"messages": path}, msgs[end][4]))
-    return out
-
-
-# -- Label Studio ------------------------------------------------------------------------------
-
-_PROMPT_KEYS = ("prompt", "instruction", "question", "query", "input", "request", "text", "context")
-_ANSWER_KEY = re.compile(r"^(answer|response|text|output|completion|reply|generation|candidate)[ _-]?\w+$", re.I)
-
-
-def _prompt_key(data: dict, exclude: set, field: str) -> str:
-    for key in _PROMPT_KEYS:
-        if key in data and key not in exclude and isinstance(data[key], (str, list)):
-            return key
-    rest = [k for k, v in data.items() if k not in exclude and isinstance(v, str)]
-    if len(rest) == 1:
-        return rest[0]
-    raise FieldError(field, f"cannot tell which field is the prompt (fields: {', '.join(data) or 'none'}); "
-                            f"name it one of {', '.join(_PROMPT_KEYS)}")
-
-
-def _ls_annotator(ann: dict) -> str:
-    who = ann.get("completed_by")
-    if isinstance(who, dict):
-        who = who.get("email") or who.get("id")
-    return f"label-studio:{who}" if who not in (None, "") else "label-studio"
-
-
-def _conv_label_studio(row: dict, ctx: Context) -> KwiseRow:
-    data = _decoded(_required(row, "data")) if ctx.text_cells else _required(row, "data")
-    anns = _decoded(_required(row, "annotations")) if ctx.text_cells else _required(row, "annotations")
-    if not isinstance(data, dict):
-        raise FieldError("data", f"expected an object, got {type_name(data)}")
-    if not isinstance(anns, list):
-        raise FieldError("annotations", f"expected a list, got {type_name(anns)}")
-    results = [(a, r) for a in anns if isinstance(a, dict) and not a.get("was_cancelled")
-               for r in (a.get("result") or []) if isinstance(r, dict) and r.get("type") in ("pairwise", "ranker")]
-    if not results:
-        raise FieldError("annotations", "no completed pairwise or ranker annotation in this task")
-    kind = results[0][1]["type"]
-    if kind == "pairwise":
-        to_name = results[0][1].get("to_name")
-        names = [n.strip() for n in to_name.split(",")] if isinstance(to_name, str) else []
-        if len(names) != 2 or not all(n in data for n in names):
-            names = [k for k in data if _ANSWER_KEY.match(k) and isinstance(data[k], str)][:2]
-        if len(names) != 2:
-            raise FieldError("data", "a pairwise task needs two answers (e.g. answer1, answer2)")
-        keys = names
-        prompt_key = _prompt_key(data, set(keys), "data")
-        responses = [data[k] for k in keys]
-        judgements = []
-        for ann, res in results:
-            selected = (res.get("value") or {}).get("selected")
-            if selected not in ("left", "right"):
-                raise FieldError("annotations", f"pairwise result: 'selected' must be left or right, "
-                                                f"got {selected!r:.40}")
-            judgements.append(Judgement([[0], [1]] if selected == "left" else [[1], [0]], _ls_annotator(ann)))
-    else:
-        list_key = next((k for k, v in data.items() if isinstance(v, list) and v
-                         and all(isinstance(i, dict) and "id" in i for i in v)), None)
-        if list_key is None:
-            raise FieldError("data", "a ranker task needs a list of items with 'id'")
-        items = data[list_key]
-        index = {str(item["id"]): i for i, item in enumerate(items)}
-        responses = []
-        for i, item in enumerate(items):
-            body = next((item[k] for k in ("body", "text", "html", "title") if isinstance(item.get(k), str)), None)
-            if body is None:
-                raise FieldError(f"data.{list_key}", f"item {i}: expected a 'body', 'text' or 'title' string")
-            responses.append(body)
-        prompt_key = _prompt_key(data, {list_key}, "data")
-        judgements = []
-        for ann, res in results:
-            value = (res.get("value") or {}).get("ranker")
-            if not isinstance(value, dict) or not value:
-                raise FieldError("annotations", "ranker result: expected {'ranker': {name: [ids]}}")
-            buckets = [(k, v) for k, v in value.items() if k != "_"]   # "_": Label Studio's unplaced items
-            if len(buckets) == 1:
-                groups = [[index.get(str(x))] for x in buckets[0][1]]     # one list: a strict order
-            else:
-                groups = [[index.get(str(x)) for x in ids] for _k, ids in buckets]   # buckets: tie groups
-            if any(i is None for g in groups for i in g):
-                raise FieldError("annotations", f"ranker result names an item that is not in data.{list_key}")
-            judgements.append(Judgement([g for g in groups if g], _ls_annotator(ann)))
-    prompt = ctx.text(data[prompt_key], f"data.{prompt_key}")
-    responses = [ctx.text(r if isinstance(prompt, str) else _reply(r), "data") for r in responses]
-    first, *others = judgements
-    return KwiseRow(prompt=prompt, responses=responses, ordering=first.ordering, scores=None, tags=None,
-                    annotator=first.annotator, others=tuple(others), source_field="data")
-
-
-# -- Argilla 2 -------------------------------------------------------------------------------
-
-def _argilla_parts(row: dict) -> tuple[dict, dict]:
-    """``(fields, {question: [(value, user, status), ...]})`` from a nested or flattened record."""
-    if isinstance(row.get("fields"), dict) and isinstance(row.get("responses"), dict):
-        answers = {q: [(r.get("value"), r.get("user_id"), r.get("status")) for r in rs if isinstance(r, dict)]
-                   for q, rs in row["responses"].items() if isinstance(rs, list)}
-        return row["fields"], answers
-    answers, consumed = {}, set()
-    for key, values in row.items():
-        if key.endswith(".responses") and isinstance(values, list):
-            q = key[:-len(".responses")]
-            users = row.get(f"{key}.users") or [None] * len(values)
-            status = row.get(f"{key}.status") or [None] * len(values)
-            answers[q] = list(zip(values, users, status))
-            consumed |= {key, f"{key}.users", f"{key}.status"}
-    fields = {k: v for k, v in row.items() if k not in consumed and "." not in k
-              and k not in ("id", "_server_id", "status") and isinstance(v, str)}
-    return fields, answers
-
-
-def _argilla_ranking(value: Any, names: set) -> Optional[list[list[str]]]:
-    """A ranking question's answer as tie groups of field names, or None if it is not one."""
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [[v] for v in value] if set(value) <= names else None
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "value" in v for v in value):
-        if not {v["value"] for v in value} <= names:
-            return None
-        ranked = [v for v in value if isinstance(v.get("rank"), int)]
-        levels = sorted({v["rank"] for v in ranked})
-        return [[v["value"] for v in ranked if v["rank"] == lv] for lv in levels]
-    return None
-
-
-def _conv_argilla(row: dict, ctx: Context) -> KwiseRow:
-    fields, answers = _argilla_parts(row)
-    names = set(fields)
-    question, votes = None, []
-    for q, rs in answers.items():
-        usable = [(_argilla_ranking(v, names), u, s) for v, u, s in rs]
-        if usable and all(r is not None for r, _u, _s in usable):
-            question = q
-            votes = [(r, u) for r, u, s in usable if s in (None, "submitted")]
-            break
-    if question is None:
-        raise FieldError("responses", "no ranking question answered with this record's field names")
-    if not votes:
-        raise FieldError(f"{question}.responses", "no submitted ranking (drafts and discarded ones are left out)")
-    keys = sorted({n for r, _u in votes for g in r for n in g}, key=list(fields).index)
-    prompt_key = _prompt_key(fields, set(keys), "fields")
-    prompt = ctx.text(fields[prompt_key], prompt_key)
-    responses = [ctx.text(fields[k] if isinstance(prompt, str) else _reply(fields[k]), k) for k in keys]
-    judgements = [Judgement([[keys.index(n) for n in g] for g in r], f"argilla:{u}" if u else "argilla")
-                  for r, u in votes]
-    first, *others = judgements
-    return KwiseRow(prompt=prompt, responses=responses, ordering=first.ordering, scores=None, tags=None,
-                    annotator=first.annotator, others=tuple(others), source_field=f"{question}.responses")
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -570,16 +259,16 @@ PUBLIC_LAYOUTS: tuple[Shape, ...] = (
           "Stanford SHP {history, human_ref_A, human_ref_B, labels (1 = A preferred), score_A, score_B}", _conv_shp),
     Shape("oasst", "preference", ("message_id", "parent_id", "role", "text", "rank", "deleted"),
           "OpenAssistant message trees {message_id, parent_id, role, text, rank} (--kind sft: best-ranked paths)",
-          _conv_oasst, kinds=("sft",), finish=_finish_oasst),
+          oasst.collect_flat, kinds=("sft",), finish=oasst.finish),
     Shape("oasst-trees", "preference", ("message_tree_id", "prompt", "tree_state"),
           "OpenAssistant nested trees {message_tree_id, prompt: {text, role, replies: [...]}} (*.trees.jsonl)",
-          _conv_oasst_tree, kinds=("sft",), finish=_finish_oasst),
+          oasst.collect_tree, kinds=("sft",), finish=oasst.finish),
     Shape("label-studio", "preference", ("data", "annotations"),
           "Label Studio export of the pairwise or ranker template {data, annotations: [{result}]}",
-          _conv_label_studio),
+          tool_exports.convert_label_studio),
     Shape("argilla", "preference", ("fields", "responses"),
           "Argilla 2 records with a ranking question {fields, responses} or flattened {field, q.responses}",
-          _conv_argilla),
+          tool_exports.convert_argilla),
 )
 
 #: Every named layout: the core shapes, then the public datasets' layouts.
@@ -589,7 +278,7 @@ LAYOUTS: dict[str, Shape] = {**SHAPES, **{s.name: s for s in PUBLIC_LAYOUTS}}
 # -- detection ------------------------------------------------------------------------------
 
 def _messages_list(value: Any) -> bool:
-    value = _decoded(value)
+    value = decoded(value)
     return isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value)
 
 
@@ -605,13 +294,13 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
         return "argilla", f"'{sorted(flat)[0]}' with its '.users' (a flattened Argilla record)"
     if {"message_id", "parent_id", "role", "text"} <= keys:
         return "oasst", "'message_id', 'parent_id', 'role' and 'text' (OpenAssistant message rows)"
-    if "message_tree_id" in keys and isinstance(_decoded(row.get("prompt")), dict) \
-            and "replies" in _decoded(row["prompt"]):
+    if "message_tree_id" in keys and isinstance(decoded(row.get("prompt")), dict) \
+            and "replies" in decoded(row["prompt"]):
         return "oasst-trees", "'message_tree_id' and a 'prompt' message with 'replies' (OpenAssistant trees)"
     if {"conversation_a", "conversation_b", "winner"} <= keys:
         return "chatbot-arena", "'conversation_a', 'conversation_b' and 'winner' (LMSYS Chatbot Arena)"
     if "prompt" in keys and "answers" in keys:
-        answers = _decoded(row["answers"])
+        answers = decoded(row["answers"])
         if isinstance(answers, list) and answers and all(isinstance(a, dict) and "rank" in a for a in answers):
             return "nectar", "'prompt' and 'answers' with a 'rank' each (Nectar)"
     if {"response_0", "response_1", "better_response_id"} <= keys:
@@ -622,7 +311,7 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
             and _messages_list(row["chosen"]) and not _messages_list(row["prompt"]):
         return "ultrafeedback", "a string 'prompt' with 'chosen'/'rejected' conversations (UltraFeedback binarized)"
     if "conversations" in keys:
-        turns = _decoded(row["conversations"])
+        turns = decoded(row["conversations"])
         if isinstance(turns, list) and turns and all(isinstance(t, dict) and ("from" in t or "role" in t)
                                                      for t in turns):
             if {"chosen", "rejected"} <= keys:
@@ -662,7 +351,7 @@ def _replies(row: dict, columns: list[str]) -> int:
     """How many replies ``columns`` hold: a column holding a list of several counts as several."""
     n = 0
     for c in columns:
-        value = _decoded(row.get(c))
+        value = decoded(row.get(c))
         n += len(value) if isinstance(value, list) and len(value) > 1 else 1
     return n
 
