@@ -22,8 +22,8 @@ from typing import Any, Mapping, Optional
 from ..errors import DataError, WorkbenchError
 from ..store.records import KINDS
 from . import readers
-from .importer import _Importer, check_layout, parse_mapping
-from .layouts import LAYOUTS
+from .importer import _Importer, check_layout, parse_mapping, parse_pick
+from .layouts import LAYOUTS, layout_fields_used
 from .shapes import KNOWN_FIELDS, KwiseRow
 
 #: Rows read for a preview unless the caller asks otherwise.
@@ -108,9 +108,16 @@ class FilePreview:
         """The source columns the layout reads (the rest are ignored)."""
         if self.shape is None:
             return set()
-        ignored = set(self.ignored_fields)
-        return {c for c in self.columns if self.target(c) not in ignored
-                and not (c not in self.mapping and c in self.mapping.values())}
+        ignored, shape = set(self.ignored_fields), LAYOUTS[self.shape]
+        picked = set()   # a pick's label column and the two reply columns it chooses between
+        for label, target in self.mapping.items():
+            options = parse_pick(target)
+            if options:
+                picked |= {label, *(c for _, c in options)}
+        return {c for c in self.columns
+                if c in picked or (self.target(c) not in ignored and self.target(c) in
+                                   layout_fields_used(shape, {self.target(c): None})
+                                   and not (c not in self.mapping and c in self.mapping.values()))}
 
 
 class _PreviewChecker(_Importer):

@@ -145,3 +145,16 @@ def test_the_cli_help_names_every_layout():
                          text=True, timeout=60).stdout
     text = " ".join(out.replace("-\n", "-").split()).replace("- ", "-")   # argparse wraps at hyphens
     assert all(s.name in text for s in PUBLIC_LAYOUTS)
+
+
+def test_preview_marks_the_columns_a_pick_reads_as_used(kit):
+    from workbench.data.preview import preview_file
+
+    rows = [{"q": "p", "answer_a": "x", "answer_b": "y", "winner": "a", "id": 1},
+            {"q": "p2", "answer_a": "x", "answer_b": "y", "winner": "b", "id": 2, "late_extra": "z"}]
+    path, _ = kit.write(kit.tmp_path, "jsonl", rows)
+    p = preview_file(path, mapping={"q": "prompt", "winner": "pick(a:answer_a,b:answer_b)"})
+    assert p.shape == "preference" and p.error is None
+    assert {c: p.used(c) for c in p.columns} == {"q": True, "answer_a": True, "answer_b": True, "winner": True,
+                                                 "id": False, "late_extra": False}
+    assert [(s.content["chosen"], s.content["rejected"]) for s in p.stored] == [("x", "y"), ("y", "x")]
