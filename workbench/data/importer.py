@@ -375,6 +375,12 @@ class _Importer:
             if exact_rows:
                 raise
             raise _Fallback from None
+        except SystemError:
+            # pyarrow's JSON reader can build corrupt string arrays (an empty object on line 1 and a
+            # list holding null then a string on line 2: "Negative size passed to PyUnicode_New").
+            if exact_rows:
+                raise DataError("pyarrow could not read a column of this file", file=self.file) from None
+            raise _Fallback from None
         except UnicodeDecodeError:
             # pyarrow does not validate UTF-8 in JSON strings; the bytes fail when turned into Python
             # strings. The precise reader names the line.

@@ -57,7 +57,8 @@ def _collect_oasst(row: dict, ctx: Context, parent: Any, into: dict, known: dict
         parent = None
     if parent is not None and not isinstance(parent, str):
         raise FieldError("parent_id", f"expected a string or null, got {type_name(parent)}")
-    role = _OASST_ROLES.get(get(row, "role"))
+    role = get(row, "role")
+    role = _OASST_ROLES.get(role) if isinstance(role, str) else None
     if role is None:
         raise FieldError("role", f"expected prompter or assistant, got {get(row, 'role')!r:.40}")
     text = get(row, "text")

@@ -182,3 +182,11 @@ def test_a_ranking_at_the_cap_still_imports(kit):
                         [{"prompt": "p", "responses": [f"r{i}" for i in range(k)], "ranks": list(range(k))}])
     report = import_file(kit.ws, path, "d")
     assert report.rows == k * (k - 1) // 2
+
+
+def test_a_jsonl_pyarrow_misreads_falls_back_to_the_precise_reader(kit):
+    # pyarrow 2x: {} then a list holding null and a string -> SystemError in to_pylist (found by fuzzing).
+    path = kit.path("pa.jsonl", '{}\n{"data": [null, "0"]}\n')
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "d")
+    assert err.value.line == 1 and "\n" not in str(err.value)

@@ -621,3 +621,41 @@ def test_oasst_nested_trees_give_the_same_rankings_as_the_flat_rows(kit):
     bad, _ = kit.write(kit.tmp_path, "jsonl", trees, stem="bad")
     report = import_file(kit.ws, bad, "bad", kind="sft", skip_invalid=True)
     assert (report.rows, report.skipped) == (1, 1)
+
+
+# -- any value in a layout's fields: a located error or a clean import, never a crash -----------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from workbench.data.layouts import PUBLIC_LAYOUTS  # noqa: E402
+from workbench.errors import WorkbenchError as _WorkbenchError  # noqa: E402
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+                     | st.sampled_from(["model_a", "tie (bothbad)", "prompter", "assistant", "left", "human",
+                                        "\n\nHuman: hi\n\nAssistant: ", "response1"]),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["role", "content", "from", "value", "answer", "rank", "model", "result",
+                                          "type", "selected", "ranker", "id", "replies", "message_id", "text",
+                                          "user_id", "status"]), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+@pytest.mark.parametrize("layout", [s.name for s in PUBLIC_LAYOUTS])
+def test_any_values_give_a_located_error_never_a_crash(kit, tmp_path_factory, layout, data):
+    from workbench.store.workspace import Workspace
+
+    shape = next(s for s in PUBLIC_LAYOUTS if s.name == layout)
+    rows = [data.draw(st.fixed_dictionaries({}, optional={f: _JSON for f in shape.fields})) for _ in range(2)]
+    folder = tmp_path_factory.mktemp("fuzz")
+    path, _ = kit.write(folder, "jsonl", rows)
+    ws = Workspace.init(folder / "ws")
+    try:
+        for named in (layout, None):
+            try:
+                import_file(ws, path, f"d{named}", layout=named, skip_invalid=data.draw(st.booleans()))
+            except _WorkbenchError as exc:
+                assert "\n" not in str(exc)
+    finally:
+        ws.close()
