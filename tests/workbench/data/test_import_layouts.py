@@ -534,6 +534,8 @@ def test_argilla_nested_ranking_with_ties_and_drafts_left_out(kit):
     assert kit.contents(kit.ws, "arg") == [
         {"prompt": ARGILLA[0]["fields"]["prompt"], "chosen": "こんにちは", "rejected": "さようなら"},
         {"prompt": ARGILLA[0]["fields"]["prompt"], "chosen": "こんにちは", "rejected": "Hello"}]
+    check_lineage(kit, path, kit.records(kit.ws, "arg"), [lines[0]] * 2)
+    assert counts(kit.ws) == {"records": 2, "prompts": 1, "candidates": 3, "rankings": 1}
 
 
 def test_argilla_flattened_export_gives_a_ranking_per_user(kit):
@@ -543,6 +545,8 @@ def test_argilla_flattened_export_gives_a_ranking_per_user(kit):
                                                                                      ["_server_id", "id", "status"])
     assert rankings(kit.ws) == [("argilla:u-1", False, [["4"], ["22"]], lines[0]),
                                 ("argilla:u-9", False, [["22"], ["4"]], lines[0])]
+    assert [(r.chosen, r.rejected) for r in kit.records(kit.ws, "arg")] == [("4", "22"), ("22", "4")]
+    check_lineage(kit, path, kit.records(kit.ws, "arg"), [lines[0]] * 2)
 
 
 # -- OpenAI chat fine-tuning ------------------------------------------------------------------------
