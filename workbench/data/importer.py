@@ -13,7 +13,6 @@ the file with the precise reader, which locates every problem by line.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,11 @@ from ..store import db
 from ..store.records import CONTENT_FIELDS, KINDS, encode_text
 from ..store.workspace import Workspace
 from . import readers
+from .layouts import LAYOUTS, detect_layout, layout_fields_used
+from .mapping import ColumnMap, parse_mapping
 from .messages import FieldError
 from .pairs import pairs_from_ordering
-from .layouts import LAYOUTS, detect_layout, layout_fields_used
-from .shapes import KNOWN_FIELDS, Context, KwiseRow, Shape
+from .shapes import Context, KwiseRow, Shape
 
 #: Shapes whose all-string columns can be stored without a per-row look.
 _COLUMN_SHAPES = {"preference": ("prompt", "chosen", "rejected"),
@@ -66,57 +66,6 @@ class ImportReport:
         return d
 
 
-_PICK = re.compile(r"^pick\((.*)\)$", re.S)
-
-
-def parse_pick(target: str) -> Optional[list[tuple[str, str]]]:
-    """``pick(A:col_a,B:col_b)`` as ``[("A", "col_a"), ("B", "col_b")]``; None if ``target`` is no pick."""
-    m = _PICK.match(target)
-    if m is None:
-        return None
-    options = []
-    for part in m.group(1).split(","):
-        value, sep, column = part.partition(":")
-        if not sep or not value.strip() or not column.strip():
-            raise WorkbenchError(f"--map ...={target}: expected pick(VALUE:COLUMN,VALUE:COLUMN), "
-                                 "e.g. pick(0:response_0,1:response_1)")
-        options.append((value.strip(), column.strip()))
-    if len({c for _, c in options}) != 2 or len({v for v, _ in options}) != len(options):
-        raise WorkbenchError(f"--map ...={target}: a pick names two reply columns, each for its own value(s)")
-    return options
-
-
-def _pick_key(value: Any) -> str:
-    """A label value as the text a ``pick(...)`` names it by (0, "0" and 0.0 are the same)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def parse_mapping(items: Optional[list[str] | Mapping[str, str]]) -> dict[str, str]:
-    """``["question=prompt", ...]`` (or a dict) as ``{source: target}``, validated.
-
-    A target may also be a value-dependent pick, ``LABEL=pick(A:reply_a,B:reply_b)``:
-    the column ``LABEL`` says which reply is chosen (value ``A``: ``reply_a``,
-    the other one rejected), as in files whose label column names the winner.
-    """
-    if not items:
-        return {}
-    pairs = items.items() if isinstance(items, Mapping) else [
-        tuple(s.split("=", 1)) if "=" in s else (s, None) for s in items]
-    mapping: dict[str, str] = {}
-    for src, dst in pairs:
-        if not src or not dst:
-            raise WorkbenchError(f"--map {src}: expected SOURCE=TARGET, e.g. --map question=prompt")
-        if dst not in KNOWN_FIELDS and parse_pick(dst) is None:
-            raise WorkbenchError(f"--map {src}={dst}: unknown target field {dst!r}; "
-                                 f"known fields: {', '.join(sorted(KNOWN_FIELDS))}")
-        mapping[src] = dst
-    return mapping
-
-
 class _Fallback(Exception):
     """The fast path cannot vouch for exact line numbers; re-read precisely."""
 
@@ -127,8 +76,7 @@ class _Importer:
         self.conn, self.path, self.fmt, self.name = conn, path, fmt, name
         self.file = str(path)
         self.requested_kind, self.mapping, self.layout = kind, mapping, layout
-        self.picks = {src: parse_pick(dst) for src, dst in mapping.items() if parse_pick(dst) is not None}
-        self.renames = {src: dst for src, dst in mapping.items() if src not in self.picks}
+        self.columns = ColumnMap(mapping)
         self.skip_invalid, self.description, self.source_id = skip_invalid, description, source_id
         self.unit = readers.line_unit(fmt)
         self.reset()
@@ -148,35 +96,11 @@ class _Importer:
 
     # -- shared pieces -------------------------------------------------------------------
     def map_row(self, row: dict, *, strict: bool = True) -> dict:
-        if not self.mapping:
-            return row
-        out, consumed = {}, set()
-        for label, options in self.picks.items():
-            columns = list(dict.fromkeys(c for _, c in options))
-            consumed |= {label, *columns}
-            value = _pick_key(row.get(label))
-            picked = next((c for v, c in options if v == value), None)
-            if picked is None:
-                if strict:
-                    raise FieldError(label, f"value {row.get(label)!r:.40} is not one the pick names "
-                                            f"({', '.join(v for v, _ in options)})")
-                out["chosen"] = out["rejected"] = None
-                continue
-            other = next(c for c in columns if c != picked)
-            out["chosen"], out["rejected"] = row.get(picked), row.get(other)
-        for k, v in row.items():
-            if k in consumed:
-                continue
-            target = self.renames.get(k, k)
-            if target in out and k not in self.renames:
-                continue  # the mapped column wins over an unmapped one of the same name
-            out[target] = v
-        return out
+        return self.columns.apply(row, strict=strict) if self.mapping else row
 
     def start(self, row: dict, line: int) -> None:
         """Detect the shape from the first readable row and check the kind."""
-        sources = list(self.renames) + [c for label, opts in self.picks.items() for c in [label, *(c for _, c in opts)]]
-        missing = list(dict.fromkeys(src for src in sources if src not in row))
+        missing = [src for src in self.columns.sources() if src not in row]
         if missing:
             raise DataError(f"--map names column(s) not in the data: {', '.join(missing)}; "
                             f"columns are: {', '.join(row)}", file=self.file, line=line, unit=self.unit)

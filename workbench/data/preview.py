@@ -22,7 +22,8 @@ from typing import Any, Mapping, Optional
 from ..errors import DataError, WorkbenchError
 from ..store.records import KINDS
 from . import readers
-from .importer import _Importer, check_layout, parse_mapping, parse_pick
+from .importer import _Importer, check_layout
+from .mapping import parse_mapping, parse_pick
 from .layouts import LAYOUTS, layout_fields_used
 from .shapes import KNOWN_FIELDS, KwiseRow
 
