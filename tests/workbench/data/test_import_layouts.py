@@ -663,3 +663,16 @@ def test_any_values_give_a_located_error_never_a_crash(kit, tmp_path_factory, la
                 assert "\n" not in str(exc)
     finally:
         ws.close()
+
+
+def test_preview_of_hh_rows_shows_the_prompt_with_its_history(kit):
+    from workbench.data.preview import preview_file
+
+    rows = [{"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: ¿y tú?\n\nAssistant: bien",
+             "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: ¿y tú?\n\nAssistant: vete"}]
+    path, _ = kit.write(kit.tmp_path, "jsonl", rows)
+    p = preview_file(path)
+    assert (p.shape, p.layout_reason) == ("hh-rlhf", "'chosen' and 'rejected' HH transcripts ('\\n\\nHuman: ...')")
+    assert [s.content for s in p.stored] == [
+        {"prompt": [M("user", "hi"), M("assistant", "hello"), M("user", "¿y tú?")],
+         "chosen": [M("assistant", "bien")], "rejected": [M("assistant", "vete")]}]
