@@ -6,7 +6,11 @@ with the Hugging Face ``datasets`` JSON loader (fresh cache) in another
 child process, and prints both speeds and their ratio. The last line is one
 JSON object: ``{"rows_per_s", "baseline_rows_per_s", "ratio", "peak_rss_mb"}``.
 
-    python benchmarks/import_speed.py [--rows 200000] [--repeat 3]
+    python benchmarks/import_speed.py [--rows 200000] [--repeat 3] [--layout pairs|ultrafeedback]
+
+``--layout ultrafeedback`` writes HuggingFaceH4/ultrafeedback_binarized rows
+(a string prompt, chosen/rejected whole conversations, scores): the per-row
+path a public layout takes, instead of the whole-column path of plain pairs.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ print(json.dumps({"rows": ds.num_rows, "seconds": dt,
 """
 
 
-def generate(path: Path, rows: int, seed: int = 0) -> None:
+def generate(path: Path, rows: int, seed: int = 0, layout: str = "pairs") -> None:
     rnd = random.Random(seed)
 
     def words(n: int) -> str:
@@ -56,8 +60,17 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
     with open(path, "w", encoding="utf-8") as f:
         for i in range(rows):
-            f.write(json.dumps({"prompt": f"Question {i}: {words(12)}?", "chosen": words(30),
-                                "rejected": words(25)}) + "\n")
+            prompt, chosen, rejected = f"Question {i}: {words(12)}?", words(30), words(25)
+            if layout == "ultrafeedback":
+                user = {"role": "user", "content": prompt}
+                row = {"prompt": prompt, "prompt_id": f"{i:08x}",
+                       "chosen": [user, {"role": "assistant", "content": chosen}],
+                       "rejected": [user, {"role": "assistant", "content": rejected}],
+                       "messages": [user, {"role": "assistant", "content": chosen}],
+                       "score_chosen": 8.0, "score_rejected": 4.5}
+            else:
+                row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+            f.write(json.dumps(row) + "\n")
 
 
 def child(code: str, *args: str) -> dict:
@@ -69,13 +82,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
+    ap.add_argument("--layout", choices=("pairs", "ultrafeedback"), default="pairs",
+                    help="rows to generate: plain pairs (default) or UltraFeedback binarized rows")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = tmp / "pairs.jsonl"
-        generate(data, args.rows)
+        generate(data, args.rows, layout=args.layout)
         size_mb = data.stat().st_size / 1e6
-        print(f"file: {args.rows:,} pairs, {size_mb:.1f} MB")
+        print(f"file: {args.rows:,} {args.layout} rows, {size_mb:.1f} MB")
         ours, base = [], []
         for i in range(args.repeat):
             # Alternate so both see the same page-cache and machine load.

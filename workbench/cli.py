@@ -58,8 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset kind (default: from the detected shape)")
     p.add_argument("--format", choices=("jsonl", "json", "csv", "parquet", "hf"),
                    help="input format (default: from the extension and content)")
+    p.add_argument("--layout", metavar="NAME",
+                   help="the file's layout when detection is ambiguous or the file was renamed, e.g. "
+                        "ultrafeedback, sharegpt, sharegpt-preference, dolly, chatbot-arena, nectar, pku-saferlhf, "
+                        "pku-saferlhf-safer, shp, oasst, oasst-trees, label-studio, argilla, or a core shape "
+                        "(preference, implicit-preference, hh-rlhf, kwise, messages, prompt-completion, alpaca, ...)")
     p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
-                   help="rename a source column to a known field, e.g. --map question=prompt (repeatable)")
+                   help="rename a source column to a known field, e.g. --map question=prompt, or let a label "
+                        "column pick the chosen reply, e.g. --map 'winner=pick(a:answer_a,b:answer_b)' (repeatable)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="import the valid rows and report every skipped one (default: stop at the first)")
     p.add_argument("--description", default="", help="a note stored with the dataset")
@@ -225,9 +231,12 @@ def cmd_data(args) -> int:
     if args.action == "import":
         report = importer.import_file(ws, args.file, args.name, kind=args.kind, mapping=args.map,
                                       skip_invalid=args.skip_invalid, description=args.description,
-                                      fmt=args.format, progress=_progress_printer(show_progress))
+                                      fmt=args.format, progress=_progress_printer(show_progress),
+                                      layout=args.layout)
         lines = [f"Imported {report.rows:,} records into {report.dataset!r} ({report.kind}, {report.style}, "
-                 f"shape {report.shape}) from {report.path} in {report.seconds:.1f} s; {report.skipped:,} skipped."]
+                 f"layout {report.shape}) from {report.path} in {report.seconds:.1f} s; {report.skipped:,} skipped.",
+                 f"Layout {report.shape}: {report.layout_reason}."
+                 + (f" {report.rankings:,} rankings stored." if report.rankings else "")]
         if report.ignored_fields:
             lines.append(f"Ignored fields: {', '.join(report.ignored_fields)}")
         if not args.json:

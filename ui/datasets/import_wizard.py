@@ -1,7 +1,8 @@
 """The import wizard: choose a file, preview and map its columns, name the dataset, import.
 
-Pages: file → preview & mapping (detected format/shape, the first rows, the
-column mapping, the kind, a validation report of the previewed rows) →
+Pages: file → preview & mapping (detected format and layout and why, what the
+first rows will be stored as, the raw rows, the column mapping, the layout and
+kind, the ignored columns, a validation report of the previewed rows) →
 name → import (progress, cancel, the report). The preview and the import
 run on worker threads (:func:`workbench.data.preview.preview_file`,
 :func:`workbench.data.importer.import_file`); the import is one
@@ -18,10 +19,13 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QStyle,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizard, QWizardPage)
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizard,
+                               QWizardPage)
 
 from workbench.data import importer, readers
-from workbench.data.preview import DEFAULT_PREVIEW_ROWS, FilePreview, Problem, mapping_targets, preview_file
+from workbench.data.layouts import LAYOUTS
+from workbench.data.preview import (DEFAULT_PREVIEW_ROWS, FilePreview, Problem, StoredPreview, mapping_targets,
+                                    preview_file)
 from workbench.errors import WorkbenchError
 from workbench.store import datasets as ds_repo
 from workbench.store.records import KINDS
@@ -39,6 +43,39 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     if tooltip:
         item.setToolTip(tooltip)
     return item
+
+
+def turns_text(value, limit: int) -> str:
+    """A stored text value in one cell: every turn of a conversation ("user: … · assistant: …")."""
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        text = "  ·  ".join(f"{m.get('role')}: {m.get('content')}" for m in value)
+    elif value is None:
+        text = ""
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+#: The stored-record columns of the "What will be stored" table: (header, content fields shown).
+_STORED_COLUMNS = (("Prompt (with history)", ("prompt",)), ("Chosen / completion", ("chosen", "completion", "messages")),
+                   ("Rejected", ("rejected",)), ("Also stored", ()))
+
+
+def stored_rows(table: QTableWidget, stored: list[StoredPreview]) -> None:
+    """Fill the "What will be stored" table: one row per record or ranking, as saved."""
+    table.setRowCount(len(stored))
+    for i, s in enumerate(stored):
+        head = QTableWidgetItem(str(s.line))
+        table.setVerticalHeaderItem(i, head)
+        for j, (_title, names) in enumerate(_STORED_COLUMNS[:-1]):
+            value = next((s.content[n] for n in names if n in s.content), None)
+            table.setItem(i, j, _item(turns_text(value, 200), turns_text(value, 4000)))
+        extra = [s.ranking] if s.ranking else []
+        extra += [f"{k} {s.content[k]:g}" for k in ("score_chosen", "score_rejected", "label") if k in s.content]
+        if s.tags:
+            extra.append("tags " + ", ".join(s.tags))
+        table.setItem(i, len(_STORED_COLUMNS) - 1, _item("; ".join(extra), "; ".join(extra)))
 
 
 def problem_rows(table: QTableWidget, problems: list) -> None:
@@ -145,6 +182,21 @@ class PreviewPage(QWizardPage):
         self.detected.setTextFormat(Qt.TextFormat.RichText)
         self.detected.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.ignored_label = QLabel()
+        self.ignored_label.setWordWrap(True)
+        self.ignored_label.setTextFormat(Qt.TextFormat.RichText)
+        self.ignored_label.setVisible(False)
+
+        # What the import will store, as saved (prompt with history, chosen, rejected, rankings),
+        # first; the raw columns second.
+        self.stored_table = QTableWidget(0, len(_STORED_COLUMNS))
+        self.stored_table.setHorizontalHeaderLabels([t for t, _ in _STORED_COLUMNS])
+        self.stored_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.stored_table.setAlternatingRowColors(True)
+        self.stored_table.setWordWrap(False)
+        self.stored_table.horizontalHeader().setDefaultSectionSize(260)
+        self.stored_table.horizontalHeader().setStretchLastSection(True)
+
         self.table = QTableWidget()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
@@ -167,10 +219,18 @@ class PreviewPage(QWizardPage):
             self.kind_combo.addItem(f"{kind} ({_KIND_HELP[kind]})", kind)
         self.kind_combo.setToolTip("Any shape can also be imported as prompts only")
         self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
+        self.layout_combo = QComboBox()
+        self.layout_combo.addItem("As detected", None)
+        for name, shape in LAYOUTS.items():
+            self.layout_combo.addItem(name, name)
+            self.layout_combo.setItemData(self.layout_combo.count() - 1, shape.description, Qt.ItemDataRole.ToolTipRole)
+        self.layout_combo.setToolTip("Name the file's layout when detection is ambiguous or the file was renamed")
+        self.layout_combo.currentIndexChanged.connect(self._on_kind_changed)
         mapping_box = QGroupBox("Column mapping")
         mapping_layout = QVBoxLayout(mapping_box)
         mapping_layout.addWidget(self.mapping_table, 1)
         kind_row = QFormLayout()
+        kind_row.addRow("Layout", self.layout_combo)
         kind_row.addRow("Dataset kind", self.kind_combo)
         mapping_layout.addLayout(kind_row)
 
@@ -190,14 +250,18 @@ class PreviewPage(QWizardPage):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addWidget(mapping_box, 2)
         bottom_layout.addWidget(report_box, 3)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.stored_table, "What will be stored")
+        self.tabs.addTab(self.table, "Rows in the file")
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
+        splitter.addWidget(self.tabs)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.detected)
+        layout.addWidget(self.ignored_label)
         layout.addWidget(splitter, 1)
 
         # Runs the preview off the GUI thread; kept hidden: a preview of 50 rows is quick, and a
@@ -226,6 +290,11 @@ class PreviewPage(QWizardPage):
     def kind(self) -> Optional[str]:
         return self.kind_combo.currentData()
 
+    @property
+    def layout_name(self) -> Optional[str]:
+        """The layout chosen in the wizard (None: as detected)."""
+        return self.layout_combo.currentData()
+
     def mapping_combo(self, column: str) -> QComboBox:
         return self._combos[column]
 
@@ -237,6 +306,7 @@ class PreviewPage(QWizardPage):
             self.preview = None
             self._build_mapping([])
             self.kind_combo.setCurrentIndex(0)
+            self.layout_combo.setCurrentIndex(0)
         self.refresh()
 
     def refresh(self) -> None:
@@ -246,10 +316,10 @@ class PreviewPage(QWizardPage):
         if self.panel.busy:
             self._pending = True
             return
-        path, mapping, kind = self.path, self.mapping, self.kind
+        path, mapping, kind, layout = self.path, self.mapping, self.kind, self.layout_name
         if self.preview is None:
             self.detected.setText(f"Reading the first rows of {_escape(path.name)}…")
-        self.panel.run(lambda progress, cancel: preview_file(path, mapping=mapping, kind=kind),
+        self.panel.run(lambda progress, cancel: preview_file(path, mapping=mapping, kind=kind, layout=layout),
                        f"Reading the first rows of {path.name}…", on_success=self._on_previewed,
                        on_failure=self._on_preview_failed, cancellable=False)
         self.completeChanged.emit()
@@ -274,17 +344,26 @@ class PreviewPage(QWizardPage):
         if preview.columns != self._columns:
             self._build_mapping(preview.columns)
         self._show_detection(preview)
+        stored_rows(self.stored_table, preview.stored)
         self._show_rows(preview)
         self._show_usage(preview)
         self._show_report(preview)
 
     def _show_detection(self, p: FilePreview) -> None:
         rows = f"{len(p.rows)} rows{' (more follow)' if p.more else ''}"
+        self.ignored_label.setVisible(False)
         if p.shape is not None and p.error is None:
-            text = (f"Format <b>{p.format.upper()}</b> · shape <b>{_escape(p.shape_description)}</b> · "
-                    f"kind <b>{p.kind}</b> · style <b>{p.style or 'standard'}</b> · {rows} previewed")
+            text = (f"Format <b>{p.format.upper()}</b> · layout <b>{_escape(p.shape)}</b> "
+                    f"({_escape(p.shape_description)}) · kind <b>{p.kind}</b> · style <b>{p.style or 'standard'}</b>"
+                    f" · {rows} previewed<br>Why this layout: {_escape(p.layout_reason)}")
             if p.ignored_fields:
-                text += f"<br>Ignored columns: {_escape(', '.join(p.ignored_fields))}"
+                # Prominent: a column left out here is not in the workspace at all.
+                self.ignored_label.setText(
+                    "<b style='color:#b35900'>⚠ Not imported:</b> "
+                    f"<span style='color:#b35900'>{_escape(', '.join(p.ignored_fields))}</span> "
+                    "— these columns are left out of the stored records. Map them, or pick another layout, "
+                    "if they hold responses or labels.")
+                self.ignored_label.setVisible(True)
         elif p.error is not None:
             text = f"Format <b>{p.format.upper()}</b> · <b>cannot import:</b> {_escape(str(p.error))}"
         else:
@@ -482,12 +561,13 @@ class ImportPage(QWizardPage):
         name = wizard.name_page.name
         description = wizard.name_page.description_edit.text().strip()
         kind, mapping = wizard.preview_page.kind, wizard.preview_page.mapping
+        layout = wizard.preview_page.layout_name
         skip = wizard.preview_page.skip_check.isChecked()
 
         def work(progress, cancel):
             return with_workspace(root, lambda ws: importer.import_file(
                 ws, path, name, kind=kind, mapping=mapping, skip_invalid=skip, description=description, fmt=fmt,
-                progress=progress, cancel=cancel))
+                progress=progress, cancel=cancel, layout=layout))
 
         self.panel.run(work, f"Importing {path.name}…", on_success=self._on_imported,
                        on_failure=self._on_failed, on_cancelled=self._on_cancelled)
@@ -501,7 +581,7 @@ class ImportPage(QWizardPage):
         self.panel.set_status("")
         extra = f" ({report.rankings:,} rankings)" if report.rankings else ""
         lines = [f"Imported {report.rows:,} records{extra} into “{report.dataset}” in {report.seconds:.1f} s: "
-                 f"{report.kind}, {report.style} style, shape {report.shape}, from {report.path}.",
+                 f"{report.kind}, {report.style} style, layout {report.shape}, from {report.path}.",
                  f"{report.skipped:,} rows skipped." if report.skipped else "No rows skipped."]
         if report.ignored_fields:
             lines.append(f"Ignored fields: {', '.join(report.ignored_fields)}.")

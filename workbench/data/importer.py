@@ -29,9 +29,11 @@ from ..store import db, staging
 from ..store.records import CONTENT_FIELDS, KINDS, encode_text
 from ..store.workspace import Workspace
 from . import readers
+from .layouts import LAYOUTS, detect_layout, layout_fields_used
+from .mapping import ColumnMap, parse_mapping
 from .messages import FieldError
 from .pairs import pairs_from_ordering
-from .shapes import KNOWN_FIELDS, Context, KwiseRow, Shape, detect_shape, shape_fields_used
+from .shapes import Context, KwiseRow, Shape
 
 #: Shapes whose all-string columns can be stored without a per-row look.
 _COLUMN_SHAPES = {"preference": ("prompt", "chosen", "rejected"),
@@ -57,6 +59,8 @@ class ImportReport:
     skipped_rows: list[dict] = field(default_factory=list)
     ignored_fields: list[str] = field(default_factory=list)
     rankings: int = 0
+    #: Why the layout (``shape``) was chosen: the fields that identified it, or "asked for".
+    layout_reason: str = ""
     #: The background WAL checkpoint started after the commit (join it to wait).
     checkpoint_thread: Any = field(default=None, repr=False, compare=False)
 
@@ -66,35 +70,19 @@ class ImportReport:
         return d
 
 
-def parse_mapping(items: Optional[list[str] | Mapping[str, str]]) -> dict[str, str]:
-    """``["question=prompt", ...]`` (or a dict) as ``{source: target}``, validated."""
-    if not items:
-        return {}
-    pairs = items.items() if isinstance(items, Mapping) else [
-        tuple(s.split("=", 1)) if "=" in s else (s, None) for s in items]
-    mapping: dict[str, str] = {}
-    for src, dst in pairs:
-        if not src or not dst:
-            raise WorkbenchError(f"--map {src}: expected SOURCE=TARGET, e.g. --map question=prompt")
-        if dst not in KNOWN_FIELDS:
-            raise WorkbenchError(f"--map {src}={dst}: unknown target field {dst!r}; "
-                                 f"known fields: {', '.join(sorted(KNOWN_FIELDS))}")
-        mapping[src] = dst
-    return mapping
-
-
 class _Fallback(Exception):
     """The fast path cannot vouch for exact line numbers; re-read precisely."""
 
 
 class _Importer:
     def __init__(self, conn, path: Path, fmt: str, name: str, kind: Optional[str], mapping: dict,
-                 skip_invalid: bool, description: str, source_id: int,
+                 skip_invalid: bool, description: str, source_id: int, layout: Optional[str] = None,
                  pending: Optional[staging.Pending] = None):
         self.conn, self.path, self.fmt, self.name = conn, path, fmt, name
         self.pending = pending
         self.file = str(path)
-        self.requested_kind, self.mapping = kind, mapping
+        self.requested_kind, self.mapping, self.layout = kind, mapping, layout
+        self.columns = ColumnMap(mapping)
         self.skip_invalid, self.description, self.source_id = skip_invalid, description, source_id
         self.unit = readers.line_unit(fmt)
         self.reset()
@@ -109,40 +97,37 @@ class _Importer:
         self.skipped = 0
         self.skipped_rows: list[dict] = []
         self.ignored: list[str] = []
+        self.reason = ""
 
     # -- shared pieces -------------------------------------------------------------------
-    def map_row(self, row: dict) -> dict:
-        if not self.mapping:
-            return row
-        out = {}
-        for k, v in row.items():
-            target = self.mapping.get(k, k)
-            if target in out and k not in self.mapping:
-                continue  # the mapped column wins over an unmapped one of the same name
-            out[target] = v
-        return out
+    def map_row(self, row: dict, *, strict: bool = True) -> dict:
+        return self.columns.apply(row, strict=strict) if self.mapping else row
 
     def start(self, row: dict, line: int) -> None:
         """Detect the shape from the first readable row and check the kind."""
-        missing = [src for src in self.mapping if src not in row]
+        missing = [src for src in self.columns.sources() if src not in row]
         if missing:
             raise DataError(f"--map names column(s) not in the data: {', '.join(missing)}; "
                             f"columns are: {', '.join(row)}", file=self.file, line=line, unit=self.unit)
-        mapped = self.map_row(row)
-        try:
-            shape = detect_shape(mapped)
-        except DataError as exc:
-            raise DataError(exc.message, file=self.file, line=line, unit=self.unit) from None
+        mapped = self.map_row(row, strict=False)
+        if self.layout is not None:
+            shape, self.reason = LAYOUTS[self.layout], "asked for with --layout"
+        else:
+            try:
+                shape, self.reason = detect_layout(mapped, allow_dropping=self.requested_kind in ("prompts", "sft"))
+            except DataError as exc:
+                raise DataError(exc.message, file=self.file, line=line, unit=self.unit) from None
         kind = self.requested_kind or shape.kind
         # Every shape yields a prompt (HH and implicit pairs from their shared turns, {messages}
         # from all but the final reply, see encode), so --kind prompts fits any of them.
-        if kind != shape.kind and kind != "prompts":
+        if kind not in (shape.kind, *shape.kinds) and kind != "prompts":
             raise DataError(
-                f"--kind {kind} does not fit the detected shape: {shape.description}; "
+                f"--kind {kind} does not fit the layout: {shape.description}; "
                 f"use --kind {shape.kind}, or --map to rename fields", file=self.file, line=line,
                 unit=self.unit)
         self.shape, self.kind = shape, kind
-        used = shape_fields_used(shape, mapped)
+        self.ctx.kind = kind
+        used = layout_fields_used(shape, mapped)
         self.ignored = sorted(k for k in mapped if k not in used)
 
     def problem(self, line: int, message: str, field_name: Optional[str]) -> None:
@@ -152,7 +137,8 @@ class _Importer:
         if len(self.skipped_rows) < MAX_REPORTED_SKIPS:
             self.skipped_rows.append({self.unit: line, "field": field_name, "message": message})
 
-    def encode(self, content: dict, line: int, split: Optional[str], tags=None, ranking_id=None) -> tuple:
+    def encode(self, content: dict, line: int, split: Optional[str], tags=None, ranking_id=None,
+               candidate_id=None) -> tuple:
         if self.kind == "prompts":
             prompt = content.get("prompt")
             if prompt is None and "messages" in content:
@@ -169,7 +155,7 @@ class _Importer:
                     v = encode_text(v)
             values.append(v)
         tag_text = json.dumps(list(tags), ensure_ascii=False) if tags else None
-        return (*values, tag_text, split, self.source_id, line, ranking_id, None, None, None)
+        return (*values, tag_text, split, self.source_id, line, ranking_id, candidate_id, None, None)
 
     def convert_rows(self, rows: list, lines: list, split: Optional[str], *, fast: bool) -> list[tuple]:
         out = []
@@ -182,40 +168,71 @@ class _Importer:
                 continue
             if self.shape is None:
                 self.start(row, line)
-            if self.mapping:
-                row = self.map_row(row)
             style_before = self.ctx.style
+            self.ctx.line = line
             try:
+                if self.mapping:
+                    row = self.map_row(row)
                 content = self.shape.convert(row, self.ctx)
-                tags = content.tags if isinstance(content, KwiseRow) else _tags(row)
+                if isinstance(content, KwiseRow):
+                    tags = content.tags
+                elif isinstance(content, dict) and "tags" in content:
+                    tags = content.pop("tags")   # a layout's own tags (a category, a safety verdict)
+                else:
+                    tags = _tags(row)
             except FieldError as exc:
                 self.ctx.style = style_before
                 if fast:
                     raise _Fallback
                 self.problem(line, exc.message, exc.field)
                 continue
+            if content is None:
+                continue   # a whole-file layout collects the row; finish() stores what it gives
             if isinstance(content, KwiseRow):
                 out.extend(self.kwise(content, line, split))
             else:
                 out.append(self.encode(content, line, split, tags))
         return out
 
+    def finish(self) -> None:
+        """Store what a whole-file layout (message trees) builds once every row is read."""
+        if self.shape is None or self.shape.finish is None:
+            return
+        try:
+            items = self.shape.finish(self.ctx)
+        except FieldError as exc:
+            raise DataError(exc.message, file=self.file, field=exc.field) from None
+        out: list[tuple] = []
+        for item, line in items:
+            if isinstance(item, KwiseRow):
+                out.extend(self.kwise(item, line, None))
+            else:
+                out.append(self.encode(item, line, None, item.pop("tags", None)))
+            if len(out) >= readers.BATCH_ROWS:
+                self.store(out)
+                out = []
+        self.store(out)
+
     def kwise(self, row: KwiseRow, line: int, split: Optional[str]) -> list[tuple]:
         """Store the ranking itself (prompt, candidates, ranking) and return its pairs."""
         if self.kind == "prompts":
             return [self.encode({"prompt": row.prompt}, line, split, row.tags)]
-        ranking_id = self.store_ranking(row, line)
-        self.rankings += 1
+        cand_ids, ranking_ids = self.store_ranking(row, line)
+        self.rankings += len(ranking_ids)
         out = []
-        for a, b, _tie in pairs_from_ordering(row.ordering):
-            content = {"prompt": row.prompt, "chosen": row.responses[a], "rejected": row.responses[b]}
-            if row.scores:
-                content["score_chosen"], content["score_rejected"] = row.scores[a], row.scores[b]
-            out.append(self.encode(content, line, split, row.tags, ranking_id))
+        for judgement, ranking_id in zip(row.judgements(), ranking_ids):
+            if judgement.all_bad:
+                continue   # an ordering among bad answers is no preference (as rankings_to_dataset)
+            for a, b, _tie in pairs_from_ordering([sorted(g) for g in judgement.ordering]):
+                content = {"prompt": row.prompt, "chosen": row.responses[a], "rejected": row.responses[b]}
+                if row.scores:
+                    content["score_chosen"], content["score_rejected"] = row.scores[a], row.scores[b]
+                out.append(self.encode(content, line, split, row.tags, ranking_id, cand_ids[a]))
         return out
 
-    def store_ranking(self, row: KwiseRow, line: int) -> Optional[int]:
-        """Insert the prompt, its candidates and the ranking; return the ranking id.
+    def store_ranking(self, row: KwiseRow, line: int) -> tuple[list, list]:
+        """Insert the prompt, its candidates and one ranking per judgement, as the Rank page
+        stores a decision; return ``(candidate ids, ranking ids)``.
         (A separate step so a preview can check k-wise rows without a database.)"""
         self.pending.hold()  # rankings are visible to queues at once: the rest is one transaction
         now = time.time()
@@ -229,13 +246,17 @@ class _Importer:
             cand_ids.append(self.conn.execute(
                 "INSERT INTO candidates(prompt_id, response, model, params, source_id, source_line, created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (prompt_id, encode_text(resp), None, json.dumps(params), self.source_id, line, now)).lastrowid)
-        ordering = [[cand_ids[i] for i in g] for g in row.ordering]
-        ranking_id = self.conn.execute(
-            "INSERT INTO rankings(prompt_id, annotator, ordering, source_id, source_line, created_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (prompt_id, f"import:{self.path.name}", json.dumps(ordering), self.source_id, line, now)).lastrowid
-        return ranking_id
+                (prompt_id, encode_text(resp), row.models[i] if row.models else None, json.dumps(params),
+                 self.source_id, row.response_lines[i] if row.response_lines else line, now)).lastrowid)
+        ranking_ids = []
+        for judgement in row.judgements():
+            ordering = [sorted(cand_ids[i] for i in g) for g in judgement.ordering]
+            ranking_ids.append(self.conn.execute(
+                "INSERT INTO rankings(prompt_id, annotator, ordering, all_bad, source_id, source_line, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (prompt_id, judgement.annotator or f"import:{self.path.name}", json.dumps(ordering),
+                 int(judgement.all_bad), self.source_id, line, now)).lastrowid)
+        return cand_ids, ranking_ids
 
     # Each chunk is its own short transaction (see workbench.store.staging), so a ranking
     # decision never waits for more than one chunk's inserts.
@@ -281,6 +302,12 @@ class _Importer:
         except (pa.ArrowException, DataError):
             if exact_rows:
                 raise
+            raise _Fallback from None
+        except SystemError:
+            # pyarrow's JSON reader can build corrupt string arrays (an empty object on line 1 and a
+            # list holding null then a string on line 2: "Negative size passed to PyUnicode_New").
+            if exact_rows:
+                raise DataError("pyarrow could not read a column of this file", file=self.file) from None
             raise _Fallback from None
         except UnicodeDecodeError:
             # pyarrow does not validate UTF-8 in JSON strings; the bytes fail when turned into Python
@@ -329,8 +356,12 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
                 mapping: Optional[list[str] | Mapping[str, str]] = None, skip_invalid: bool = False,
                 description: str = "", fmt: Optional[str] = None,
                 progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-                conn=None) -> ImportReport:
+                conn=None, layout: Optional[str] = None) -> ImportReport:
     """Import ``path`` as a new dataset ``name``; return what was stored.
+
+    The layout is detected from the first row (see
+    :func:`~workbench.data.layouts.detect_layout`) unless ``layout`` names
+    one of :data:`~workbench.data.layouts.LAYOUTS`.
 
     Raises :class:`~workbench.errors.DataError` naming file, line and field
     for the first bad row (unless ``skip_invalid``), and
@@ -346,6 +377,7 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
         raise WorkbenchError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
     name = ds_repo.validate_name(name)
     mapping = parse_mapping(mapping)
+    check_layout(layout)
     if fmt in ("jsonl", "json", "csv") and readers.file_size(path) == 0:
         raise DataError("file is empty (no records)", file=str(path))
     conn = conn or ws.conn
@@ -356,7 +388,7 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
         report = _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description,
-                                progress, cancel, started)
+                                progress, cancel, started, layout)
     finally:
         conn.execute("PRAGMA wal_autocheckpoint = 1000")
     report.checkpoint_thread = db.checkpoint_in_background(ws.db_path)
@@ -364,8 +396,13 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
     return report
 
 
+def check_layout(layout: Optional[str]) -> None:
+    if layout is not None and layout not in LAYOUTS:
+        raise WorkbenchError(f"--layout {layout}: expected one of {', '.join(LAYOUTS)}")
+
+
 def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, description, progress,
-                   cancel, started) -> ImportReport:
+                   cancel, started, layout=None) -> ImportReport:
     """Write the import in chunks no one sees, then publish it at once (see workbench.store.staging)."""
     what = f"workspace {ws.root}"
     if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
@@ -376,7 +413,7 @@ def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, descr
     try:
         with pending.writing():
             imp = _Importer(conn, path, fmt, name, kind, mapping, skip_invalid, description, pending.source_id,
-                            pending)
+                            layout=layout, pending=pending)
             if fmt in ("jsonl", "parquet", "hf"):
                 try:
                     imp.run_fast(progress, cancel)
@@ -386,14 +423,15 @@ def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, descr
                     imp.run_precise(progress, cancel)
             else:
                 imp.run_precise(progress, cancel)
+            imp.finish()
             # A cancel from the last batch's progress callback still wins: nothing is published.
             check(cancel)
             if imp.shape is None:
                 raise DataError("file is empty (no records)", file=str(path))
             if imp.rows == 0 and imp.skipped == 0:
                 raise DataError(f"no records to store: the {imp.input_rows:,} rows gave none"
-                                + (" (k-wise rankings whose responses are all tied give no pairs)"
-                                   if imp.shape.name == "kwise" else ""), file=str(path))
+                                + (" (rankings whose responses are all tied give no pairs)"
+                                   if imp.rankings else ""), file=str(path))
             if imp.rows == 0:
                 raise DataError(f"no valid records: all {imp.skipped} rows were skipped"
                                 + (f"; first problem: {imp.skipped_rows[0]['message']}" if imp.skipped_rows else ""),
@@ -413,4 +451,5 @@ def _import_staged(ws, conn, path, fmt, name, kind, mapping, skip_invalid, descr
     return ImportReport(dataset=name, kind=imp.kind, style=imp.ctx.style or "standard", format=fmt,
                         shape=imp.shape.name, rows=imp.rows, skipped=imp.skipped, path=str(path),
                         seconds=round(time.perf_counter() - started, 3), source_id=pending.source_id,
-                        skipped_rows=imp.skipped_rows, ignored_fields=imp.ignored, rankings=imp.rankings)
+                        skipped_rows=imp.skipped_rows, ignored_fields=imp.ignored, rankings=imp.rankings,
+                        layout_reason=imp.reason)

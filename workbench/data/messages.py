@@ -93,16 +93,17 @@ def split_hh_pair(chosen: Any, rejected: Any) -> tuple[list[Message], Message, M
     return c[:-1], c[-1], r[-1]
 
 
-def split_implicit_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
+def split_implicit_prompt(chosen: Any, rejected: Any, *, checked: bool = False) -> tuple[Any, Any, Any]:
     """Extract the prompt shared by ``chosen`` and ``rejected`` (TRL's implicit-prompt format).
 
     For message lists the prompt is the longest common prefix of messages;
     for strings it is the longest common prefix of characters, cut back to
-    the last whitespace as TRL's ``extract_prompt`` does.
+    the last whitespace as TRL's ``extract_prompt`` does. ``checked``: the
+    message lists were validated already (by the caller's style check).
     """
     if isinstance(chosen, list) and isinstance(rejected, list):
-        c = check_messages(chosen, "chosen")
-        r = check_messages(rejected, "rejected")
+        c = chosen if checked else check_messages(chosen, "chosen")
+        r = rejected if checked else check_messages(rejected, "rejected")
         n = 0
         while n < min(len(c), len(r)) and c[n] == r[n]:
             n += 1

@@ -22,8 +22,10 @@ from typing import Any, Mapping, Optional
 from ..errors import DataError, WorkbenchError
 from ..store.records import KINDS
 from . import readers
-from .importer import _Importer, parse_mapping
-from .shapes import KNOWN_FIELDS, SHAPES, KwiseRow
+from .importer import _Importer, check_layout
+from .mapping import parse_mapping, parse_pick
+from .layouts import LAYOUTS, layout_fields_used
+from .shapes import KNOWN_FIELDS, KwiseRow
 
 #: Rows read for a preview unless the caller asks otherwise.
 DEFAULT_PREVIEW_ROWS = 50
@@ -52,6 +54,15 @@ class Problem:
                    unit=exc.unit if exc.line is not None else unit)
 
 
+@dataclass(frozen=True)
+class StoredPreview:
+    """One record (or ranking) an import of the previewed rows would store, as it would be saved."""
+    line: int
+    content: dict                              # prompt (with history), chosen, rejected, ... as stored
+    tags: tuple[str, ...] = ()
+    ranking: Optional[str] = None              # for a stored ranking: its order, ties, annotator
+
+
 @dataclass
 class FilePreview:
     """The head of a file as the importer sees it (see :func:`preview_file`)."""
@@ -68,12 +79,14 @@ class FilePreview:
     kind: Optional[str] = None                  # the kind the import would create
     style: Optional[str] = None                 # "standard" or "conversational"
     ignored_fields: list[str] = field(default_factory=list)
+    layout_reason: str = ""                     # why the layout (shape) was chosen
+    stored: list[StoredPreview] = field(default_factory=list)   # what the previewed rows would store
     problems: list[Problem] = field(default_factory=list)   # rows an import would stop at / skip
     error: Optional[Problem] = None             # stops any import: no shape, bad mapping, unreadable
 
     @property
     def shape_description(self) -> str:
-        return SHAPES[self.shape].description if self.shape else ""
+        return LAYOUTS[self.shape].description if self.shape else ""
 
     @property
     def valid_rows(self) -> int:
@@ -89,23 +102,59 @@ class FilePreview:
             return False
         if column not in self.mapping and column in self.mapping.values():
             return False  # a column mapped onto this name wins over it (as in the import)
-        return self.target(column) in set(SHAPES[self.shape].fields) | {"tags"}
+        return column in self.used_columns
+
+    @property
+    def used_columns(self) -> set[str]:
+        """The source columns the layout reads (the rest are ignored)."""
+        if self.shape is None:
+            return set()
+        ignored, shape = set(self.ignored_fields), LAYOUTS[self.shape]
+        picked = set()   # a pick's label column and the two reply columns it chooses between
+        for label, target in self.mapping.items():
+            options = parse_pick(target)
+            if options:
+                picked |= {label, *(c for _, c in options)}
+        return {c for c in self.columns
+                if c in picked or (self.target(c) not in ignored and self.target(c) in
+                                   layout_fields_used(shape, {self.target(c): None})
+                                   and not (c not in self.mapping and c in self.mapping.values()))}
 
 
 class _PreviewChecker(_Importer):
-    """The importer's row checks, without a database: k-wise rankings are not stored."""
+    """The importer's row checks, without a database: what it would store is kept in ``stored``."""
 
-    def store_ranking(self, row: KwiseRow, line: int) -> Optional[int]:
-        return None
+    stored: list
+
+    def store_ranking(self, row: KwiseRow, line: int) -> tuple[list, list]:
+        names = [f"#{i + 1}" for i in range(len(row.responses))]
+        for j in row.judgements():
+            order = " > ".join(" = ".join(names[i] for i in g) for g in j.ordering)
+            who = j.annotator or f"import:{self.path.name}"
+            self.stored.append(StoredPreview(line, {"prompt": row.prompt}, tuple(row.tags or ()),
+                                             f"ranking {order} of {len(names)} responses by {who}"
+                                             + (" (all bad)" if j.all_bad else "")))
+        return [None] * len(row.responses), [None] * len(row.judgements())
+
+    def store(self, encoded: list[tuple]) -> None:
+        """Nothing is written: a whole-file layout's finish() hands its records here."""
+
+    def encode(self, content: dict, line: int, split, tags=None, ranking_id=None, candidate_id=None) -> tuple:
+        if len(self.stored) < 200:
+            self.stored.append(StoredPreview(line, {k: v for k, v in content.items() if v is not None},
+                                             tuple(tags or ())))
+        return super().encode(content, line, split, tags, ranking_id, candidate_id)
 
 
 def preview_file(path: Path | str, *, mapping: Optional[Mapping[str, str] | list[str]] = None,
                  kind: Optional[str] = None, fmt: Optional[str] = None,
-                 limit: int = DEFAULT_PREVIEW_ROWS) -> FilePreview:
+                 limit: int = DEFAULT_PREVIEW_ROWS, layout: Optional[str] = None) -> FilePreview:
     """Read and check the first ``limit`` rows of ``path``.
 
-    ``mapping`` and ``kind`` are what :func:`~workbench.data.importer.import_file`
-    takes. Raises :class:`~workbench.errors.DataError` when the file cannot be
+    ``mapping``, ``kind`` and ``layout`` are what
+    :func:`~workbench.data.importer.import_file` takes. ``stored`` says what
+    the previewed rows would store: the records as saved (prompt with its
+    history, chosen, rejected ...) and the rankings. Raises :class:`~workbench.errors.DataError` when the file cannot be
     read at all (missing, unknown format, not a JSON array, no CSV header);
     problems after the first rows are read are returned in ``error`` and
     ``problems`` instead, with the rows read so far.
@@ -117,6 +166,7 @@ def preview_file(path: Path | str, *, mapping: Optional[Mapping[str, str] | list
     if kind is not None and kind not in KINDS:
         raise WorkbenchError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
     mapping = parse_mapping(mapping)
+    check_layout(layout)
     file, unit = str(path), readers.line_unit(fmt)
     if fmt in ("jsonl", "json", "csv") and readers.file_size(path) == 0:
         raise DataError("file is empty (no records)", file=file)
@@ -158,17 +208,18 @@ def preview_file(path: Path | str, *, mapping: Optional[Mapping[str, str] | list
     preview = FilePreview(path=file, format=fmt, unit=unit, columns=columns,
                           rows=[r if isinstance(r, dict) else None for r in rows], lines=lines,
                           splits=splits, mapping=mapping, more=more)
-    _check(preview, rows, kind)
+    _check(preview, rows, kind, layout)
     if read_error is not None and preview.error is None:
         preview.error = read_error
     return preview
 
 
-def _check(preview: FilePreview, rows: list, kind: Optional[str]) -> None:
+def _check(preview: FilePreview, rows: list, kind: Optional[str], layout: Optional[str] = None) -> None:
     """Run the importer's detection and per-row checks over the previewed rows."""
     checker = _PreviewChecker(conn=None, path=Path(preview.path), fmt=preview.format, name="preview",
                               kind=kind, mapping=preview.mapping, skip_invalid=True, description="",
-                              source_id=0)
+                              source_id=0, layout=layout)
+    checker.stored = []
     for row, line, split in zip(rows, preview.lines, preview.splits):
         try:
             checker.convert_rows([row], [line], split, fast=False)
@@ -177,6 +228,12 @@ def _check(preview: FilePreview, rows: list, kind: Optional[str]) -> None:
             # that is not there, a kind that does not fit): no row can be checked.
             preview.error = Problem.from_error(exc, preview.path, preview.unit)
             break
+    if preview.error is None and checker.shape is not None and checker.shape.finish is not None:
+        # A whole-file layout (message trees) builds its records from all the rows read.
+        try:
+            checker.finish()
+        except DataError as exc:
+            preview.error = Problem.from_error(exc, preview.path, preview.unit)
     preview.problems = [Problem(file=preview.path, line=s[preview.unit], field=s["field"], message=s["message"],
                                 unit=preview.unit) for s in checker.skipped_rows]
     if checker.shape is not None:
@@ -184,6 +241,8 @@ def _check(preview: FilePreview, rows: list, kind: Optional[str]) -> None:
         preview.kind = checker.kind
         preview.style = checker.ctx.style
         preview.ignored_fields = list(checker.ignored)
+        preview.layout_reason = checker.reason
+    preview.stored = checker.stored
 
 
 def mapping_targets() -> list[str]:

@@ -17,6 +17,8 @@ import codecs
 import csv
 import json
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,18 @@ class RowBatch:
     done_fraction: float = 0.0                      # progress through the whole source
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file: reading a FIFO or a device would block or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError("no such file", file=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror})", file=str(path)) from None
+    if not stat.S_ISREG(mode):
+        raise DataError("not a regular file (a FIFO, device or socket cannot be imported)", file=str(path))
+
+
 def detect_format(path: Path) -> str:
     """The file format from the extension, sniffing the content when that is ambiguous."""
     path = Path(path)
@@ -58,8 +72,7 @@ def detect_format(path: Path) -> str:
             return "hf"
         raise DataError("folder is not a Hugging Face save_to_disk dataset "
                         "(no state.json or dataset_dict.json)", file=str(path))
-    if not path.exists():
-        raise DataError("no such file", file=str(path))
+    check_regular_file(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
@@ -98,15 +111,79 @@ def _decode_line(raw: bytes, lineno: int, file: str) -> str:
                         "save the file as UTF-8", file=file, line=lineno) from None
 
 
+# -- problems inside valid JSON ----------------------------------------------------------
+
+# A JSON "\\uD800"-style escape of a UTF-16 surrogate: only then can a decoded string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_LONG_INT = re.compile(r'"((?:[^"\\]|\\.){0,200})"\s*:\s*-?[0-9]{4000,}')
+
+
+def lone_surrogate_field(value: dict) -> Optional[str]:
+    """The top-level field whose value holds a lone UTF-16 surrogate (not storable text), or None."""
+    for key, v in value.items():
+        stack = [key, v]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return key
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
+def _value_problem(text: str, exc: ValueError) -> tuple[str, Optional[str]]:
+    """A one-line message (and the field, when it can be told) for a ValueError from json."""
+    if "integer string conversion" in str(exc):
+        m = _LONG_INT.search(text)
+        return "integer too long (over 4300 digits)", (m.group(1) if m else None)
+    return f"invalid JSON: {str(exc).splitlines()[0][:120]}", None
+
+
+SURROGATE_MESSAGE = "holds a lone UTF-16 surrogate (such as \\ud800): not valid Unicode text"
+
+
 # -- JSONL -------------------------------------------------------------------------------
+
+def _lines(f, file: str) -> Iterator[tuple[int, bytes, int]]:
+    """``(line number, bytes, bytes consumed)`` per line; a line longer than the value limit comes
+    back as ``b""`` with its length, read past in chunks so it is never held whole."""
+    limit = MAX_VALUE_BYTES + 1
+    lineno = 0
+    while True:
+        raw = f.readline(limit)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) == limit and not raw.endswith(b"\n"):
+            n = len(raw)
+            while True:
+                chunk = f.readline(1 << 20)
+                n += len(chunk)
+                if not chunk or chunk.endswith(b"\n"):
+                    break
+            yield lineno, None, n
+            continue
+        yield lineno, raw, len(raw)
+
 
 def read_jsonl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
     file, total = str(path), _size(path)
     batch = RowBatch()
     done = 0
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            done += len(raw)
+        for lineno, raw, size in _lines(f, file):
+            done += size
+            if raw is None:
+                batch.rows.append(RowProblem(lineno, f"line of {size:,} bytes is longer than the largest value "
+                                                     f"accepted ({MAX_VALUE_BYTES:,} bytes)"))
+                batch.lines.append(lineno)
+                continue
             if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
             if not raw.strip():
@@ -117,7 +194,11 @@ def read_jsonl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
                 if not isinstance(value, dict):
                     raise DataError(f"expected a JSON object per line, got {type_name(value)}",
                                     file=file, line=lineno)
-                batch.rows.append(value)
+                bad = lone_surrogate_field(value) if _SURROGATE_ESCAPE.search(text) else None
+                if bad is not None:
+                    batch.rows.append(RowProblem(lineno, SURROGATE_MESSAGE, bad))
+                else:
+                    batch.rows.append(value)
             except json.JSONDecodeError as exc:
                 batch.rows.append(RowProblem(lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
                                              + (" - is the line truncated?" if exc.pos >= len(text.rstrip()) - 1
@@ -127,6 +208,9 @@ def read_jsonl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
             except RecursionError:
                 # json's C decoder recurses per nesting level; a line of 100k '[' is bad data, not a crash.
                 batch.rows.append(RowProblem(lineno, "invalid JSON: nested too deeply"))
+            except ValueError as exc:
+                # Valid JSON Python will not convert: an integer of more than 4300 digits.
+                batch.rows.append(RowProblem(lineno, *_value_problem(text, exc)))
             batch.lines.append(lineno)
             if len(batch.rows) >= batch_rows:
                 batch.done_fraction = done / total
@@ -235,6 +319,13 @@ class _JsonArrayScanner:
                 except RecursionError:
                     raise DataError("invalid JSON: nested too deeply", file=self.file,
                                     line=start_line) from None
+                except ValueError as exc:
+                    message, field = _value_problem(self.buf[self.pos:self.pos + MAX_VALUE_BYTES], exc)
+                    raise DataError(message, file=self.file, line=start_line, field=field) from None
+            if isinstance(value, dict) and _SURROGATE_ESCAPE.search(self.buf, self.pos, end):
+                bad = lone_surrogate_field(value)
+                if bad is not None:
+                    value = RowProblem(start_line, SURROGATE_MESSAGE, bad)
             self.pos = end
             yield start_line, value
 
@@ -245,7 +336,7 @@ def read_json_array(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[RowBat
     batch = RowBatch()
     try:
         for line, value in scanner.items():
-            if isinstance(value, dict):
+            if isinstance(value, (dict, RowProblem)):
                 batch.rows.append(value)
             else:
                 batch.rows.append(RowProblem(line, f"expected a JSON object, got {type_name(value)}"))
@@ -323,23 +414,38 @@ def hf_parts(path: Path) -> list[tuple[Optional[str], Path]]:
     if path.is_file() and path.suffix == ".arrow":
         return [(None, path)]
     if (path / "dataset_dict.json").exists():
+        check_regular_file(path / "dataset_dict.json")
         try:
             splits = json.loads((path / "dataset_dict.json").read_text("utf-8"))["splits"]
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise DataError(f"unreadable dataset_dict.json ({exc})", file=str(path)) from None
+        if not isinstance(splits, list) or not all(isinstance(n, str) for n in splits):
+            raise DataError(f"'splits' must be a list of split names, got {type_name(splits)}",
+                            file=str(path / "dataset_dict.json"), field="splits")
         parts = []
         for name in splits:
             split = _SPLIT_NAMES.get(name.lower())
             if split is None:
-                raise DataError(f"split {name!r} is not train/validation/test", file=str(path / name))
+                # e.g. UltraFeedback's train_prefs / train_sft: different data, not one dataset's splits.
+                raise DataError(f"split {name!r} is not train/validation/test; import one split's folder "
+                                f"on its own (e.g. {path / name})", file=str(path / name))
             parts += [(split, p) for _, p in hf_parts(path / name)]
         return parts
     state_file = path / "state.json"
+    check_regular_file(state_file)
     try:
         state = json.loads(state_file.read_text("utf-8"))
         files = [path / d["filename"] for d in state["_data_files"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"unreadable HF dataset folder: state.json ({exc})", file=str(path)) from None
+    root = path.resolve()
+    for f in files:
+        # state.json is untrusted: its file names stay inside the folder and name plain files
+        # (a FIFO would block the import forever, a device never end).
+        if root not in f.resolve().parents:
+            raise DataError(f"state.json names a file outside the dataset folder: {f.name}",
+                            file=str(state_file), field="_data_files")
+        check_regular_file(f)
     return [(None, f) for f in files]
 
 
@@ -387,7 +493,9 @@ def arrow_batches(path: Path, fmt: str):
     elif fmt == "jsonl":
         import pyarrow.json as pj
         total = _size(path)
-        reader = pj.open_json(str(path), read_options=pj.ReadOptions(block_size=4 << 20))
+        # A line longer than a block fails in pyarrow ("straddling object"), and the importer then
+        # reads precisely, where the per-value limit applies: so blocks never exceed that limit.
+        reader = pj.open_json(str(path), read_options=pj.ReadOptions(block_size=min(4 << 20, MAX_VALUE_BYTES + 1)))
         row = 1
         rows_per_byte = None
         for rb in reader:

@@ -5,7 +5,9 @@ conversational formats, Anthropic HH-RLHF transcripts, score-style pairs,
 k-wise rankings, Alpaca). :func:`detect_shape` picks one from the first row
 (after the user's column mapping); :meth:`Shape.convert` turns each row into
 the canonical content of a record, raising :class:`FieldError` with the
-offending field.
+offending field. The public datasets' own layouts extend this table in
+:mod:`workbench.data.layouts`, whose :func:`~workbench.data.layouts.detect_layout`
+is what the importer calls.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import DataError
 from ..store.records import CONTENT_FIELDS
+from .readers import SURROGATE_MESSAGE, lone_surrogate_field
 from .messages import (FieldError, check_messages, looks_like_hh, split_hh_pair, split_implicit_prompt,
                        type_name)
 
@@ -28,6 +31,9 @@ class Context:
     """Per-import state the converters share: the dataset's style, cell typing."""
     style: Optional[str] = None       # decided by the first valid row
     text_cells: bool = False          # CSV: every cell is a string and needs decoding
+    kind: Optional[str] = None        # the kind being imported (a whole-file layout picks its output)
+    line: int = 0                     # the line (or row) of the row being converted
+    state: dict = field(default_factory=dict)   # a whole-file layout's accumulated rows
 
     def text(self, value: Any, field: str, *, allow_empty_list: bool = False) -> Any:
         """Validate a text-or-messages value against the dataset's style."""
@@ -42,6 +48,8 @@ class Context:
             # would crash the import instead of being bad data (same in the cells below).
             except (ValueError, RecursionError):
                 decoded = None
+            if "\\u" in value and isinstance(decoded, list) and lone_surrogate_field({field: decoded}):
+                raise FieldError(field, SURROGATE_MESSAGE)
             # "[]" is a plausible plain-text cell; an empty list is only messages once the
             # dataset is known to be conversational.
             if (isinstance(decoded, list) and all(isinstance(m, dict) for m in decoded)
@@ -75,9 +83,14 @@ class Context:
                 raise FieldError(field, f"expected a number, got {value[:40]!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldError(field, f"expected a number, got {type_name(value)}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            # An integer of hundreds of digits: too large for a float (and for SQLite's REAL).
+            raise FieldError(field, f"number too large ({len(str(abs(value)))} digits)") from None
+        if not math.isfinite(number):
             raise FieldError(field, f"expected a finite number, got {value}")
-        return float(value)
+        return number
 
     def label(self, value: Any, field: str = "label") -> bool:
         if value is MISSING or value is None:
@@ -106,6 +119,18 @@ class Context:
         return value
 
 
+def json_cell(value: str, field: str, message: str) -> Any:
+    """A CSV cell holding JSON, decoded; ``FieldError(field, message)`` if it is not JSON."""
+    try:
+        decoded = json.loads(value)
+    # RecursionError: json's decoder recurses per nesting level (a cell of 100k '[').
+    except (ValueError, RecursionError):
+        raise FieldError(field, message) from None
+    if "\\u" in value and lone_surrogate_field({field: decoded}):
+        raise FieldError(field, SURROGATE_MESSAGE)
+    return decoded
+
+
 def tags_value(value: Any) -> Optional[tuple[str, ...]]:
     """Optional ``tags``: a list of strings, or a comma-separated string (CSV)."""
     if value is MISSING or value is None or value == "":
@@ -123,14 +148,47 @@ def tags_value(value: Any) -> Optional[tuple[str, ...]]:
     return tuple(value) or None
 
 
+#: The most responses one ranking may hold: a ranking of k gives k(k-1)/2 pairs, so a row of
+#: 3,000 responses would become 4.5 million records.
+MAX_RANKING_RESPONSES = 100
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One annotator's ordering of a ranking row's responses (tie groups of indices, best first)."""
+    ordering: list[list[int]]
+    annotator: Optional[str] = None    # None: the importer names the file
+    all_bad: bool = False              # every response judged bad (LMSYS "tie (bothbad)")
+
+
 @dataclass(frozen=True)
 class KwiseRow:
-    """A k-wise ranking row: a prompt, its responses, and their ordering."""
+    """A ranking row: a prompt, its responses, and their ordering (one or more annotators').
+
+    Stored as the annotation model stores a decision made in the app: a
+    prompt, one candidate per response (with the model that wrote it), and a
+    ranking per judgement, whose pairs become the dataset's records.
+    """
     prompt: Any
     responses: list
     ordering: list[list[int]]          # tie groups of response indices, best first
     scores: Optional[list[float]]
     tags: Optional[tuple[str, ...]]
+    models: Optional[list[Optional[str]]] = None     # the model that wrote each response
+    annotator: Optional[str] = None
+    all_bad: bool = False
+    others: tuple[Judgement, ...] = ()                # further annotators of the same responses
+    response_lines: Optional[list[int]] = None        # each response's own line (whole-file layouts)
+    source_field: str = "responses"                   # the source field the responses came from
+
+    def __post_init__(self):
+        if len(self.responses) > MAX_RANKING_RESPONSES:
+            raise FieldError(self.source_field, f"{len(self.responses):,} responses in one ranking; at most "
+                                         f"{MAX_RANKING_RESPONSES} are accepted (a ranking of k responses "
+                                         f"gives k(k-1)/2 pairs)")
+
+    def judgements(self) -> list[Judgement]:
+        return [Judgement(self.ordering, self.annotator, self.all_bad), *self.others]
 
 
 @dataclass(frozen=True)
@@ -141,6 +199,11 @@ class Shape:
     fields: tuple[str, ...]            # fields the shape reads (after mapping)
     description: str
     convert: Callable[[dict, Context], Any] = field(repr=False, compare=False)
+    #: Other kinds the layout can store besides ``kind`` (``--kind``), e.g. SFT from oasst trees.
+    kinds: tuple[str, ...] = ()
+    #: Whole-file layouts (message trees) collect rows in ``convert`` and build the records here:
+    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``.
+    finish: Optional[Callable[[Context], list]] = field(default=None, repr=False, compare=False)
 
 
 def _get(row: dict, name: str) -> Any:
@@ -159,10 +222,7 @@ def _conv_prompt_completion(row: dict, ctx: Context) -> dict:
 def _conv_messages(row: dict, ctx: Context) -> dict:
     value = _get(row, "messages")
     if isinstance(value, str) and ctx.text_cells:
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise FieldError("messages", "expected a JSON list of messages") from None
+        value = json_cell(value, "messages", "expected a JSON list of messages")
     if ctx.style is None:
         ctx.style = "conversational"
     if value is MISSING:
@@ -186,7 +246,7 @@ def _conv_implicit(row: dict, ctx: Context) -> dict:
             raise FieldError(name, "is missing")
         # Keep the checked value: in CSV it is the decoded message list, not the JSON cell text.
         values[name] = ctx.text(v, name)
-    prompt, c, r = split_implicit_prompt(values["chosen"], values["rejected"])
+    prompt, c, r = split_implicit_prompt(values["chosen"], values["rejected"], checked=True)
     return _content(prompt=prompt, chosen=c, rejected=r,
                     score_chosen=ctx.score(_get(row, "score_chosen"), "score_chosen", required=False),
                     score_rejected=ctx.score(_get(row, "score_rejected"), "score_rejected", required=False))
@@ -229,10 +289,7 @@ def _conv_kwise(row: dict, ctx: Context) -> KwiseRow:
     prompt = ctx.text(_get(row, "prompt"), "prompt")
     responses = _get(row, "responses")
     if isinstance(responses, str) and ctx.text_cells:
-        try:
-            responses = json.loads(responses)
-        except (ValueError, RecursionError):
-            raise FieldError("responses", "expected a JSON list of responses") from None
+        responses = json_cell(responses, "responses", "expected a JSON list of responses")
     if responses is MISSING or not isinstance(responses, list):
         raise FieldError("responses", f"expected a list of responses, got {type_name(responses)}"
                          if responses is not MISSING else "is missing")
@@ -310,10 +367,6 @@ def detect_shape(row: dict) -> Shape:
         + "; ".join(s.description for s in SHAPES.values())
         + ". Map your columns with --map SOURCE=TARGET, e.g. --map question=prompt --map answer=completion",
         field=None)
-
-
-def shape_fields_used(shape: Shape, row: dict) -> set[str]:
-    return (set(shape.fields) | {"tags"}) & set(row)
 
 
 def content_tuple(content: dict) -> tuple:
