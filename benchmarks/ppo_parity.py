@@ -37,9 +37,13 @@ Reported per seed and side: score and true score over the first and the last
 The last line is one JSON object::
 
     {"score_gain_ours", "score_gain_trl", "kl_last_ours", "kl_last_trl",
-     "true_gain_ours", "true_gain_trl", "target_met", "seeds": [...], ...}
+     "true_gain_ours", "true_gain_trl", "true_last_ours", "true_last_trl",
+     "target_met", "seeds_met", "seeds": [...], ...}
 
-with the means over seeds first and the per-seed figures in ``seeds``.
+with the means over seeds first and the per-seed figures (and curves) in
+``seeds``. Both sides start from the same policy (LoRA's B is zero), so
+their first steps sample the same distribution and differ only by sampling
+noise (64 responses a step); ``true_last`` is beside the gain for that reason.
 Target: ``true_gain_ours >= true_gain_trl`` at ``kl_last_ours <=
 kl_last_trl`` (``target_met``).
 
@@ -110,9 +114,9 @@ def verdict(seeds: list[dict]) -> dict:
         return sum(s[side][key] for s in seeds) / len(seeds)
 
     out = {f"{key}_{side}": round(mean(side, key), 4)
-           for key in ("score_gain", "kl_last", "true_gain") for side in ("ours", "trl")}
+           for key in ("score_gain", "kl_last", "true_gain", "true_last") for side in ("ours", "trl")}
     out = {k: out[k] for k in ("score_gain_ours", "score_gain_trl", "kl_last_ours", "kl_last_trl",
-                               "true_gain_ours", "true_gain_trl")}
+                               "true_gain_ours", "true_gain_trl", "true_last_ours", "true_last_trl")}
     out["target_met"] = bool(out["true_gain_ours"] >= out["true_gain_trl"]
                              and out["kl_last_ours"] <= out["kl_last_trl"])
     out["seeds_met"] = sum(s["ours"]["true_gain"] >= s["trl"]["true_gain"]
@@ -347,7 +351,7 @@ def main() -> None:
     print()
     print(f"{'mean over ' + str(len(seeds)) + ' seeds':28}{'ours':>10}{'trl ' + TRL_VERSION:>12}")
     for key, label in (("score_gain", "reward-model score gain"), ("true_gain", "true-score gain"),
-                       ("kl_last", "KL, last 20% of steps")):
+                       ("true_last", "true score, last 20%"), ("kl_last", "KL, last 20% of steps")):
         print(f"{label:28}{head[key + '_ours']:10.3f}{head[key + '_trl']:12.3f}")
     print(f"target (true gain >= trl's at no more KL): {'met' if head['target_met'] else 'NOT met'} on the means, "
           f"on {head['seeds_met']} of {len(seeds)} seeds")
