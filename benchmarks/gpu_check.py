@@ -219,7 +219,8 @@ def build_models(models_dir: Path, mode: Mode) -> tuple[Path, Path, dict]:
         for name, cls, extra in (("qwen2-policy", Qwen2ForCausalLM, {}),
                                  ("qwen2-reward", Qwen2ForSequenceClassification, {"num_labels": 1})):
             torch.manual_seed(len(folders))
-            cfg = Qwen2Config.from_dict({**config.to_dict(), **extra})
+            base = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
+            cfg = Qwen2Config.from_dict({**base, **extra})
             if extra:
                 cfg.architectures = ["Qwen2ForSequenceClassification"]
             model = cls(cfg).to(dtype)
