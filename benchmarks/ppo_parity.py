@@ -60,7 +60,9 @@ reward model may not.
 
     .venv/bin/python benchmarks/ppo_parity.py [--quick] [--seeds 0 1 2] [--steps N] [--trl-dir DIR]
 
-``--quick`` uses the demo's :data:`~workbench.train.demo.QUICK` sizes (less
+``--ours-set KEY=VALUE`` changes one key of our side's config (an ablation,
+e.g. ``max_grad_norm=1000`` to compare without trl's missing gradient
+clipping); the JSON records it as ``ours_set``. ``--quick`` uses the demo's :data:`~workbench.train.demo.QUICK` sizes (less
 SFT data; 30 PPO steps at lr 3e-4) instead of :data:`~workbench.train.demo.FULL`
 (60 steps at 5e-5). If trl 1.12.0 cannot be installed or run here the script
 exits with status 2 and says why.
@@ -149,6 +151,7 @@ def child_ours(spec: dict) -> dict:
         "kl_coef": spec["kl_coef"], "kl_estimator": "k1", "whiten_rewards": False, "missing_eos_penalty": None,
         "gamma": 1.0, "lam": 0.95, "cliprange": 0.2, "cliprange_value": 0.2, "vf_coef": 0.1,
         "total_steps": spec["steps"], "save_every": 0, "samples_every": 0, "seed": spec["seed"],
+        **spec.get("ours_set", {}),
     })
     trainer = PPOTrainer(cfg)
     curve: dict = {"scores": [], "kl": [], "true": [], "length": [], "eos_share": []}
@@ -293,6 +296,9 @@ def main() -> None:
     ap.add_argument("--trl-dir", type=Path, default=None,
                     help=f"folder for trl=={TRL_VERSION} (reused if it already holds it); default: a temporary "
                          "folder removed at the end")
+    ap.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="ablation: override one key of our engine's PPO config (JSON value, else a string), "
+                         "e.g. max_grad_norm=1000; repeatable; the JSON records it")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -300,6 +306,15 @@ def main() -> None:
         return
     if args.steps is not None and args.steps < 1:
         ap.error("--steps must be >= 1")
+    ours_set = {}
+    for item in args.ours_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            ap.error(f"--ours-set {item!r}: expected KEY=VALUE")
+        try:
+            ours_set[key.strip()] = json.loads(value)
+        except ValueError:
+            ours_set[key.strip()] = value
 
     # Before torch loads; the demo's jobs inherit it (one thread per job, as the demo recommends)
     # and import this checkout's workbench.
@@ -323,14 +338,16 @@ def main() -> None:
         envs = {"ours": child_env(args.threads, None), "trl": child_env(args.threads, trl_dir)}
         print(f"PPO: {sizes.ppo_steps} steps, batch {sizes.ppo_batch_size}, minibatch {sizes.ppo_mini_batch_size}, "
               f"{sizes.ppo_epochs} epochs, lr {sizes.ppo_lr:g}, KL coef {sizes.kl_coef}, LoRA r={sizes.lora_r}, "
-              f"temperature {sizes.temperature}, {sizes.max_new_tokens} new tokens; seeds {args.seeds}", flush=True)
+              f"temperature {sizes.temperature}, {sizes.max_new_tokens} new tokens; seeds {args.seeds}"
+              + (f"; ours with {ours_set}" if ours_set else ""), flush=True)
         for seed in args.seeds:
             spec = {"policy_dir": str(policy_dir), "reward_dir": str(reward_dir), "prompts": demo_prompts(),
                     "batch_size": sizes.ppo_batch_size, "mini_batch_size": sizes.ppo_mini_batch_size,
                     "ppo_epochs": sizes.ppo_epochs, "lr": sizes.ppo_lr, "kl_coef": sizes.kl_coef,
                     "lora_r": sizes.lora_r, "temperature": sizes.temperature,
                     "max_new_tokens": sizes.max_new_tokens, "steps": sizes.ppo_steps, "seed": seed,
-                    "threads": args.threads, "trl_dir": str(trl_dir), "out_dir": str(work / f"trl_out{seed}")}
+                    "threads": args.threads, "trl_dir": str(trl_dir), "out_dir": str(work / f"trl_out{seed}"),
+                    "ours_set": ours_set}
             spec_path = work / f"spec{seed}.json"
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
             row: dict = {"seed": seed}
@@ -362,7 +379,7 @@ def main() -> None:
     print(json.dumps({**head, "seeds": [{"seed": s["seed"], "ours": rounded(s["ours"]), "trl": rounded(s["trl"]),
                                          "curves": {"ours": s["ours_curve"], "trl": s["trl_curve"]}}
                                         for s in seeds],
-                      "quick": args.quick, "build": rounded(build), "sizes": asdict(sizes), "trl": TRL_VERSION}))
+                      "quick": args.quick, "ours_set": ours_set, "build": rounded(build), "sizes": asdict(sizes), "trl": TRL_VERSION}))
 
 
 if __name__ == "__main__":
