@@ -1,8 +1,10 @@
 """GPU check: 4-bit QLoRA SFT, reward-model and PPO steps on a ~0.5B Qwen2-shaped model, peak memory
 and tokens/s against the workbench's own memory estimate.
 
-One prepared script for a machine with a GPU (it finishes in a few minutes on
-an H200; the whole run is capped by ``--budget``, 420 s by default), which
+One prepared script for a machine with a GPU (sized for a few minutes on an
+H200, not yet run on one; the whole run, model building included, is capped
+by ``--budget``, 420 s by default, and a stage the budget leaves no time for
+is reported as skipped), which
 also runs on the CPU with a much smaller model (``--cpu-small``, chosen
 automatically when there is no CUDA device) so that it is tested everywhere.
 
