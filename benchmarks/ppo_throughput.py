@@ -1,12 +1,9 @@
 """PPO throughput and memory: our engine vs trl 1.12.0's ``trl.experimental.ppo.PPOTrainer``.
 
 trl removed its PPO trainer in 1.13.0 (the venv has trl 1.16), so this script
-installs trl==1.12.0, the last release with it, into a throwaway folder with
-``pip install --no-deps --target`` (plus ``requests`` and its pure-Python
-dependencies, which trl 1.12's ``trl.experimental`` needs to import; torch is
-pinned by a constraints file so nothing can pull a CUDA build). The venv's own
-trl is never touched: only the trl child process gets the folder, first on
-``PYTHONPATH``, and it checks that it imported 1.12.0 from there.
+installs trl==1.12.0, the last release with it, into a throwaway folder
+(:mod:`benchmarks._common`: ``pip install --no-deps --target``; the venv's own
+trl is never touched, only the trl child process gets the folder).
 
 It builds one tiny random-init Llama with :func:`build_tiny_model` (default:
 the demo's size, hidden 128, 2 layers, 4 heads, intermediate 256) and a
@@ -29,6 +26,14 @@ odd rounds, trl first in even ones) and the best of ``--repeat`` is reported
 (the highest episodes/s; the lowest peak RSS).
 
     .venv/bin/python benchmarks/ppo_throughput.py [--hidden 128] [--steps 10] [--warmup 2] [--repeat 3]
+    .venv/bin/python benchmarks/ppo_throughput.py --large   # hidden 512, 4 layers, 8 heads, MLP 1024
+
+At the demo's size a PPO step is mostly Python and framework overhead (many
+small kernels); ``--large`` (:data:`LARGE`) makes the matrix products
+dominate, so the ratio there says how the two implementations compare when
+compute is what costs (the number of forward/backward passes each side runs
+and their sizes), not their per-call overhead. The JSON says which size ran
+(``config.size``).
 
 The last line is ``{"eps_ratio": ..., "rss_ratio": ...}``, ours divided by
 trl 1.12.0's (eps_ratio > 1: ours is faster; rss_ratio < 1: ours uses less
@@ -102,24 +107,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-TRL_VERSION = "1.12.0"
-#: Installed with --no-deps next to trl: requests (trl 1.12's experimental GRPO/RLOO modules import it,
-#: and trl.experimental imports those) and requests' own pure-Python dependencies.
-TRL_EXTRAS = ("requests", "urllib3", "charset-normalizer", "certifi", "idna")
-TORCH_PIN = "torch==2.13.0"
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks._common
+from benchmarks._common import (TRL_VERSION, BenchError, child_env, child_main, ensure_trl,  # noqa: E402
+                                import_trl112, peak_rss_mb, rss_now_mb, run_child)
 
 
-class BenchError(Exception):
-    """The comparison cannot be made; the message says why."""
+#: ``--large``: a model where compute, not Python overhead, dominates a CPU PPO step.
+LARGE = {"hidden": 512, "layers": 4, "heads": 8, "intermediate": 1024}
 
 
 def _fail(message: str) -> None:
@@ -128,25 +128,6 @@ def _fail(message: str) -> None:
 
 
 # =========================================================================== children (run with --child)
-
-
-def _rss_now_mb() -> float:
-    """Current resident set size in MB (Linux), or NaN."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
-
-
-def _peak_rss_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KB on Linux, bytes on macOS
 
 
 def _check_no_checkpointing(impl: str, model) -> None:
@@ -170,7 +151,7 @@ def _result(impl: str, spec: dict, stamps: list[float], t_start: float, t_import
         "eps": batch * steps / seconds,
         "seconds": seconds,
         "step_s": [round(s, 4) for s in step_s],
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_start_mb": rss_start,
         "import_s": t_imported - t_start,
         "setup_s": t_ready - t_imported,
@@ -203,7 +184,7 @@ def child_ours(spec: dict) -> dict:
     trainer = PPOTrainer(cfg)
     _check_no_checkpointing("ours", trainer.model)
     trainable = sum(p.numel() for p in trainer.params)
-    rss_start = _rss_now_mb()
+    rss_start = rss_now_mb()
     t_ready = time.perf_counter()
     stamps, eos, lengths = [], [], []
     for _ in range(spec["warmup"] + spec["steps"]):
@@ -221,14 +202,8 @@ def child_trl(spec: dict) -> dict:
     t_start = time.perf_counter()
     import torch
 
-    try:
-        import trl
-    except Exception as e:  # noqa: BLE001 -- report any import failure as the reason
-        raise BenchError(f"trl {TRL_VERSION} does not import here: {type(e).__name__}: {e}") from e
+    trl = import_trl112(spec["trl_dir"])
     where = Path(trl.__file__).resolve()
-    if trl.__version__ != TRL_VERSION or Path(spec["trl_dir"]).resolve() not in where.parents:
-        raise BenchError(f"the trl child imported trl {trl.__version__} from {where}, "
-                         f"not {TRL_VERSION} from {spec['trl_dir']}")
     try:
         from trl.experimental.ppo import PPOConfig, PPOTrainer
     except Exception as e:  # noqa: BLE001
@@ -285,7 +260,7 @@ def child_trl(spec: dict) -> dict:
         raise BenchError("trl's PPOTrainer did not take the adapter-disabled policy as its reference")
     _check_no_checkpointing("trl", trainer.model)
     trainable = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
-    rss_start = _rss_now_mb()
+    rss_start = rss_now_mb()
     t_ready = time.perf_counter()
     trainer.train()
     eos = [r["val/num_eos_tokens"] for r in all_logs if "val/num_eos_tokens" in r]
@@ -297,71 +272,12 @@ def child_trl(spec: dict) -> dict:
     })
 
 
-def child_main(kind: str, spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    try:
-        result = (child_ours if kind == "ours" else child_trl)(spec)
-    except BenchError as e:
-        print(f"BENCH-ERROR: {e}", file=sys.stderr)
-        raise SystemExit(3)
-    print(json.dumps(result))
-
-
 # =========================================================================== the parent
 
 
-def install_trl(target: Path, work: Path) -> None:
-    """``pip install --no-deps --target`` trl==1.12.0 and requests into ``target``; BenchError if it fails."""
-    constraints = work / "constraints.txt"
-    constraints.write_text(TORCH_PIN + "\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet",
-           "--no-deps", "--target", str(target), "-c", str(constraints), f"trl=={TRL_VERSION}", *TRL_EXTRAS]
-    print("installing: " + " ".join(cmd[1:]), flush=True)
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"pip did not finish installing trl=={TRL_VERSION} within 10 minutes") from None
-    if out.returncode != 0:
-        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
-        raise BenchError(f"cannot install trl=={TRL_VERSION} (the last release with PPOTrainer) into "
-                         f"{target}: pip exited with {out.returncode}:\n{tail}")
-    if not (target / "trl" / "experimental" / "ppo" / "ppo_trainer.py").is_file():
-        raise BenchError(f"pip reported success but {target} holds no trl/experimental/ppo/ppo_trainer.py")
-
-
-def has_trl(target: Path) -> bool:
-    meta = target / f"trl-{TRL_VERSION}.dist-info"
-    return meta.is_dir() and (target / "trl" / "experimental" / "ppo" / "ppo_trainer.py").is_file() and all(
-        any(target.glob(f"{name.replace('-', '_')}-*.dist-info")) for name in TRL_EXTRAS)
-
-
-def child_env(threads: int, trl_dir: Path | None) -> dict:
-    env = dict(os.environ)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if trl_dir is not None:
-        paths.insert(0, str(trl_dir))
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    if not paths:
-        env.pop("PYTHONPATH")
-    env.update({
-        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "WANDB_DISABLED": "true",
-    })
-    return env
-
-
-def run_child(kind: str, spec_path: Path, env: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(spec_path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
-    if out.returncode != 0:
-        reason = next((line[len("BENCH-ERROR: "):] for line in out.stderr.splitlines()
-                       if line.startswith("BENCH-ERROR: ")), None)
-        tail = "\n".join(out.stderr.strip().splitlines()[-20:])
-        who = "our engine" if kind == "ours" else f"trl {TRL_VERSION}'s PPOTrainer"
-        raise BenchError(f"{who} failed in its child process (exit {out.returncode}): "
-                         + (reason or f"\n{tail}"))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_side(kind: str, spec_path: Path, env: dict) -> dict:
+    who = "our engine" if kind == "ours" else f"trl {TRL_VERSION}'s PPOTrainer"
+    return run_child(Path(__file__), kind, spec_path, env, who)
 
 
 def build_models(folder: Path, hidden: int, layers: int, heads: int, intermediate: int) -> tuple[Path, Path]:
@@ -391,10 +307,16 @@ def main() -> None:
     ap.add_argument("--trl-dir", type=Path, default=None,
                     help=f"folder for trl=={TRL_VERSION} (reused if it already holds it); default: a temporary "
                          "folder removed at the end")
+    ap.add_argument("--large", action="store_true",
+                    help="the larger CPU config (hidden 512, 4 layers, 8 heads, MLP 1024) instead of "
+                         "--hidden/--layers/--heads/--intermediate")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.large:
+        for key, value in LARGE.items():
+            setattr(args, key, value)
     if args.child:
-        child_main(*args.child)
+        child_main({"ours": child_ours, "trl": child_trl}, *args.child)
         return
     if args.warmup < 1 or args.steps < 1 or args.repeat < 1:
         ap.error("--warmup, --steps and --repeat must be >= 1")
@@ -403,11 +325,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ppo_throughput_"))
     try:
-        trl_dir = (args.trl_dir or work / "trl112").resolve()
-        if has_trl(trl_dir):
-            print(f"trl {TRL_VERSION} already in {trl_dir}")
-        else:
-            install_trl(trl_dir, work)
+        trl_dir = ensure_trl(args.trl_dir or work / "trl112", work)
 
         t = time.perf_counter()
         policy_dir, reward_dir = build_models(work / "models", args.hidden, args.layers, args.heads,
@@ -437,7 +355,7 @@ def main() -> None:
         for i in range(args.repeat):
             order = ("ours", "trl") if i % 2 == 0 else ("trl", "ours")
             for kind in order:
-                r = run_child(kind, spec_path, envs[kind])
+                r = run_side(kind, spec_path, envs[kind])
                 runs[kind].append(r)
                 print(f"run {i + 1} {kind:>4}: {r['eps']:6.1f} episodes/s ({r['seconds'] / args.steps:.3f} s/step), "
                       f"peak RSS {r['peak_rss_mb']:.0f} MB (at training start {r['rss_start_mb']:.0f} MB), "
@@ -473,7 +391,9 @@ def main() -> None:
         "trainable_params_ours": best["ours"]["trainable_params"],
         "trainable_params_trl": best["trl"]["trainable_params"],
         "num_eos_mean_ours": best["ours"]["num_eos_mean"], "num_eos_mean_trl": best["trl"]["num_eos_mean"],
-        "config": {"hidden": args.hidden, "layers": args.layers, "batch_size": args.batch_size,
+        "config": {"size": "large" if args.large else "demo" if (args.hidden, args.layers) == (128, 2) else "custom",
+                   "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
+                   "intermediate": args.intermediate or 2 * args.hidden, "batch_size": args.batch_size,
                    "mini_batch_size": args.mini_batch_size, "ppo_epochs": args.ppo_epochs,
                    "max_new_tokens": args.max_new_tokens, "lora_r": args.lora_r, "steps": args.steps,
                    "warmup": args.warmup, "repeat": args.repeat, "threads": args.threads},

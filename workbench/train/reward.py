@@ -33,6 +33,7 @@ from .callbacks import JobCallback, manifest, maybe_lora, model_setup, open_stag
 def run(ctx) -> None:
     cfg, root, data = open_stage(ctx, "reward")
 
+    import torch
     from trl import RewardConfig as TRLRewardConfig, RewardTrainer
 
     from ..models.loading import load_reward_model, load_tokenizer
@@ -51,6 +52,12 @@ def run(ctx) -> None:
     # training pairs; HF's own evaluation stays off (eval_strategy "no"), HeldOutEval runs it.
     trainer = RewardTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
                             processing_class=tokenizer, callbacks=[callback, evaluator])
+    if not (precision["bf16"] or precision["fp16"]):
+        # TRL casts a quantized model's trainable parameters to bf16 (the QLoRA recipe); without
+        # bf16 autocast (the CPU) the score head then fails on fp32 activations. Keep them fp32.
+        for param in model.parameters():
+            if param.requires_grad and param.dtype != torch.float32:
+                param.data = param.data.float()
     callback.bind(trainer)
     evaluator.bind(trainer)
     run_trainer(trainer, callback, ctx)

@@ -1,0 +1,386 @@
+"""PPO learning parity: our engine vs trl 1.12.0's PPOTrainer on the demo task, same models and settings.
+
+The task, models and prompts are the demo's (:mod:`workbench.train.demo`):
+prompts ``"Tell me about {topic}."``, a scripted annotator that prefers more
+positive words minus negative words (:func:`~workbench.train.demo.preference_score`),
+and a tiny Llama taken through the demo's own SFT and reward-model jobs
+(:func:`~workbench.train.demo.run_demo` with a single PPO step; its SFT
+checkpoint is the policy, its reward model the scorer). Those models are
+built once; then, for each seed, PPO runs from them twice, each side in its
+own child process:
+
+- **ours**: :class:`workbench.train.ppo.PPOTrainer`, ``train_step()`` in a
+  loop, configured exactly as the demo's PPO job (:class:`DemoSizes`: batch,
+  minibatch, PPO epochs, learning rate, KL coefficient, LoRA rank,
+  temperature, response length, steps);
+- **trl**: ``trl.experimental.ppo.PPOTrainer.train()`` from trl 1.12.0
+  (installed into a throwaway folder by :mod:`benchmarks._common`), with the
+  same settings: ``per_device_train_batch_size`` = batch,
+  ``num_mini_batches`` = batch / minibatch (one optimizer step per minibatch,
+  as ours), the same PPO epochs, lr with a constant schedule, KL coefficient
+  (k1), temperature, ``response_length``, stop at EOS, no missing-EOS
+  penalty, no reward whitening, gamma 1, lambda 0.95, clip ranges 0.2,
+  vf_coef 0.1, AdamW eps 1e-5, LoRA of the same rank on all linear layers,
+  the reference being the policy with its adapter disabled, and the same
+  seed and chat-templated prompts.
+
+Per PPO step each side records the reward-model score (``objective/scores``),
+the KL per response (``objective/kl``, k1 on both sides), the mean response
+length and the annotator's **true score**: the mean
+:func:`~workbench.train.demo.preference_score` of *every* response sampled in
+that step (ours: the rollout ``train_step`` returns; trl: the responses its
+``batch_generation`` returned, truncated after the first EOS as trl does,
+captured by wrapping that function without changing what it returns).
+
+Reported per seed and side: score and true score over the first and the last
+20% of the steps (their difference is the *gain*), the KL over the last 20%.
+The last line is one JSON object::
+
+    {"score_gain_ours", "score_gain_trl", "kl_last_ours", "kl_last_trl",
+     "true_gain_ours", "true_gain_trl", "true_last_ours", "true_last_trl",
+     "target_met", "seeds_met", "seeds": [...], ...}
+
+with the means over seeds first and the per-seed figures (and curves) in
+``seeds``. Both sides start from the same policy (LoRA's B is zero), so
+their first steps sample the same distribution and differ only by sampling
+noise (64 responses a step); ``true_last`` is beside the gain for that reason.
+Target: ``true_gain_ours >= true_gain_trl`` at ``kl_last_ours <=
+kl_last_trl`` (``target_met``).
+
+What differs by design (read the result as "our engine vs trl 1.12's PPO as
+it was", see ``benchmarks/ppo_throughput.py`` for the cost side): trl trains
+a separate value model (a full copy of the reward model, all weights in the
+optimizer, as in its examples) where ours has a linear value head on the
+policy; trl takes rollout log-probs from ``generate``'s scores, ours from a
+forward pass; trl feeds the policy's tokens straight to the reward model,
+ours re-tokenizes the conversation; ours clips the gradient norm to 1.0, trl
+1.12's loop does not. The scores of both sides come from the same reward
+model, so their curves are comparable, and the true score judges what the
+reward model may not.
+
+    .venv/bin/python benchmarks/ppo_parity.py [--quick] [--seeds 0 1 2] [--steps N] [--trl-dir DIR]
+
+``--ours-set KEY=VALUE`` changes one key of our side's config (an ablation,
+e.g. ``max_grad_norm=1000`` to compare without trl's missing gradient
+clipping); the JSON records it as ``ours_set``. ``--quick`` uses the demo's :data:`~workbench.train.demo.QUICK` sizes (less
+SFT data; 30 PPO steps at lr 3e-4) instead of :data:`~workbench.train.demo.FULL`
+(60 steps at 5e-5). If trl 1.12.0 cannot be installed or run here the script
+exits with status 2 and says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks._common
+from benchmarks._common import (OFFLINE_ENV, REPO, TRL_VERSION, BenchError, child_env, child_main,  # noqa: E402
+                                ensure_trl, import_trl112, run_child)
+
+#: Share of the steps at each end of a curve that its "first" and "last" figures average.
+ENDS = 0.2
+
+
+# =========================================================================== summaries
+
+
+def ends(series: list[float], share: float = ENDS) -> tuple[float, float]:
+    """Mean of the first and of the last ``share`` of ``series`` (at least one value each)."""
+    if not series:
+        return math.nan, math.nan
+    k = max(1, int(round(len(series) * share)))
+    return sum(series[:k]) / k, sum(series[-k:]) / k
+
+
+def summarize(curve: dict) -> dict:
+    """First/last/gain of the score and true-score curves, last KL and length of one run."""
+    s0, s1 = ends(curve["scores"])
+    t0, t1 = ends(curve["true"])
+    return {"score_first": s0, "score_last": s1, "score_gain": s1 - s0,
+            "true_first": t0, "true_last": t1, "true_gain": t1 - t0,
+            "kl_last": ends(curve["kl"])[1], "length_last": ends(curve["length"])[1],
+            "eos_share_last": ends(curve["eos_share"])[1], "s_per_step": curve["s_per_step"]}
+
+
+def verdict(seeds: list[dict]) -> dict:
+    """The headline figures (means over seeds) and whether the target is met."""
+    def mean(side: str, key: str) -> float:
+        return sum(s[side][key] for s in seeds) / len(seeds)
+
+    out = {f"{key}_{side}": round(mean(side, key), 4)
+           for key in ("score_gain", "kl_last", "true_gain", "true_last") for side in ("ours", "trl")}
+    out = {k: out[k] for k in ("score_gain_ours", "score_gain_trl", "kl_last_ours", "kl_last_trl",
+                               "true_gain_ours", "true_gain_trl", "true_last_ours", "true_last_trl")}
+    out["target_met"] = bool(out["true_gain_ours"] >= out["true_gain_trl"]
+                             and out["kl_last_ours"] <= out["kl_last_trl"])
+    out["seeds_met"] = sum(s["ours"]["true_gain"] >= s["trl"]["true_gain"]
+                           and s["ours"]["kl_last"] <= s["trl"]["kl_last"] for s in seeds)
+    return out
+
+
+def _true_scores(responses: list[str]) -> float:
+    from workbench.train.demo import preference_score
+
+    return sum(preference_score(r) for r in responses) / len(responses)
+
+
+# =========================================================================== children (run with --child)
+
+
+def child_ours(spec: dict) -> dict:
+    import torch
+
+    from workbench.train.ppo import PPOConfig, PPOTrainer
+
+    torch.set_num_threads(spec["threads"])
+    cfg = PPOConfig.from_dict({
+        "policy_model": spec["policy_dir"], "reward_model": spec["reward_dir"], "prompts": spec["prompts"],
+        "device": "cpu", "dtype": "fp32", "lora_r": spec["lora_r"], "lora_alpha": 2 * spec["lora_r"],
+        "lora_dropout": 0.0, "lora_target_modules": "all-linear",
+        "batch_size": spec["batch_size"], "mini_batch_size": spec["mini_batch_size"],
+        "ppo_epochs": spec["ppo_epochs"], "lr": spec["lr"], "lr_scheduler": "constant",
+        "max_new_tokens": spec["max_new_tokens"], "temperature": spec["temperature"], "top_k": 0, "top_p": 1.0,
+        "kl_coef": spec["kl_coef"], "kl_estimator": "k1", "whiten_rewards": False, "missing_eos_penalty": None,
+        "gamma": 1.0, "lam": 0.95, "cliprange": 0.2, "cliprange_value": 0.2, "vf_coef": 0.1,
+        "total_steps": spec["steps"], "save_every": 0, "samples_every": 0, "seed": spec["seed"],
+        **spec.get("ours_set", {}),
+    })
+    trainer = PPOTrainer(cfg)
+    curve: dict = {"scores": [], "kl": [], "true": [], "length": [], "eos_share": []}
+    t0 = time.perf_counter()
+    for _ in range(spec["steps"]):
+        metrics, ro = trainer.train_step()
+        curve["scores"].append(metrics["objective/scores"])
+        curve["kl"].append(metrics["objective/kl"])
+        curve["length"].append(metrics["response/length_mean"])
+        curve["eos_share"].append(metrics["val/num_eos_tokens"] / len(ro.responses))
+        curve["true"].append(_true_scores(ro.responses))
+    curve["s_per_step"] = (time.perf_counter() - t0) / spec["steps"]
+    curve["example"] = ro.responses[:4]
+    return curve
+
+
+def child_trl(spec: dict) -> dict:
+    import torch
+
+    trl = import_trl112(spec["trl_dir"])
+    try:
+        import trl.experimental.ppo.ppo_trainer as trl_ppo
+        from trl.experimental.ppo import PPOConfig, PPOTrainer
+    except Exception as e:  # noqa: BLE001
+        raise BenchError(f"trl {TRL_VERSION}'s trl.experimental.ppo does not import here: "
+                         f"{type(e).__name__}: {e}") from e
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                              TrainerCallback)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    torch.set_num_threads(spec["threads"])
+    tok = AutoTokenizer.from_pretrained(spec["policy_dir"], padding_side="left")
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+             for p in spec["prompts"]]
+    batch, steps = spec["batch_size"], spec["steps"]
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    ids = ids * max(1, math.ceil(batch * steps / len(ids)))  # trl's loader drops short last batches
+    dataset = Dataset.from_dict({"input_ids": ids})
+    policy = AutoModelForCausalLM.from_pretrained(spec["policy_dir"], dtype=torch.float32)
+    reward = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
+                                                                dtype=torch.float32)
+    value = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
+                                                               dtype=torch.float32)
+    args = PPOConfig(
+        output_dir=spec["out_dir"], report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
+        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, seed=spec["seed"],
+        per_device_train_batch_size=batch, gradient_accumulation_steps=1,
+        num_mini_batches=batch // spec["mini_batch_size"], local_rollout_forward_batch_size=batch,
+        num_ppo_epochs=spec["ppo_epochs"], total_episodes=batch * steps, num_sample_generations=0,
+        response_length=spec["max_new_tokens"], temperature=spec["temperature"], stop_token="eos",
+        missing_eos_penalty=None, kl_coef=spec["kl_coef"], kl_estimator="k1", whiten_rewards=False,
+        gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2, vf_coef=0.1,
+        learning_rate=spec["lr"], lr_scheduler_type="constant", optim="adamw_torch", adam_epsilon=1e-5,
+        weight_decay=0.0, dataloader_num_workers=0,
+    )
+    peft_config = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=0.0,
+                             target_modules="all-linear", task_type="CAUSAL_LM", bias="none")
+
+    # The responses of each rollout, as trl generated them (observed, not changed).
+    generated: list = []
+    original = trl_ppo.batch_generation
+
+    def observed_generation(model, queries, *rest, **kwargs):
+        query_responses, logits = original(model, queries, *rest, **kwargs)
+        generated.append(query_responses[:, queries.shape[1]:].detach().cpu())
+        return query_responses, logits
+
+    trl_ppo.batch_generation = observed_generation
+    eos_id, pad_id = tok.eos_token_id, tok.pad_token_id
+    curve: dict = {"scores": [], "kl": [], "true": [], "length": [], "eos_share": []}
+
+    def decode(rows) -> tuple[list[str], list[int], int]:
+        texts_, lengths, eos = [], [], 0
+        for row in rows.tolist():
+            cut = row.index(eos_id) + 1 if eos_id in row else len(row)  # trl's truncate_response keeps the EOS
+            eos += eos_id in row
+            kept = [t for t in row[:cut] if t not in (eos_id, pad_id)]
+            lengths.append(cut)
+            texts_.append(tok.decode(kept, skip_special_tokens=True))
+        return texts_, lengths, eos
+
+    class Record(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "objective/scores" in logs:
+                curve["scores"].append(float(logs["objective/scores"]))
+                curve["kl"].append(float(logs["objective/kl"]))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if not generated:
+                raise BenchError("trl's batch_generation was not called in a step: the capture missed it")
+            texts_, lengths, eos = decode(generated.pop())
+            curve["true"].append(_true_scores(texts_))
+            curve["length"].append(sum(lengths) / len(lengths))
+            curve["eos_share"].append(eos / len(lengths))
+            curve["example"] = texts_[:4]
+
+    trainer = PPOTrainer(args=args, processing_class=tok, model=policy, ref_model=None, reward_model=reward,
+                         train_dataset=dataset, value_model=value, peft_config=peft_config, callbacks=[Record()])
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    if not trainer.is_peft_model or trainer.ref_model is not None:
+        raise BenchError("trl's PPOTrainer did not take the adapter-disabled policy as its reference")
+    t0 = time.perf_counter()
+    trainer.train()
+    curve["s_per_step"] = (time.perf_counter() - t0) / steps
+    if not len(curve["scores"]) == len(curve["true"]) == steps:
+        raise BenchError(f"trl ran {len(curve['true'])} steps and logged {len(curve['scores'])}, expected {steps}")
+    curve["trl"] = f"{trl.__version__} ({Path(trl.__file__).resolve().parent})"
+    return curve
+
+
+# =========================================================================== the parent
+
+
+def build_models(folder: Path, sizes, seed: int) -> tuple[Path, Path, dict]:
+    """The demo's SFT model and reward model, through its own jobs (one PPO step, unused)."""
+    from workbench.train.demo import run_demo
+
+    result = run_demo(folder, seed=seed, sizes=sizes, steps=1)
+    return Path(result["sft_model"]), Path(result["rm_model"]), {
+        "rm_accuracy": result["rm_accuracy"], "candidate_score_mean": result["candidate_score_mean"],
+        "build_s": result["timing"]["total_s"]}
+
+
+def _fmt(name: str, r: dict) -> str:
+    return (f"{name:>5}: score {r['score_first']:+.2f} -> {r['score_last']:+.2f} ({r['score_gain']:+.2f}), "
+            f"true {r['true_first']:+.2f} -> {r['true_last']:+.2f} ({r['true_gain']:+.2f}), "
+            f"KL last {r['kl_last']:.2f}, length {r['length_last']:.1f}, EOS {r['eos_share_last']:.0%}, "
+            f"{r['s_per_step']:.2f} s/step")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the demo's QUICK sizes (a small run)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="PPO seeds (both sides)")
+    ap.add_argument("--steps", type=int, default=None, help="PPO steps (default: the demo's)")
+    ap.add_argument("--build-seed", type=int, default=0, help="seed of the demo models (SFT, reward model)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of each child")
+    ap.add_argument("--trl-dir", type=Path, default=None,
+                    help=f"folder for trl=={TRL_VERSION} (reused if it already holds it); default: a temporary "
+                         "folder removed at the end")
+    ap.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="ablation: override one key of our engine's PPO config (JSON value, else a string), "
+                         "e.g. max_grad_norm=1000; repeatable; the JSON records it")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_main({"ours": child_ours, "trl": child_trl}, *args.child)
+        return
+    if args.steps is not None and args.steps < 1:
+        ap.error("--steps must be >= 1")
+    ours_set = {}
+    for item in args.ours_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            ap.error(f"--ours-set {item!r}: expected KEY=VALUE")
+        try:
+            ours_set[key.strip()] = json.loads(value)
+        except ValueError:
+            ours_set[key.strip()] = value
+
+    # Before torch loads; the demo's jobs inherit it (one thread per job, as the demo recommends)
+    # and import this checkout's workbench.
+    os.environ.update({**OFFLINE_ENV, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)})
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    from workbench.models.tiny import demo_prompts
+    from workbench.train.demo import FULL, QUICK
+
+    sizes = QUICK if args.quick else FULL
+    if args.steps is not None:
+        sizes = replace(sizes, ppo_steps=args.steps)
+    work = Path(tempfile.mkdtemp(prefix="ppo_parity_"))
+    seeds: list[dict] = []
+    try:
+        trl_dir = ensure_trl(args.trl_dir or work / "trl112", work)
+        print(f"building the demo's models ({'QUICK' if args.quick else 'FULL'} sizes, seed {args.build_seed}): "
+              "SFT and reward-model jobs", flush=True)
+        policy_dir, reward_dir, build = build_models(work / "demo", sizes, args.build_seed)
+        print(f"  built in {build['build_s']:.0f} s; held-out reward accuracy {build['rm_accuracy']:.2f}, "
+              f"candidates' true score {build['candidate_score_mean']:+.2f}", flush=True)
+        envs = {"ours": child_env(args.threads, None), "trl": child_env(args.threads, trl_dir)}
+        print(f"PPO: {sizes.ppo_steps} steps, batch {sizes.ppo_batch_size}, minibatch {sizes.ppo_mini_batch_size}, "
+              f"{sizes.ppo_epochs} epochs, lr {sizes.ppo_lr:g}, KL coef {sizes.kl_coef}, LoRA r={sizes.lora_r}, "
+              f"temperature {sizes.temperature}, {sizes.max_new_tokens} new tokens; seeds {args.seeds}"
+              + (f"; ours with {ours_set}" if ours_set else ""), flush=True)
+        for seed in args.seeds:
+            spec = {"policy_dir": str(policy_dir), "reward_dir": str(reward_dir), "prompts": demo_prompts(),
+                    "batch_size": sizes.ppo_batch_size, "mini_batch_size": sizes.ppo_mini_batch_size,
+                    "ppo_epochs": sizes.ppo_epochs, "lr": sizes.ppo_lr, "kl_coef": sizes.kl_coef,
+                    "lora_r": sizes.lora_r, "temperature": sizes.temperature,
+                    "max_new_tokens": sizes.max_new_tokens, "steps": sizes.ppo_steps, "seed": seed,
+                    "threads": args.threads, "trl_dir": str(trl_dir), "out_dir": str(work / f"trl_out{seed}"),
+                    "ours_set": ours_set}
+            spec_path = work / f"spec{seed}.json"
+            spec_path.write_text(json.dumps(spec), encoding="utf-8")
+            row: dict = {"seed": seed}
+            for kind in ("ours", "trl"):
+                who = "our engine" if kind == "ours" else f"trl {TRL_VERSION}'s PPOTrainer"
+                curve = run_child(Path(__file__), kind, spec_path, envs[kind], who, timeout=3600)
+                row[kind] = {**summarize(curve), "example": curve.get("example")}
+                row[f"{kind}_curve"] = {k: [round(x, 4) for x in curve[k]] for k in ("scores", "true", "kl")}
+            seeds.append(row)
+            print(f"seed {seed}:\n  {_fmt('ours', row['ours'])}\n  {_fmt('trl', row['trl'])}", flush=True)
+    except BenchError as e:
+        print(f"ppo_parity: {e}", file=sys.stderr)
+        raise SystemExit(2)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    head = verdict(seeds)
+    print()
+    print(f"{'mean over ' + str(len(seeds)) + ' seeds':28}{'ours':>10}{'trl ' + TRL_VERSION:>12}")
+    for key, label in (("score_gain", "reward-model score gain"), ("true_gain", "true-score gain"),
+                       ("true_last", "true score, last 20%"), ("kl_last", "KL, last 20% of steps")):
+        print(f"{label:28}{head[key + '_ours']:10.3f}{head[key + '_trl']:12.3f}")
+    print(f"target (true gain >= trl's at no more KL): {'met' if head['target_met'] else 'NOT met'} on the means, "
+          f"on {head['seeds_met']} of {len(seeds)} seeds")
+
+    def rounded(d: dict) -> dict:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+    print(json.dumps({**head, "seeds": [{"seed": s["seed"], "ours": rounded(s["ours"]), "trl": rounded(s["trl"]),
+                                         "curves": {"ours": s["ours_curve"], "trl": s["trl_curve"]}}
+                                        for s in seeds],
+                      "quick": args.quick, "ours_set": ours_set, "build": rounded(build), "sizes": asdict(sizes), "trl": TRL_VERSION}))
+
+
+if __name__ == "__main__":
+    main()
