@@ -478,7 +478,8 @@ def cmd_demo(args) -> int:
         result = json.loads(json.dumps(result, default=str))
         text = (f"Demo in {root}: reward model held-out accuracy {result['rm_accuracy']:.3f}; PPO score "
                 f"{result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f} (first vs last 20% of "
-                f"steps), KL {result['kl_last']:.2f}\nruns: " + ", ".join(map(str, result["runs"])))
+                f"steps), KL {result['kl_last']:.2f}; blind comparison on held-out prompts: "
+                f"{result['compare']}\nruns: " + ", ".join(map(str, result["runs"])))
     if args.progress_jsonl:
         print(json.dumps({"event": "result", "result": result}, ensure_ascii=False), flush=True)
     else:
