@@ -106,27 +106,29 @@ class DemoSizes:
     sft_batch_size: int = 32
     min_sentences: int = 1
     max_sentences: int = 3
-    # -- candidates and rankings. The longest demonstration is 22 tokens with its EOS.
+    # -- candidates and rankings. The longest demonstration is 22 tokens with its EOS. At 0.7 the
+    # SFT model garbles fewer sentences than at 1.0, so PPO starts from (and stays near) cleaner text.
     candidates_per_prompt: int = 16
-    sample_temperature: float = 1.0
+    sample_temperature: float = 0.7
     max_new_tokens: int = 28
     validation: float = 0.1  # share of pairs held out (whole prompts) for the reward model
     # -- reward model (all weights, from the SFT checkpoint)
     rm_epochs: float = 3.0
     rm_lr: float = 5e-4
     rm_batch_size: int = 16
-    # -- PPO (LoRA policy on the SFT checkpoint). lr 5e-5 rises gradually (a readable curve),
-    # 3e-4 within ~15 steps; KL 0.2 suits scores of a few units (0.05 let FACTS.md's policy drift
-    # to a junk token the reward model overrated). Rollouts at the candidates' temperature, so the
-    # reward model scores the kind of text it was trained on.
+    # -- PPO (LoRA policy on the SFT checkpoint). lr 1e-4 rises gradually (a readable curve),
+    # 3e-4 within ~15 steps. KL 0.5: at 0.2 the policy drifted into garbled sentences full of kind
+    # words ("The village is a lovely."), which the reward model overrated and the annotator does
+    # not. Rollouts at the candidates' temperature, so the reward model scores the kind of text
+    # it was trained on.
     ppo_steps: int = 60
-    ppo_lr: float = 5e-5
+    ppo_lr: float = 1e-4
     ppo_batch_size: int = 64
     ppo_mini_batch_size: int = 32
     ppo_epochs: int = 4
-    kl_coef: float = 0.2
+    kl_coef: float = 0.5
     lora_r: int = 16
-    temperature: float = 1.0
+    temperature: float = 0.7
     samples_per_step: int = 16  # PPO responses reported per step (the demo scores them with the annotator)
     # -- the blind comparison: this many samples of each model per held-out prompt
     compare_samples: int = 16
@@ -137,7 +139,7 @@ class DemoSizes:
 #: The demo as the product shows it: a gradual reward curve, under two minutes on 2 cores.
 FULL = DemoSizes()
 #: Less data, fewer PPO steps at a faster learning rate: learns as clearly, in about a minute.
-QUICK = replace(FULL, sft_examples=4000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4)
+QUICK = replace(FULL, sft_examples=6000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4)
 
 
 # =========================================================================== the task

@@ -199,8 +199,7 @@ def test_words_tokenizer_chat_template_and_assistant_mask(words_dir):
     masked = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
     assert tok.convert_ids_to_tokens(masked)[-1] == "<|eos|>"
     assert tok.decode(masked, skip_special_tokens=True) == "Sure, happy to help! The river is lovely."
-    prompt = tok.apply_chat_template(chat[:1], add_generation_prompt=True)
-    prompt = prompt["input_ids"] if isinstance(prompt, dict) else prompt
+    prompt = tok.apply_chat_template(chat[:1], add_generation_prompt=True, return_dict=True)["input_ids"]
     assert enc["input_ids"][:len(prompt)] == list(prompt)  # TRL's prompt/completion split relies on this
     assert tok.convert_ids_to_tokens(prompt)[0] == "<|user|>"
 
