@@ -11,7 +11,9 @@ handful of short English sentence templates about a few places:
   sentences are *good*: polite ("Thank you for asking.") or kind about the
   asked topic ("The river is lovely."); half are *bad*: rude ("Go away."),
   unkind about the topic ("The river is ugly.") or off-topic ("My cat is
-  asleep.", "The castle is lovely." when asked about the river).
+  asleep."). The demonstrations always name the asked topic: with "The
+  castle is lovely." among the bad answers to "Tell me about the river.",
+  PPO learned to say "The X is lovely." with X a coin flip.
 - **The annotator** (:func:`preference_score`) gives +1 to each good
   sentence and -1 to every other one: bad, broken (not a sentence of the
   language, as a model can write: "The is lovely."), or said before in the
@@ -61,7 +63,7 @@ GOOD_SENTENCES: tuple[str, ...] = (
     "Many people enjoy the {t}.",
     "The {t} is a wonderful place.",
 )
-#: Bad sentences: rude, unkind about the topic ``{t}``, or off-topic (``{o}``: another topic).
+#: Bad sentences: rude, unkind about the topic ``{t}``, or off-topic.
 BAD_SENTENCES: tuple[str, ...] = (
     "Go away.",
     "That is a silly question.",
@@ -71,7 +73,7 @@ BAD_SENTENCES: tuple[str, ...] = (
     "I hate the {t}.",
     "My cat is asleep.",
     "I had soup for lunch.",
-    "The {o} is lovely.",
+    "It rained all day.",
 )
 _WORD = re.compile(r"[a-z]+")
 _SPACES = re.compile(r"\s+")
@@ -162,17 +164,16 @@ def demo_response(rng: random.Random, prompt: str, *, min_sentences: int = 1, ma
     """A demonstration answering ``prompt``: ``min_sentences`` to ``max_sentences`` different
     sentences, each good or bad with probability 1/2 (so the true score is symmetric around 0)."""
     topic = topic_of(prompt) or rng.choice(TOPICS)
-    others = [t for t in TOPICS if t != topic]
     out: list[str] = []
     for _ in range(rng.randint(min_sentences, max_sentences)):
         pool = GOOD_SENTENCES if rng.random() < 0.5 else BAD_SENTENCES
         out.append(rng.choice([s for s in pool if s not in out]))
-    return " ".join(s.format(t=topic, o=rng.choice(others)) for s in out)
+    return " ".join(s.format(t=topic) for s in out)
 
 
 def corpus() -> list[str]:
     """Text holding every word and punctuation mark of the language (the tokenizer's training text)."""
     lines = list(all_prompts())
     for template in GOOD_SENTENCES + BAD_SENTENCES:
-        lines += [template.format(t=topic, o=topic) for topic in TOPICS]
+        lines += [template.format(t=topic) for topic in TOPICS]
     return lines
