@@ -56,12 +56,14 @@ candidates run in the calling process and import torch and transformers:
 call these functions from the CLI or a worker process, never from the GUI
 process (DESIGN.md section 3).
 
-Measured on 2 CPU cores, ``OMP_NUM_THREADS=1``, seed 0: :data:`FULL` takes
-about 105 s (SFT 44 s, reward model 25 s, PPO 32 s): held-out reward
-accuracy 1.00, PPO score 0.1 -> 5.3, annotator score of the samples -0.15
--> 1.46, KL 2.6 nats. :data:`QUICK` (the e2e test) takes about 60 s; over
-seeds 0-4: accuracy 0.90-0.98, PPO score up by 3.1-3.9, annotator score up
-by 1.5-2.1, KL 2.4-4.2 nats.
+Measured on 2 CPU cores shared with other work (load 4-8), ``OMP_NUM_THREADS=1``,
+seed 0: :data:`FULL` took 212 s (SFT 70 s, reward model 59 s, PPO 76 s,
+comparison 3 s): held-out reward accuracy 0.997, PPO score 2.3 -> 5.9,
+annotator score of the samples 0.36 -> 0.83, KL 2.1 nats; on the held-out
+prompts PPO beat SFT in 78% (95% CI 70%-84%) of the decisive pairs (SFT
+scores 0.06 there, PPO 0.82). :data:`QUICK` (the e2e test) took 245 s
+under load 8: accuracy 0.995, PPO score 2.0 -> 5.4, annotator score 0.26
+-> 0.97, KL 3.0, PPO won 76% (68%-82%).
 """
 
 from __future__ import annotations
@@ -117,16 +119,18 @@ class DemoSizes:
     rm_lr: float = 5e-4
     rm_batch_size: int = 16
     # -- PPO (LoRA policy on the SFT checkpoint). lr 1e-4 rises gradually (a readable curve),
-    # 3e-4 within ~15 steps. KL 0.5: at 0.2 the policy drifted into garbled sentences full of kind
-    # words ("The village is a lovely."), which the reward model overrated and the annotator does
-    # not. Rollouts at the candidates' temperature, so the reward model scores the kind of text
-    # it was trained on.
+    # 3e-4 within ~15 steps. The KL coefficient holds the policy near the SFT model's grammar: at
+    # 0.2 it drifted into garbled sentences full of kind words ("The village is a lovely."), at 0.5
+    # over 60 steps into repeats ("The bridge is lovely. The bridge is lovely."), both overrated
+    # by the reward model and not by the annotator (seed 0: PPO won 66% [58%, 73%] at 0.5, 78%
+    # [70%, 84%] at 1.0). Rollouts at the candidates' temperature, so the reward model scores the
+    # kind of text it was trained on.
     ppo_steps: int = 60
     ppo_lr: float = 1e-4
     ppo_batch_size: int = 64
     ppo_mini_batch_size: int = 32
     ppo_epochs: int = 4
-    kl_coef: float = 0.5
+    kl_coef: float = 1.0
     lora_r: int = 16
     temperature: float = 0.7
     samples_per_step: int = 16  # PPO responses reported per step (the demo scores them with the annotator)
@@ -138,8 +142,9 @@ class DemoSizes:
 
 #: The demo as the product shows it: a gradual reward curve, under two minutes on 2 cores.
 FULL = DemoSizes()
-#: Less data, fewer PPO steps at a faster learning rate: learns as clearly, in about a minute.
-QUICK = replace(FULL, sft_examples=6000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4)
+#: Less data, fewer PPO steps at a faster learning rate and a looser KL: learns as clearly, faster.
+QUICK = replace(FULL, sft_examples=6000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4,
+                kl_coef=0.5)
 
 
 # =========================================================================== the task
