@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="PPO steps (default: the demo's own)")
-    p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (what the e2e test runs)")
     p.add_argument("--build-only", action="store_true",
                    help="only build the demo seed (tiny model, SFT run, scripted rankings, preference pairs) "
                         "in a new or empty folder; an interrupted build is removed, never left half-built")
