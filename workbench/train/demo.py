@@ -57,7 +57,7 @@ call these functions from the CLI or a worker process, never from the GUI
 process (DESIGN.md section 3).
 
 Measured on 2 CPU cores shared with other work (load 4-8), ``OMP_NUM_THREADS=1``,
-seed 0: :data:`FULL` took 212 s (SFT 70 s, reward model 59 s, PPO 76 s,
+seed 0: :data:`FULL` took 212 s (SFT 59 s, reward model 52 s, PPO 92 s,
 comparison 3 s): held-out reward accuracy 0.997, PPO score 2.3 -> 5.9,
 annotator score of the samples 0.36 -> 0.83, KL 2.1 nats; on the held-out
 prompts PPO beat SFT in 78% (95% CI 70%-84%) of the decisive pairs (SFT
