@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="PPO steps (default: the demo's own)")
-    p.add_argument("--quick", action="store_true", help="smaller sizes (about a minute on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (what the e2e test runs)")
     p.add_argument("--build-only", action="store_true",
                    help="only build the demo seed (tiny model, SFT run, scripted rankings, preference pairs) "
                         "in a new or empty folder; an interrupted build is removed, never left half-built")
@@ -500,7 +500,8 @@ def cmd_demo(args) -> int:
         result = json.loads(json.dumps(result, default=str))
         text = (f"Demo in {root}: reward model held-out accuracy {result['rm_accuracy']:.3f}; PPO score "
                 f"{result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f} (first vs last 20% of "
-                f"steps), KL {result['kl_last']:.2f}\nruns: " + ", ".join(map(str, result["runs"])))
+                f"steps), KL {result['kl_last']:.2f}; blind comparison on held-out prompts: "
+                f"{result['compare']}\nruns: " + ", ".join(map(str, result["runs"])))
     if args.progress_jsonl:
         print(json.dumps({"event": "result", "result": result}, ensure_ascii=False), flush=True)
     else:

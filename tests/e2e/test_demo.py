@@ -11,44 +11,26 @@ curve, and the annotator's own score of the PPO samples.
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import pytest
 
-from workbench.train.demo import (ANNOTATOR, PAIRS_DATASET, QUICK, SFT_DATASET, demo_response,
-                                  preference_score, scripted_ordering)
+from workbench.train import demo_task as task
+from workbench.train.demo import ANNOTATOR, PAIRS_DATASET, QUEUE_NAME, QUICK, SFT_DATASET, preference_score
 
 #: Jobs inherit this process's environment. One thread per job: the tiny models gain
 #: little from a second one, and lose a lot when anything else holds the other core.
 JOB_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+#: Every word and mark of the demo's language: decoded model text must be made of these.
+LANGUAGE = {w for line in task.corpus() for w in line.replace(".", " . ").replace("?", " ? ").split()}
 
 
-# -- the task (fast) ---------------------------------------------------------------------------
-def test_the_annotator_counts_positive_minus_negative_words():
-    assert preference_score("good great river") == 2
-    assert preference_score("Good, bad. sad river") == -1
-    assert preference_score("river book") == 0
-    assert preference_score("") == 0
-
-
-def test_scripted_ordering_is_best_first_with_ties_grouped():
-    cands = [(1, "bad river"), (2, "good good"), (3, "river"), (4, "book city"), (5, "good sad happy")]
-    assert scripted_ordering(cands) == [[2], [5], [3, 4], [1]]
-
-
-def test_demonstrations_are_length_neutral():
-    """Positive and negative words are equally likely, so the true score does not grow
-    with length (the length-bias pitfall)."""
-    rng = random.Random(0)
-    by_length: dict[int, list[int]] = {}
-    for _ in range(20000):
-        text = demo_response(rng)
-        by_length.setdefault(len(text.split()), []).append(preference_score(text))
-    assert set(by_length) == set(range(QUICK.min_words, QUICK.max_words + 1))
-    for scores in by_length.values():
-        assert abs(sum(scores) / len(scores)) < 0.15
+def readable(text: str) -> bool:
+    """Whole words of the language, one space apart, marks right after a word."""
+    spaced = text.replace(".", " .").replace("?", " ?").replace("!", " !").replace(",", " ,")
+    return ("  " not in text and "\ufffd" not in text and text == text.strip()
+            and set(spaced.split()) <= LANGUAGE | {"!", ","})
 
 
 # -- the demo end to end (slow) ----------------------------------------------------------------
@@ -67,7 +49,7 @@ def demo(tmp_path_factory):
     print(f"\ndemo: held-out RM accuracy {result['rm_accuracy']:.3f}, "
           f"PPO score {result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f}, "
           f"true score {result['true_score_first']:.2f} -> {result['true_score_last']:.2f}, "
-          f"KL {result['kl_last']:.2f}, {result['timing']['total_s']:.0f} s "
+          f"KL {result['kl_last']:.2f}, {result['compare']}, {result['timing']['total_s']:.0f} s "
           f"({', '.join(f'{k} {v:.0f}' for k, v in result['timing'].items())})")
     return result, calls, ws
 
@@ -88,8 +70,38 @@ def test_ppo_raises_the_score_and_the_true_preference(demo):
     result, _, _ = demo
     assert result["ppo_steps"] == QUICK.ppo_steps
     assert result["ppo_score_last"] >= result["ppo_score_first"] + 0.75, result
-    # The annotator agrees: the policy says more positive (and fewer negative) words.
+    # The annotator agrees: the policy says more good (and fewer bad or garbled) sentences.
     assert result["true_score_last"] >= result["true_score_first"] + 0.5, result
+
+
+@pytest.mark.slow
+def test_blind_comparison_on_held_out_prompts_prefers_ppo(demo):
+    """PPO's samples beat SFT's on prompts no ranking or PPO step saw, as the annotator judges
+    them: the lower end of the 95% interval is above a coin flip."""
+    result, _, _ = demo
+    assert result["compare_n"] == len(task.held_out_prompts()) * QUICK.compare_samples
+    assert result["ppo_win_low"] > 0.5 and result["ppo_win_rate"] > result["ppo_win_low"], result["compare"]
+    assert result["ppo_heldout_score"] > result["sft_heldout_score"]
+    assert [e["prompt"] for e in result["examples"]] == task.held_out_prompts()
+
+
+@pytest.mark.slow
+def test_what_the_models_write_is_whole_words(demo):
+    """No glued words, no half characters: every SFT candidate, PPO sample and comparison
+    sample decodes into words of the demo's language."""
+    from workbench.jobs.events import SamplesEvent, read_events
+    from workbench.store import annotations as A
+    from workbench.store.workspace import Workspace
+
+    result, _, ws_root = demo
+    texts = [t for e in result["examples"] for t in (e["sft"], e["ppo"])]
+    texts += [r["response"] for e in read_events(result["runs"]["ppo"] / "events.jsonl")
+              if isinstance(e, SamplesEvent) for r in e.rows]
+    with Workspace.open(ws_root) as ws:
+        for ranking in A.rankings(ws.conn, annotator=ANNOTATOR):
+            texts += [c.response[-1]["content"] for c in A.candidates_for(ws.conn, ranking.prompt_id)]
+    bad = [t for t in texts if t and not readable(t)]
+    assert not bad, bad[:5]
 
 
 @pytest.mark.slow
@@ -136,15 +148,14 @@ def test_ppo_events_were_seen_while_the_job_ran(demo):
 
 @pytest.mark.slow
 def test_the_workspace_holds_the_loop_with_lineage(demo):
-    from workbench.models.tiny import demo_prompts
     from workbench.store import annotations as A, datasets as D
     from workbench.store.workspace import Workspace
 
     result, _, ws_root = demo
     with Workspace.open(ws_root) as ws:
         info = ws.info()
-        assert info.prompts == len(demo_prompts())
-        assert info.candidates == len(demo_prompts()) * QUICK.candidates_per_prompt == result["candidates"]
+        assert info.prompts == len(task.prompts())
+        assert info.candidates == len(task.prompts()) * QUICK.candidates_per_prompt == result["candidates"]
         rankings = A.rankings(ws.conn, annotator=ANNOTATOR)
         assert len(rankings) == info.prompts
         sft = D.get_dataset(ws.conn, SFT_DATASET)
@@ -155,10 +166,34 @@ def test_the_workspace_holds_the_loop_with_lineage(demo):
         ranking_ids = {r.id for r in rankings}
         for rec in D.iter_records(ws.conn, pairs):
             assert rec.lineage.ranking_id in ranking_ids
-            assert preference_score(rec.chosen[-1]["content"]) > preference_score(rec.rejected[-1]["content"])
+            prompt = rec.prompt[-1]["content"]
+            assert preference_score(rec.chosen[-1]["content"], prompt) > preference_score(rec.rejected[-1]["content"],
+                                                                                           prompt)
         # Candidates remember the checkpoint that sampled them.
         cand = A.candidates_for(ws.conn, rankings[0].prompt_id)[0]
         assert (ws_root / cand.checkpoint).resolve() == result["sft_model"]
+
+
+@pytest.mark.slow
+def test_the_rank_page_has_an_item_at_once(demo):
+    """The seed's ranking queue is for the person at the keyboard (the login name, as the Rank
+    page suggests), over the demo prompts, which only the script has ranked: its first item is
+    ready, with candidates to rank."""
+    import getpass
+
+    from workbench.store import annotations as A, queue as Q
+    from workbench.store.workspace import Workspace
+
+    result, _, ws_root = demo
+    with Workspace.open(ws_root) as ws:
+        [info] = Q.list_queues(ws.conn)  # the one the Rank page opens (most recently used first)
+        assert info.id == result["queue_id"] and info.spec.name == QUEUE_NAME
+        assert info.spec.annotator == getpass.getuser() != ANNOTATOR
+        assert (info.spec.mode, info.spec.source) == ("pairwise", Q.PromptSource("tag", "demo"))
+        queue = Q.RankingQueue(ws.conn, info.id)
+        item = queue.current
+        assert item is not None and len(item.candidates) == 2 and item.tier == "shared"
+        assert item.prompt_id in {r.prompt_id for r in A.rankings(ws.conn, annotator=ANNOTATOR)}
 
 
 @pytest.mark.slow

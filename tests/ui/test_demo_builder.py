@@ -54,6 +54,18 @@ def test_demo_button_builds_the_demo_then_opens_it(qtbot, make_window, tmp_path)
         names = {d.name for d in list_datasets(ws.conn)}
     assert {"demo-sft", "demo-pairs"} <= names
     assert window.windowTitle().endswith("demo-workspace")
+    # The seed made the person's first ranking queue: the real Rank page opens on an item, not
+    # "Nothing to rank yet" (the window here holds test pages).
+    from ui.ranking.panel import RankingPanel
+
+    rank = RankingPanel()
+    qtbot.addWidget(rank)
+    rank.set_workspace(window.demo_dir)
+    try:
+        qtbot.waitUntil(lambda: rank.current is not None, timeout=30000)
+        assert len(rank.current.candidates) == 2 and rank.queue.spec.name == "demo prompts · pairwise"
+    finally:
+        rank.shutdown()
 
     window.close_workspace()  # a second time it opens at once: no new build
     qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)

@@ -1,8 +1,8 @@
 """Tiny random-init models for tests and the demo, built offline in about a second.
 
-:func:`build_tiny_model` trains a byte-level BPE tokenizer on generated text
-(by default the demo vocabulary below), wraps it in a transformers tokenizer
-with pad/bos/eos tokens and a chat template, builds a small random
+:func:`build_tiny_model` trains a tokenizer on generated text (by default the
+test vocabulary below), wraps it in a transformers tokenizer with pad/bos/eos
+tokens and a chat template, builds a small random
 ``LlamaForCausalLM`` and saves both as a normal model folder (safetensors), so
 every loader in the workbench treats it like a downloaded model, also under
 ``HF_HUB_OFFLINE=1``. :func:`build_tiny_reward_model` turns such a folder into
@@ -12,6 +12,17 @@ The chat template marks assistant content with ``{% generation %}`` so that
 ``return_assistant_tokens_mask=True`` (TRL's ``assistant_only_loss=True``)
 works, and closes each assistant turn with the EOS token so a model trained
 on it learns to stop.
+
+Two tokenizer kinds (:data:`TOKENIZER_KINDS`):
+
+- ``"bytes"`` (the default, for tests): byte-level BPE; any text
+  round-trips, but a model can emit a word without its leading space (two
+  words glued together) or half of a multi-byte character (``\ufffd`` when
+  decoded).
+- ``"words"`` (the demo): one token per word or punctuation mark of the
+  corpus, split on whitespace and punctuation; decoding puts one space
+  between words and none before punctuation, so whatever the model emits
+  reads as whole words. Words outside the corpus become ``<|unk|>``.
 
 torch, transformers and tokenizers are imported inside the functions: the
 word lists are imported by cheap code (CLI, demo seeding).
@@ -48,11 +59,15 @@ DEMO_WORDS: tuple[str, ...] = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS
 PROMPT_TEMPLATE = "Tell me about {topic}."
 DEMO_TOPICS: tuple[str, ...] = NEUTRAL_WORDS
 
+TOKENIZER_KINDS = ("bytes", "words")
+
 PAD_TOKEN = "<|pad|>"
 BOS_TOKEN = "<|bos|>"
 EOS_TOKEN = "<|eos|>"
 ROLE_TOKENS: tuple[str, ...] = ("<|system|>", "<|user|>", "<|assistant|>")
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN) + ROLE_TOKENS
+#: The ``"words"`` tokenizer's token for a word it has not seen.
+UNK_TOKEN = "<|unk|>"
 
 #: Chat template: ``<|role|>\n`` before each message, a newline after system
 #: and user turns, EOS after assistant turns (inside the generation markers,
@@ -96,9 +111,25 @@ def demo_corpus(words: Sequence[str] = DEMO_WORDS, *, n: int = 400, seed: int = 
     return lines
 
 
-def _train_tokenizer(corpus: Iterable[str], vocab_size: int):
+def _strip_special(text: str) -> str:
+    for token in SPECIAL_TOKENS:
+        text = text.replace(token, " ")
+    return text
+
+
+def _train_tokenizer(corpus: Iterable[str], vocab_size: int, kind: str = "bytes"):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+    if kind == "words":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # whitespace and punctuation
+        # Joins tokens with one space, then drops the space before . , ! ? (no "##" pieces here).
+        tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+        # The trainer does not know special tokens: it would learn "<", "|", "user"... from them.
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, UNK_TOKEN],
+                                            show_progress=False)
+        tok.train_from_iterator((_strip_special(t) for t in corpus), trainer=trainer)
+        return tok
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -112,12 +143,13 @@ def _train_tokenizer(corpus: Iterable[str], vocab_size: int):
     return tok
 
 
-def _wrap_tokenizer(raw):
+def _wrap_tokenizer(raw, kind: str = "bytes"):
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
         pad_token=PAD_TOKEN, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN,
+        **({"unk_token": UNK_TOKEN} if kind == "words" else {}),
         additional_special_tokens=list(ROLE_TOKENS),
         model_max_length=_MAX_POSITIONS,
         padding_side="right",
@@ -130,13 +162,15 @@ def _wrap_tokenizer(raw):
 def build_tiny_model(out_dir: str | Path, *, vocab_words: Optional[Sequence[str]] = None,
                      hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
                      intermediate_size: int = 128, seed: int = 0,
-                     corpus: Optional[Iterable[str]] = None, vocab_size: int = 512) -> Path:
+                     corpus: Optional[Iterable[str]] = None, vocab_size: int = 512,
+                     tokenizer: str = "bytes") -> Path:
     """Build a random-init Llama and its tokenizer into ``out_dir``; return the folder.
 
-    The tokenizer is a byte-level BPE of at most ``vocab_size`` tokens (any
-    text round-trips, demo words are mostly single tokens) trained on
+    The tokenizer (``tokenizer``: ``"bytes"`` or ``"words"``, see the module
+    docstring) has at most ``vocab_size`` tokens and is trained on
     ``corpus`` if given, else on :func:`demo_corpus` of ``vocab_words``
-    (default :data:`DEMO_WORDS`). The folder holds ``config.json``,
+    (default :data:`DEMO_WORDS`; as byte-level BPE, these are mostly single
+    tokens). The folder holds ``config.json``,
     ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` and
     ``chat_template.jinja``. The same arguments give byte-identical weights
     and tokenizer.
@@ -150,7 +184,10 @@ def build_tiny_model(out_dir: str | Path, *, vocab_words: Optional[Sequence[str]
     out.mkdir(parents=True, exist_ok=True)
 
     text = list(corpus) if corpus is not None else demo_corpus(vocab_words or DEMO_WORDS, seed=seed)
-    tokenizer = _wrap_tokenizer(_train_tokenizer(text, vocab_size))
+    kind = tokenizer
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"tokenizer kind {kind!r}: expected one of {', '.join(TOKENIZER_KINDS)}")
+    tokenizer = _wrap_tokenizer(_train_tokenizer(text, vocab_size, kind), kind)
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),

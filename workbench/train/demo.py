@@ -3,39 +3,46 @@
 A synthetic task with a preference the demo knows exactly, so every stage
 can be checked against the truth:
 
-- **Task.** Prompts are ``"Tell me about {topic}."`` (:func:`demo_prompts`);
-  responses are a few words of the demo vocabulary (12 positive, 10
-  negative, 30 neutral words, :mod:`workbench.models.tiny`).
-- **Annotator.** A scripted one (:func:`preference_score`) prefers the
-  response with more positive words minus negative words; equal scores
-  are a tie, and ties give no pair.
+- **Task.** A tiny readable language (:mod:`workbench.train.demo_task`):
+  prompts such as ``"Tell me about the river."``, responses of one to
+  three short sentences, half of them good (polite, kind, on-topic), half
+  bad (rude, unkind or off-topic).
+- **Annotator.** A scripted one (:func:`preference_score`): +1 per good
+  sentence, -1 per bad one; the higher sum is preferred; equal scores are a
+  tie, and ties give no pair. A person applies the same rule at a glance.
 
 :func:`build_demo` prepares everything up to the reward model, in the
 workspace, through the same code paths a user's clicks take:
 
 1. a random-init tiny Llama (hidden 128, 2 layers, 4 heads) and its
-   tokenizer in ``models/demo-base``;
-2. an SFT dataset ``demo-sft`` of chat demonstrations whose responses are
-   random words, and an **SFT job** (all weights) so the model produces
-   words and stops;
+   word-level tokenizer (whole words only, so decoded text never glues
+   words together or shows half a character) in ``models/demo-base``;
+2. an SFT dataset ``demo-sft`` of chat demonstrations (good and bad
+   sentences alike), and an **SFT job** (all weights) so the model writes
+   the language and stops;
 3. candidates sampled from the SFT checkpoint for every prompt, stored as
    prompts and candidates; one scripted ranking per prompt (annotator
    ``"scripted"``); :func:`~workbench.store.annotations.rankings_to_dataset`
    expands them into the preference dataset ``demo-pairs``, split by prompt
-   with :func:`workbench.data.ops.split`.
+   with :func:`workbench.data.ops.split`;
+4. a pairwise ranking queue over the demo prompts for the person at the
+   keyboard (:data:`QUEUE_NAME`), so the Rank page opens on an item, and
+   the Quality view measures how often they agree with the script.
 
 :func:`run_demo` then runs the **reward-model job** (all weights, from the
 SFT checkpoint) and the **PPO job** (LoRA on the SFT checkpoint, scored by
 the reward model) and summarizes what happened: held-out reward accuracy,
 reward-model score and true annotator score of the PPO samples early and
-late, KL, and timings.
+late, KL, timings, and a **blind comparison**: PPO and SFT samples on
+held-out prompts, scored by the annotator, with PPO's win rate and its
+Wilson 95% interval (:func:`workbench.data.quality.blind_comparison`, what
+the app's comparison queues report).
 
 Length bias (the FACTS.md pitfall): if the chosen response is mostly the
-longer one, the reward model learns "longer is better" and PPO rambles. The
-demonstrations draw each word's category first, positive and negative with
-the same probability, so a response's true score is symmetric around 0
-whatever its length and the longer response of a pair wins about half the
-time; :func:`build_demo` reports that fraction (``chosen_longer``) and the
+longer one, the reward model learns "longer is better" and PPO rambles. In
+the demonstrations each sentence is good or bad with the same probability,
+so a response's true score is symmetric around 0 whatever its length and
+the longer response of a pair wins about half the time; :func:`build_demo` reports that fraction (``chosen_longer``) and the
 reward job reports ``eval/length_corr``.
 
 Every training step runs in a real job (``python -m workbench.jobs.run``)
@@ -49,12 +56,14 @@ candidates run in the calling process and import torch and transformers:
 call these functions from the CLI or a worker process, never from the GUI
 process (DESIGN.md section 3).
 
-Measured on 2 CPU cores, ``OMP_NUM_THREADS=1``, seed 0: :data:`FULL` takes
-about 105 s (SFT 44 s, reward model 25 s, PPO 32 s): held-out reward
-accuracy 1.00, PPO score 0.1 -> 5.3, annotator score of the samples -0.15
--> 1.46, KL 2.6 nats. :data:`QUICK` (the e2e test) takes about 60 s; over
-seeds 0-4: accuracy 0.90-0.98, PPO score up by 3.1-3.9, annotator score up
-by 1.5-2.1, KL 2.4-4.2 nats.
+Measured on 2 CPU cores shared with other work (load 4-8), ``OMP_NUM_THREADS=1``,
+seed 0: :data:`FULL` took 212 s (SFT 59 s, reward model 52 s, PPO 92 s,
+comparison 3 s): held-out reward accuracy 0.997, PPO score 2.3 -> 5.9,
+annotator score of the samples 0.36 -> 0.83, KL 2.1 nats; on the held-out
+prompts PPO beat SFT in 78% (95% CI 70%-84%) of the decisive pairs (SFT
+scores 0.06 there, PPO 0.82). :data:`QUICK` (the e2e test) took 245 s
+under load 8: accuracy 0.995, PPO score 2.0 -> 5.4, annotator score 0.26
+-> 0.97, KL 3.0, PPO won 76% (68%-82%).
 """
 
 from __future__ import annotations
@@ -68,8 +77,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from ..errors import Cancelled, WorkbenchError
-from ..models.tiny import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, demo_prompts
 from ..progress import CancelToken, ProgressFn, no_progress
+from . import demo_task as task
+from .demo_task import preference_score, scripted_ordering  # noqa: F401 - the demo's public API
 
 #: Annotator name of the scripted rankings.
 ANNOTATOR = "scripted"
@@ -77,9 +87,9 @@ ANNOTATOR = "scripted"
 BASE_MODEL = "demo-base"
 SFT_DATASET = "demo-sft"
 PAIRS_DATASET = "demo-pairs"
-
-_POSITIVE = frozenset(POSITIVE_WORDS)
-_NEGATIVE = frozenset(NEGATIVE_WORDS)
+#: Tag of the demo's prompts, and the name of the ranking queue the demo opens on.
+PROMPT_TAG = "demo"
+QUEUE_NAME = "demo prompts · pairwise"
 
 
 @dataclass(frozen=True)
@@ -91,77 +101,58 @@ class DemoSizes:
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 256
-    # -- SFT on random-word demonstrations (all weights: a random-init model has nothing to adapt)
+    # -- SFT on the demonstrations (all weights: a random-init model has nothing to adapt)
     sft_examples: int = 8000
     sft_epochs: float = 3.0
     sft_lr: float = 1e-3
     sft_batch_size: int = 32
-    min_words: int = 3
-    max_words: int = 8
-    # -- candidates and rankings (0.7: at 1.0 the tiny BPE model emits more glued or broken words)
+    min_sentences: int = 1
+    max_sentences: int = 3
+    # -- candidates and rankings. The longest demonstration is 22 tokens with its EOS. At 0.7 the
+    # SFT model garbles fewer sentences than at 1.0, so PPO starts from (and stays near) cleaner text.
     candidates_per_prompt: int = 16
     sample_temperature: float = 0.7
-    max_new_tokens: int = 16
+    max_new_tokens: int = 28
     validation: float = 0.1  # share of pairs held out (whole prompts) for the reward model
     # -- reward model (all weights, from the SFT checkpoint)
     rm_epochs: float = 3.0
     rm_lr: float = 5e-4
     rm_batch_size: int = 16
-    # -- PPO (LoRA policy on the SFT checkpoint). lr 5e-5 rises gradually (a readable curve),
-    # 3e-4 within ~15 steps; KL 0.2 suits scores of a few units (0.05 let FACTS.md's policy drift
-    # to a junk token the reward model overrated). Rollouts at the candidates' temperature.
+    # -- PPO (LoRA policy on the SFT checkpoint). lr 1e-4 rises gradually (a readable curve),
+    # 3e-4 within ~15 steps. The KL coefficient holds the policy near the SFT model's grammar: at
+    # 0.2 it drifted into garbled sentences full of kind words ("The village is a lovely."), at 0.5
+    # over 60 steps into repeats ("The bridge is lovely. The bridge is lovely."), both overrated
+    # by the reward model and not by the annotator (seed 0: PPO won 66% [58%, 73%] at 0.5, 78%
+    # [70%, 84%] at 1.0). Rollouts at the candidates' temperature, so the reward model scores the
+    # kind of text it was trained on.
     ppo_steps: int = 60
-    ppo_lr: float = 5e-5
+    ppo_lr: float = 1e-4
     ppo_batch_size: int = 64
     ppo_mini_batch_size: int = 32
     ppo_epochs: int = 4
-    kl_coef: float = 0.2
+    kl_coef: float = 1.0
     lora_r: int = 16
     temperature: float = 0.7
     samples_per_step: int = 16  # PPO responses reported per step (the demo scores them with the annotator)
+    # -- the blind comparison: this many samples of each model per held-out prompt
+    compare_samples: int = 16
     # -- bookkeeping
     job_timeout_s: float = 600.0
 
 
 #: The demo as the product shows it: a gradual reward curve, under two minutes on 2 cores.
 FULL = DemoSizes()
-#: Less data, fewer PPO steps at a faster learning rate: learns as clearly, in about a minute.
-QUICK = replace(FULL, sft_examples=4000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4)
+#: Less data, fewer PPO steps at a faster learning rate and a looser KL: learns as clearly, faster.
+QUICK = replace(FULL, sft_examples=6000, sft_epochs=2.0, candidates_per_prompt=12, ppo_steps=30, ppo_lr=3e-4,
+                kl_coef=0.5)
 
 
 # =========================================================================== the task
 
 
-def preference_score(response: str) -> int:
-    """The scripted annotator's hidden preference: positive words minus negative words."""
-    words = [w.strip(".,!?;:").lower() for w in response.split()]
-    return sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
-
-
-def scripted_ordering(candidates: Sequence[tuple[int, str]]) -> list[list[int]]:
-    """Tie groups of candidate ids, best first, by :func:`preference_score`.
-
-    ``candidates`` are ``(id, response text)``. Candidates with equal
-    scores share a group: a tie, which gives no preference pair.
-    """
-    groups: dict[int, list[int]] = {}
-    for cid, text in candidates:
-        groups.setdefault(preference_score(text), []).append(cid)
-    return [sorted(groups[s]) for s in sorted(groups, reverse=True)]
-
-
-def demo_response(rng: random.Random, sizes: DemoSizes = FULL) -> str:
-    """A random-word demonstration: ``min_words`` to ``max_words`` words.
-
-    Each word's category is drawn first (positive 1/4, negative 1/4,
-    neutral 1/2), so the true score is symmetric around 0 at every length.
-    """
-    words = []
-    for _ in range(rng.randint(sizes.min_words, sizes.max_words)):
-        u = rng.random()
-        pool = POSITIVE_WORDS if u < 0.25 else NEGATIVE_WORDS if u < 0.5 else NEUTRAL_WORDS
-        words.append(rng.choice(pool))
-    return " ".join(words)
+def demo_response(rng: random.Random, prompt: str, sizes: DemoSizes = FULL) -> str:
+    """A demonstration answering ``prompt`` (:func:`workbench.train.demo_task.demo_response`)."""
+    return task.demo_response(rng, prompt, min_sentences=sizes.min_sentences, max_sentences=sizes.max_sentences)
 
 
 def _user(prompt: str) -> list[dict]:
@@ -279,27 +270,39 @@ def _ends(series: Sequence[float], share: float = 0.2) -> tuple[float, float]:
 # =========================================================================== sampling
 
 
-def sample_candidates(model_dir: Union[str, Path], prompts: Sequence[str], n: int, *, seed: int = 0,
-                      temperature: float = 1.0, max_new_tokens: int = 16) -> list[list[str]]:
-    """``n`` sampled responses per prompt from the chat model in ``model_dir`` (in this process).
+def sample_candidates(model_ref: Union[str, Path], prompts: Sequence[str], n: int, *, seed: int = 0,
+                      temperature: float = 1.0, max_new_tokens: int = 16,
+                      workspace: Optional[Union[str, Path]] = None) -> list[list[str]]:
+    """``n`` sampled responses per prompt from the chat model ``model_ref`` (in this process).
 
-    Prompts are chat-templated and left-padded; sampling is seeded without
-    touching the caller's RNG state. Responses are decoded without special
-    tokens; those cut off at ``max_new_tokens`` (no EOS) are kept: the
-    annotator judges the words either way.
+    ``model_ref`` is anything the Generate page takes
+    (:func:`workbench.generate.models.resolve_model`): a model folder, or a
+    run or checkpoint folder, whose LoRA adapter (a PPO run's) is applied to
+    its base model. Prompts are chat-templated and left-padded; sampling is
+    seeded without touching the caller's RNG state. Responses are decoded
+    without special tokens; those cut off at ``max_new_tokens`` (no EOS)
+    are kept: the annotator judges the words either way.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    from ..generate.models import resolve_model
+
+    resolved = resolve_model(model_ref, workspace)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.tokenizer or resolved.base, padding_side="left")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in the caller's terminal
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True).eval()
+        model = AutoModelForCausalLM.from_pretrained(resolved.base, use_safetensors=True)
+        if resolved.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, resolved.adapter)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    model.eval()
     texts = [tokenizer.apply_chat_template(_user(p), add_generation_prompt=True, tokenize=False) for p in prompts]
     out: list[list[str]] = []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -316,21 +319,57 @@ def sample_candidates(model_dir: Union[str, Path], prompts: Sequence[str], n: in
     return out
 
 
+def blind_comparison(prompts: Sequence[str], a: Sequence[Sequence[str]], b: Sequence[Sequence[str]], *,
+                     label_a: str = "A", label_b: str = "B"):
+    """Model B against model A as the annotator judges them: the i-th sample of A and of B for
+    each prompt form one blind pair, the higher :func:`preference_score` wins, equal scores tie.
+
+    Tallied by :func:`workbench.data.quality.blind_comparison`, the same count and Wilson 95%
+    interval a comparison queue of the app reports; returns its
+    :class:`~workbench.data.quality.ComparisonResult`.
+    """
+    from ..data import quality
+
+    rows, arm_of = [], {}
+    for prompt, xs, ys in zip(prompts, a, b):
+        for x, y in zip(xs, ys):
+            ia, ib = len(arm_of), len(arm_of) + 1
+            arm_of.update({ia: "a", ib: "b"})
+            sa, sb = preference_score(x, prompt), preference_score(y, prompt)
+            ordering = ((ia, ib),) if sa == sb else ((ia,), (ib,)) if sa > sb else ((ib,), (ia,))
+            rows.append(quality.RankingRow(id=len(rows), prompt_id=0, annotator=ANNOTATOR, ordering=ordering,
+                                           shown=(ia, ib)))
+    return quality.blind_comparison(rows, arm_of, label_a=label_a, label_b=label_b)
+
+
 # =========================================================================== the demo
 
 
+def _login_name() -> str:
+    """Who the demo's ranking queue is for: the login name (what the Rank page suggests)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name on this system
+        return "me"
+
+
 def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optional[ProgressFn] = None,
-               sizes: DemoSizes = FULL, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
+               sizes: DemoSizes = FULL, cancel: Optional[CancelToken] = None,
+               annotator: Optional[str] = None) -> dict[str, Any]:
     """Build the demo in ``workspace_root`` (created if needed) up to the preference dataset.
 
     Makes the base model, the SFT dataset and SFT run, the prompts,
-    candidates and scripted rankings, and the split preference dataset (see
-    the module docstring). The workspace must not hold a demo already.
+    candidates and scripted rankings, the split preference dataset, and the
+    ranking queue of ``annotator`` (default: the login name, as the Rank
+    page's; see the module docstring). The workspace must not hold a demo
+    already.
 
     Returns ``{"workspace", "base_model", "sft_run", "sft_model",
     "sft_dataset", "pairs_dataset", "pairs", "pairs_train",
     "pairs_validation", "ties", "chosen_longer", "candidates",
-    "candidate_score_mean", "live_metrics", "timing"}`` (folders as paths;
+    "candidate_score_mean", "queue_id", "live_metrics", "timing"}`` (folders as paths;
     ``ties`` is the share of candidate pairs dropped as ties;
     ``chosen_longer`` the share of pairs of different word counts where the
     chosen response is the longer one).
@@ -338,7 +377,7 @@ def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Opt
     from ..data import ops
     from ..jobs.supervisor import Supervisor
     from ..models.tiny import build_tiny_model
-    from ..store import annotations as A, datasets as D
+    from ..store import annotations as A, datasets as D, queue as Q
     from ..store.records import Record
     from ..store.workspace import Workspace
 
@@ -362,16 +401,18 @@ def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Opt
         tmp = ws.models_dir / f".tmp-{BASE_MODEL}"
         shutil.rmtree(tmp, ignore_errors=True)
         build_tiny_model(tmp, hidden_size=sizes.hidden_size, num_layers=sizes.num_layers,
-                         num_heads=sizes.num_heads, intermediate_size=sizes.intermediate_size, seed=seed)
+                         num_heads=sizes.num_heads, intermediate_size=sizes.intermediate_size, seed=seed,
+                         corpus=task.corpus(), tokenizer="words")
         tmp.rename(base)
-        prompts = demo_prompts()
+        prompts = task.prompts()
+        answered = task.all_prompts()  # the held-out prompts too: the SFT model knows their shape
         rng = random.Random(seed)
         with ws.transaction() as conn:
             ds = D.create_dataset(conn, SFT_DATASET, "sft", "conversational",
-                                  "demo: random-word demonstrations")
+                                  "demo: good and bad answers alike (see the demo's task)")
             for i in range(sizes.sft_examples):
-                prompt = prompts[i % len(prompts)]
-                D.add_record(conn, ds, Record(messages=_user(prompt) + _assistant(demo_response(rng, sizes))))
+                prompt = answered[i % len(answered)]
+                D.add_record(conn, ds, Record(messages=_user(prompt) + _assistant(demo_response(rng, prompt, sizes))))
     timing["setup_s"] = time.monotonic() - t0
     check()
 
@@ -402,14 +443,19 @@ def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Opt
         texts: dict[int, str] = {}
         for prompt, responses in zip(prompts, sampled):
             with ws.transaction() as conn:  # one decision, one commit, as the ranking view does
-                pid = A.add_prompt(conn, _user(prompt), tags=("demo",))
+                pid = A.add_prompt(conn, _user(prompt), tags=(PROMPT_TAG,))
                 cands = [(A.add_candidate(conn, pid, _assistant(r), model=BASE_MODEL, checkpoint=checkpoint,
                                           params=params), r) for r in responses]
-                texts.update(cands)
-                A.record_ranking(conn, pid, ANNOTATOR, scripted_ordering(cands))
+                texts.update({cid: (prompt, r) for cid, r in cands})
+                A.record_ranking(conn, pid, ANNOTATOR, scripted_ordering(prompt, cands))
         with ws.transaction() as conn:
             n_pairs = A.rankings_to_dataset(conn, PAIRS_DATASET, annotator=ANNOTATOR)
         report = ops.split(ws, PAIRS_DATASET, validation=sizes.validation, seed=seed)
+        # The person's first queue: the same prompts, which only the script has ranked so far.
+        with ws.transaction() as conn:
+            queue_id = Q.create_queue(conn, Q.QueueSpec(
+                annotator=annotator or _login_name(), source=Q.PromptSource("tag", PROMPT_TAG), seed=seed,
+                name=QUEUE_NAME))
         longer = decided = 0
         for rec in D.iter_records(ws.conn, D.get_dataset(ws.conn, PAIRS_DATASET)):
             a, b = (len(rec.chosen[-1]["content"].split()), len(rec.rejected[-1]["content"].split()))
@@ -428,7 +474,8 @@ def build_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Opt
         "ties": 1 - n_pairs / all_pairs if all_pairs else 0.0,
         "chosen_longer": longer / decided if decided else math.nan,
         "candidates": len(texts),
-        "candidate_score_mean": _mean([preference_score(t) for t in texts.values()]),
+        "candidate_score_mean": _mean([preference_score(r, p) for p, r in texts.values()]),
+        "queue_id": queue_id,
         "live_metrics": {"sft": sft["live_metrics"]},
         "timing": timing,
     }
@@ -453,6 +500,14 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     - ``kl_last`` (k1) and ``kl_k3_last``: mean KL per response over the
       last 20% of steps; ``length_first`` / ``length_last``: mean response
       length in tokens;
+    - ``ppo_win_rate`` / ``ppo_win_low`` / ``ppo_win_high``: the blind
+      comparison on :func:`~workbench.train.demo_task.held_out_prompts`
+      (``compare_samples`` samples of each model per prompt, scored by the
+      annotator): PPO's share of the decisive pairs and its Wilson 95%
+      interval; ``compare_ties`` the share of tied pairs, ``compare_n`` the
+      pairs; ``sft_heldout_score`` / ``ppo_heldout_score`` the annotator's
+      mean score of each model's samples there; ``examples``: a few
+      ``{"prompt", "sft", "ppo"}`` of them, to read;
     - ``runs``: ``{"sft", "reward", "ppo"}`` run folders; ``rm_model``;
     - ``live_metrics``: per stage, metric events read while its job ran;
     - ``timing``: seconds per stage and ``total_s``.
@@ -489,14 +544,14 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     # 4b. PPO: LoRA on the SFT model, the reward model scores, KL to the SFT model.
     ppo = _run_job(sup, "ppo", {
         "policy_model": str(result["sft_model"]), "reward_model": str(rm_model),
-        "prompts": demo_prompts(), "device": "cpu", "dtype": "fp32",
+        "prompts": task.prompts(), "device": "cpu", "dtype": "fp32",
         "lora_r": sizes.lora_r, "lora_alpha": 2 * sizes.lora_r,
         "batch_size": sizes.ppo_batch_size, "mini_batch_size": sizes.ppo_mini_batch_size,
         "ppo_epochs": sizes.ppo_epochs, "lr": sizes.ppo_lr, "lr_scheduler": "constant",
         "max_new_tokens": sizes.max_new_tokens, "temperature": sizes.temperature,
         "kl_coef": sizes.kl_coef, "total_steps": sizes.ppo_steps, "save_every": 0,
         "samples_every": 1, "num_samples": min(sizes.samples_per_step, sizes.ppo_batch_size), "seed": seed,
-    }, total_steps=sizes.ppo_steps, progress=_Stage(progress, 0.75, 1.0, "PPO"), cancel=cancel,
+    }, total_steps=sizes.ppo_steps, progress=_Stage(progress, 0.75, 0.95, "PPO"), cancel=cancel,
         timeout_s=sizes.job_timeout_s, headline="objective/scores")
     timing["ppo_s"] = ppo["seconds"]
 
@@ -504,8 +559,18 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     kl = [v for _, v in _metric_series(ppo["events"], "objective/kl")]
     kl3 = [v for _, v in _metric_series(ppo["events"], "objective/kl_k3")]
     length = [v for _, v in _metric_series(ppo["events"], "response/length_mean")]
-    true = [_mean([preference_score(r["response"]) for r in e.rows])
+    true = [_mean([preference_score(r["response"], r["prompt"]) for r in e.rows])
             for e in ppo["events"] if isinstance(e, SamplesEvent)]
+
+    # 5. The blind comparison: PPO against SFT on prompts neither the rankings nor PPO saw.
+    t1 = time.monotonic()
+    held_out = task.held_out_prompts()
+    progress(0.96, f"blind comparison: sampling SFT and PPO on {len(held_out)} held-out prompts")
+    kw = dict(seed=seed + 1, temperature=sizes.temperature, max_new_tokens=sizes.max_new_tokens, workspace=root)
+    sft_out = sample_candidates(result["sft_model"], held_out, sizes.compare_samples, **kw)
+    ppo_out = sample_candidates(ppo["run_dir"], held_out, sizes.compare_samples, **kw)
+    verdict = blind_comparison(held_out, sft_out, ppo_out, label_a="SFT", label_b="PPO")
+    timing["compare_s"] = time.monotonic() - t1
     timing["total_s"] = time.monotonic() - t0
     result.update({
         "rm_model": rm_model,
@@ -516,10 +581,17 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
         "true_score_first": _ends(true)[0], "true_score_last": _ends(true)[1],
         "kl_last": _ends(kl)[1], "kl_k3_last": _ends(kl3)[1],
         "length_first": _ends(length)[0], "length_last": _ends(length)[1],
+        "ppo_win_rate": verdict.win_rate_b if verdict.win_rate_b is not None else math.nan,
+        "ppo_win_low": verdict.low, "ppo_win_high": verdict.high, "compare_ties": verdict.tie_rate,
+        "compare_n": verdict.n, "compare": verdict.describe(),
+        "sft_heldout_score": _mean([preference_score(r, p) for p, rs in zip(held_out, sft_out) for r in rs]),
+        "ppo_heldout_score": _mean([preference_score(r, p) for p, rs in zip(held_out, ppo_out) for r in rs]),
+        "examples": [{"prompt": p, "sft": a[0], "ppo": b[0]} for p, a, b in zip(held_out, sft_out, ppo_out)],
         "runs": {"sft": result["sft_run"], "reward": rm["run_dir"], "ppo": ppo["run_dir"]},
         "live_metrics": {**result["live_metrics"], "reward": rm["live_metrics"], "ppo": ppo["live_metrics"]},
         "sizes": asdict(sizes),
     })
     progress(1.0, f"done in {timing['total_s']:.0f} s: held-out reward accuracy {result['rm_accuracy']:.3f}, "
-                  f"PPO score {result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f}")
+                  f"PPO score {result['ppo_score_first']:.2f} -> {result['ppo_score_last']:.2f}; "
+                  f"{verdict.describe()}")
     return result

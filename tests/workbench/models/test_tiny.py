@@ -145,3 +145,67 @@ def test_importing_model_modules_is_cheap():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- the "words" tokenizer (the demo's) ---------------------------------------------------------
+WORD_CORPUS = ["Tell me about the river.", "What do you think of the castle?",
+               "Sure, happy to help! The river is lovely.", "Go away. The castle is ugly."]
+
+
+@pytest.fixture(scope="module")
+def words_dir(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        return tiny.build_tiny_model(tmp_path_factory.mktemp("words") / "model", corpus=WORD_CORPUS,
+                                     tokenizer="words")
+
+
+def test_words_tokenizer_keeps_words_whole_and_spaces_right(words_dir):
+    """One token per word or mark; any sequence of them decodes to spaced words, never glued."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(words_dir)
+    for text in WORD_CORPUS:
+        ids = tok(text)["input_ids"]
+        assert len(ids) == len(text.replace(".", " .").replace(",", " ,").replace("!", " !")
+                               .replace("?", " ?").split())
+        assert tok.decode(ids) == text
+    assert tok.unk_token == "<|unk|>" and tok.unk_token_id not in tok("The river is lovely.")["input_ids"]
+    assert tok("café river")["input_ids"][0] == tok.unk_token_id  # unknown words: one <|unk|>, no bytes
+    # Whatever a model emits (here: random non-special tokens) reads as whole words.
+    words = [t for t in tok.get_vocab() if t not in tok.all_special_tokens]
+    rng = random.Random(0)
+    for _ in range(50):
+        picked = [rng.choice(words) for _ in range(8)]
+        text = tok.decode(tok.convert_tokens_to_ids(picked))
+        assert text.split() == [w for w in " ".join(picked).replace(" .", ".").replace(" ,", ",")
+                                .replace(" !", "!").replace(" ?", "?").split()], (picked, text)
+        assert "\ufffd" not in text
+
+
+def test_words_tokenizer_chat_template_and_assistant_mask(words_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(words_dir)
+    assert (tok.pad_token, tok.bos_token, tok.eos_token) == ("<|pad|>", "<|bos|>", "<|eos|>")
+    model = AutoModelForCausalLM.from_pretrained(words_dir, use_safetensors=True)
+    assert model.config.vocab_size == len(tok) < 64
+    assert (model.config.pad_token_id, model.config.eos_token_id) == (tok.pad_token_id, tok.eos_token_id)
+    chat = [{"role": "user", "content": "Tell me about the river."},
+            {"role": "assistant", "content": "Sure, happy to help! The river is lovely."}]
+    enc = tok.apply_chat_template(chat, return_assistant_tokens_mask=True, return_dict=True)
+    masked = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
+    assert tok.convert_ids_to_tokens(masked)[-1] == "<|eos|>"
+    assert tok.decode(masked, skip_special_tokens=True) == "Sure, happy to help! The river is lovely."
+    prompt = tok.apply_chat_template(chat[:1], add_generation_prompt=True, return_dict=True)["input_ids"]
+    assert enc["input_ids"][:len(prompt)] == list(prompt)  # TRL's prompt/completion split relies on this
+    assert tok.convert_ids_to_tokens(prompt)[0] == "<|user|>"
+
+
+def test_words_tokenizer_is_deterministic_and_kinds_are_checked(tmp_path, words_dir):
+    again = tiny.build_tiny_model(tmp_path / "again", corpus=WORD_CORPUS, tokenizer="words")
+    assert (again / "tokenizer.json").read_bytes() == (words_dir / "tokenizer.json").read_bytes()
+    with pytest.raises(ValueError, match="tokenizer kind 'chars'"):
+        tiny.build_tiny_model(tmp_path / "bad", tokenizer="chars")
