@@ -59,6 +59,7 @@ import torch  # at the top: the runner imports the recipe before writing env.jso
 from torch import nn
 
 from ..errors import DataError, WorkbenchError
+from ..models.generation import isolate_generation_defaults
 from . import ppo_math as P
 # The config lives in ppo_config (no torch there: the training panel builds its form from it).
 from .ppo_config import (DTYPES, KL_ESTIMATORS, LR_SCHEDULERS, SECTIONS, ConfigError, PPOConfig,  # noqa: F401
@@ -103,12 +104,16 @@ RNG_FILE = "rng_state.pt"
 STATE_FILE = "trainer_state.json"
 
 
-class TrainingDiverged(WorkbenchError):
-    """A loss, score or gradient became NaN or infinite; ``code`` names which."""
+class PPOStepError(WorkbenchError):
+    """A PPO step cannot go on; ``code`` says why (it becomes the job's warning code)."""
 
     def __init__(self, code: str, message: str):
         self.code = code
         super().__init__(message)
+
+
+class TrainingDiverged(PPOStepError):
+    """A loss, score or gradient became NaN or infinite; ``code`` names which."""
 
 
 # =========================================================================== 1. config: see ppo_config
@@ -299,6 +304,12 @@ class PPOTrainer:
         if not self.eos_ids:
             raise ConfigError("policy_model", f"{cfg.policy_model} has no EOS token")
         self.pad_id = self.tokenizer.pad_token_id
+        # Sampling must be exactly softmax(logits / temperature): drop the folder's generation defaults.
+        shipped = isolate_generation_defaults(self.model, eos_token_id=self.eos_ids, pad_token_id=self.pad_id)
+        if shipped:
+            log(f"ignoring the sampling defaults of {cfg.policy_model}'s generation_config.json for PPO "
+                f"rollouts: {', '.join(f'{k}={v!r}' for k, v in sorted(shipped.items()))}")
+        self.sampling_checked = False
         self.use_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
 
         # Reward model: frozen, scores the text it was trained on.
@@ -354,18 +365,57 @@ class PPOTrainer:
     # ------------------------------------------------------------------ model passes
 
     @torch.no_grad()
-    def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-        """Sampled response ids ``(B, T)``, ``T <= max_new_tokens`` (KV cache, left padding)."""
-        from transformers import GenerationConfig
+    def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor, *, with_scores: bool = False
+                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Sampled response ids ``(B, T)``, ``T <= max_new_tokens`` (KV cache, left padding).
+
+        The generation config is clean (:func:`~workbench.models.generation.clean_generation_config`):
+        only the special tokens, temperature and the length, so nothing a model folder's
+        ``generation_config.json`` sets can change what is sampled. ``with_scores`` also returns
+        the log-probs ``(B, T)`` of the sampled tokens under the distribution ``generate`` really
+        sampled from (its processed scores), for :meth:`check_sampling`.
+        """
+        from ..models.generation import clean_generation_config
 
         cfg = self.config
-        gen = GenerationConfig(
-            do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens, min_new_tokens=0, repetition_penalty=1.0,
-            eos_token_id=self.eos_ids, pad_token_id=self.pad_id, use_cache=True)
+        gen = clean_generation_config(
+            eos_token_id=self.eos_ids, pad_token_id=self.pad_id, bos_token_id=self.tokenizer.bos_token_id,
+            do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, use_cache=True,
+            output_scores=with_scores, return_dict_in_generate=with_scores)
         self.model.eval()
         out = self.model.generate(input_ids=query_ids, attention_mask=query_mask, generation_config=gen)
-        return out[:, query_ids.shape[1]:]
+        if not with_scores:
+            return out[:, query_ids.shape[1]:]
+        response_ids = out.sequences[:, query_ids.shape[1]:]
+        scores = torch.stack(out.scores, dim=1).float()  # (B, T, V), after every logits processor
+        sampled = torch.gather(torch.log_softmax(scores, -1), -1, response_ids.unsqueeze(-1)).squeeze(-1)
+        return response_ids, sampled
+
+    def check_sampling(self, rollout: Rollout, sampled_logprobs: torch.Tensor) -> float:
+        """Fail loudly unless the rollout's recomputed log-probs are those ``generate`` sampled
+        from; returns the mean absolute difference (nats per token).
+
+        Any logits processor that sneaks into sampling (a model's generation defaults, a
+        transformers change) makes the two differ, and with them the KL penalty and the policy
+        ratio; run once, on the first batch. Tolerances allow half-precision rounding (cached
+        vs full forward) but not a processor, which moves log-probs by nats.
+        """
+        mask = rollout.mask
+        diff = (rollout.logprobs - sampled_logprobs).abs()
+        diff = torch.where(mask, torch.nan_to_num(diff, nan=math.inf), torch.zeros_like(diff))
+        n = int(mask.sum())
+        mean = float(diff.sum() / max(n, 1))
+        worst = float(diff.max()) if n else 0.0
+        half = self.model.get_base_model().dtype in (torch.float16, torch.bfloat16)
+        mean_tol, max_tol = (0.1, 2.0) if half else (1e-3, 5e-2)
+        if not (mean <= mean_tol and worst <= max_tol):
+            raise PPOStepError(
+                "sampling_mismatch",
+                f"the log-probs PPO computes differ from the distribution generate sampled from by "
+                f"{mean:.3g} nats per token on average ({worst:.3g} at worst; allowed {mean_tol:g} / "
+                f"{max_tol:g}): something changes sampling behind PPO's back (a logits processor, "
+                f"sampling settings, padding or position ids), so its KL and ratio would be wrong")
+        return mean
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, context_length: int, *,
                 reference: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -387,7 +437,8 @@ class PPOTrainer:
             out = self.model(**kwargs, output_hidden_states=True)
             hidden = out.hidden_states[-1][:, context_length - 1:-1]
             values = self.value_head(hidden)
-        logits = out.logits[:, :-1] / self.config.temperature
+        # Upcast before dividing: a bf16 division adds rounding noise to every log-prob (and KL).
+        logits = out.logits[:, :-1].float() / self.config.temperature
         return logits, values
 
     @torch.no_grad()
@@ -441,10 +492,17 @@ class PPOTrainer:
         return rollout
 
     def rollout(self, prompts: Sequence[str]) -> Rollout:
-        """Sample one response per prompt and evaluate it."""
+        """Sample one response per prompt and evaluate it; the first rollout of a trainer also
+        checks that the log-probs describe what was sampled (:meth:`check_sampling`)."""
         query_ids, query_mask = self._encode_prompts(prompts)
-        response_ids = self.generate(query_ids, query_mask)
-        return self.evaluate(prompts, query_ids, query_mask, response_ids)
+        if self.sampling_checked:
+            return self.evaluate(prompts, query_ids, query_mask, self.generate(query_ids, query_mask))
+        response_ids, sampled = self.generate(query_ids, query_mask, with_scores=True)
+        ro = self.evaluate(prompts, query_ids, query_mask, response_ids)
+        gap = self.check_sampling(ro, sampled)
+        self.sampling_checked = True
+        self.log(f"sampling check passed: recomputed log-probs within {gap:.2g} nats/token of generate's")
+        return ro
 
     # ------------------------------------------------------------------ one PPO step
 
@@ -657,7 +715,7 @@ def run(ctx: Any) -> None:
             raise StopRequested(f"stopped at step {trainer.step} of {cfg.total_steps}")
         try:
             metrics, ro = trainer.train_step()
-        except TrainingDiverged as e:
+        except PPOStepError as e:
             ctx.warn(e.code, str(e), step=trainer.step + 1)
             raise
         step = trainer.step

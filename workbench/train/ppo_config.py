@@ -121,10 +121,11 @@ class PPOConfig:
     temperature: float = field(default=0.7, metadata=_m(
         "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
     top_k: int = field(default=0, metadata=_m(
-        "Sample only from the k most likely tokens; 0 disables it (recommended for PPO: the "
-        "log-probs are of the full distribution)."))
+        "Must stay 0 (off) for PPO: top-k samples from a truncated distribution, while PPO's "
+        "log-probs, KL and ratio are of the full one (TRL's PPO fixes it at 0 too). Kept so "
+        "configs can state it."))
     top_p: float = field(default=1.0, metadata=_m(
-        "Nucleus sampling threshold; 1.0 disables it (recommended for PPO)."))
+        "Must stay 1.0 (off) for PPO, for the same reason as top_k."))
 
     # -- rewards and KL
     kl_coef: float = field(default=0.05, metadata=_m(
@@ -219,8 +220,13 @@ class PPOConfig:
         need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
         need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         need(self.temperature > 0, "temperature", "must be > 0")
-        need(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        need(self.top_k == 0, "top_k", "must be 0 for PPO (top-k sampling makes the log-probs, KL and ratio "
+             "describe a different distribution than the one sampled)")
+        need(self.top_p == 1.0, "top_p", "must be 1.0 for PPO (nucleus sampling makes the log-probs, KL and "
+             "ratio describe a different distribution than the one sampled)")
         need(self.kl_coef >= 0, "kl_coef", "must be >= 0")
+        need(not (self.adaptive_kl and self.kl_coef == 0), "kl_coef",
+             "must be > 0 with adaptive_kl (the controller multiplies it, so 0 stays 0)")
         need(self.kl_target > 0, "kl_target", "must be > 0")
         need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
         need(self.kl_estimator in KL_ESTIMATORS, "kl_estimator", f"expected one of {KL_ESTIMATORS}")
