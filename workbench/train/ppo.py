@@ -74,7 +74,8 @@ RewardFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
 #: The metrics every PPO step reports, with what each means (TRL 1.12 names where
 #: TRL has them; "per response" values are sums over its tokens, averaged over the batch).
 METRICS: dict[str, str] = {
-    "objective/kl": "KL(policy || reference) per response, k1 estimate (log-ratio; can dip below 0)",
+    "objective/kl": "KL(policy || reference) per response, in the configured kl_estimator",
+    "objective/kl_k1": "KL(policy || reference) per response, k1 estimate (log-ratio; can dip below 0)",
     "objective/kl_k3": "KL(policy || reference) per response, k3 estimate (never negative)",
     "objective/entropy": "negative log-prob of the sampled response, per response (TRL's entropy)",
     "objective/non_score_reward": "the KL penalty per response: -kl_coef x KL (with kl_estimator)",
@@ -87,10 +88,13 @@ METRICS: dict[str, str] = {
     "loss/value_avg": "clipped value loss",
     "val/clipfrac_avg": "fraction of tokens where the value prediction was clipped",
     "val/ratio": "mean ratio new / rollout policy probability",
+    "val/ratio_var": "variance of the mean ratio across the step's micro-batches",
     "val/num_eos_tokens": "responses in the batch that ended with an EOS",
     "response/length_mean": "response length in tokens, EOS included",
+    "response/truncated_frac": "fraction of responses cut off at max_new_tokens (no EOS)",
     "lr": "learning rate of this step",
     "kl_coef": "KL coefficient of this step",
+    "episode": "episodes (responses) trained on so far",
     "time/step_s": "seconds for the step",
     "eps": "episodes (responses) per second",
 }
@@ -330,6 +334,11 @@ class PPOTrainer:
             P.AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
             else P.FixedKLController(cfg.kl_coef))
         self.step = 0  # completed PPO steps
+        self.forward_batch_size = cfg.forward_batch_size or cfg.mini_batch_size // cfg.gradient_accumulation_steps
+        #: What the last :meth:`train_step` computed, for inspection (tests, debugging): its
+        #: ``rewards``, ``advantages`` (whitened), ``returns``, and per optimizer update the
+        #: minibatch's row ``indices`` with its ``pg_loss`` and ``vf_loss``.
+        self.last_step: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ text
 
@@ -419,7 +428,8 @@ class PPOTrainer:
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, context_length: int, *,
                 reference: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Temperature-scaled logits predicting each response token, and the values.
+        """Logits predicting each response token (the model's dtype, no temperature yet: see
+        :meth:`token_logprobs`), and the values.
 
         Returns ``(logits (B, T, V), values (B, T) or None for the reference)``.
         Position ids are ``cumsum(mask) - 1``: with left padding a plain
@@ -437,9 +447,17 @@ class PPOTrainer:
             out = self.model(**kwargs, output_hidden_states=True)
             hidden = out.hidden_states[-1][:, context_length - 1:-1]
             values = self.value_head(hidden)
-        # Upcast before dividing: a bf16 division adds rounding noise to every log-prob (and KL).
-        logits = out.logits[:, :-1].float() / self.config.temperature
-        return logits, values
+        return out.logits[:, :-1], values
+
+    def token_logprobs(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Log-probs ``(B, T)`` of ``labels`` at the sampling temperature (float32 upcast first,
+        in chunks of ``logit_chunk_size`` positions)."""
+        cfg = self.config
+        return P.logprobs_from_logits(logits, labels, cfg.temperature, cfg.logit_chunk_size or None)
+
+    def token_entropy(self, logits: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return P.entropy_from_logits(logits, cfg.temperature, cfg.logit_chunk_size or None)
 
     @torch.no_grad()
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
@@ -450,8 +468,8 @@ class PPOTrainer:
         texts = [self.reward_text(p, r) for p, r in zip(prompts, responses)]
         use_template = bool(getattr(self.rm_tokenizer, "chat_template", None))
         scores = []
-        for start in range(0, len(texts), self.config.mini_batch_size):
-            enc = self.rm_tokenizer(texts[start:start + self.config.mini_batch_size], padding=True,
+        for start in range(0, len(texts), self.forward_batch_size):
+            enc = self.rm_tokenizer(texts[start:start + self.forward_batch_size], padding=True,
                                     return_tensors="pt", add_special_tokens=not use_template)
             enc = {k: v.to(self.reward_model.device) for k, v in enc.items()}
             scores.append(self.reward_model(**enc).logits[:, 0].float())
@@ -471,15 +489,15 @@ class PPOTrainer:
         context = query_ids.shape[1]
         logprobs, ref_logprobs, values, entropy = [], [], [], []
         self.model.eval()
-        for start in range(0, len(prompts), cfg.mini_batch_size):
-            rows = slice(start, start + cfg.mini_batch_size)
+        for start in range(0, len(prompts), self.forward_batch_size):
+            rows = slice(start, start + self.forward_batch_size)
             logits, v = self.forward(input_ids[rows], attention_mask[rows], context)
-            logprobs.append(P.logprobs_from_logits(logits, response_ids[rows]))
-            entropy.append(P.entropy_from_logits(logits))
+            logprobs.append(self.token_logprobs(logits, response_ids[rows]))
+            entropy.append(self.token_entropy(logits))
             values.append(v)
             del logits
             ref_logits, _ = self.forward(input_ids[rows], attention_mask[rows], context, reference=True)
-            ref_logprobs.append(P.logprobs_from_logits(ref_logits, response_ids[rows]))
+            ref_logprobs.append(self.token_logprobs(ref_logits, response_ids[rows]))
             del ref_logits
         zeros = torch.zeros_like(torch.cat(logprobs))
         # Zero outside the mask, so nothing past the first EOS is ever stored.
@@ -506,93 +524,150 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------ one PPO step
 
-    def train_step(self) -> tuple[dict[str, float], Rollout]:
+    def advantages(self, ro: Rollout, kl_coef: float) -> dict[str, torch.Tensor]:
+        """Per-token ``rewards`` (KL penalty, score on the last token, optionally whitened),
+        whitened GAE ``advantages``, value targets ``returns``, and per response the
+        ``non_score`` reward and the ``kl`` in the configured estimator.
+
+        Raises:
+            PPOStepError: ``too_few_tokens`` when the batch holds fewer than 2 response tokens
+                (nothing to whiten over: every response ended straight away).
+        """
+        cfg = self.config
+        mask = ro.mask
+        n = int(mask.sum())
+        if n < 2:
+            raise PPOStepError(
+                "too_few_tokens", f"step {self.step + 1}: the batch of {len(ro.prompts)} responses holds only {n} "
+                "response token(s) (the policy ends every response at once), too few to whiten advantages "
+                "over; use a larger batch_size, a higher temperature, or check that the policy model "
+                "answers these prompts at all")
+        rewards, non_score, kl_seq = P.per_token_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, mask,
+                                                         kl_coef, cfg.kl_estimator)
+        if cfg.whiten_rewards:
+            rewards = P.masked_whiten(rewards, mask, shift_mean=False)
+        advantages, returns = P.compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
+        return {"rewards": rewards, "advantages": P.masked_whiten(advantages, mask), "returns": returns,
+                "non_score": non_score, "kl": kl_seq}
+
+    def train_step(self, rollout: Optional[Rollout] = None) -> tuple[dict[str, float], Rollout]:
         """Sample a batch, compute advantages, run the PPO epochs; return metrics and the rollout.
+
+        Each of the ``ppo_epochs`` passes shuffles the batch into minibatches of
+        ``mini_batch_size`` episodes, one optimizer update each; a minibatch is processed in
+        ``gradient_accumulation_steps`` micro-batches whose losses are normalized by the whole
+        minibatch's token count, so accumulating gives the same update as one big pass.
+
+        Args:
+            rollout: train on these episodes instead of sampling a batch (tests, replays).
 
         Raises:
             TrainingDiverged: a score, loss or gradient norm is NaN/Inf
                 (the step is abandoned; the model may be partly updated).
+            PPOStepError: the batch cannot be trained on (see :meth:`advantages`).
         """
         cfg = self.config
         t0 = time.perf_counter()
         lr = self.scheduler.get_last_lr()[0]
         kl_coef = self.kl_ctl.value
 
-        ro = self.rollout(self.sampler.next_batch(cfg.batch_size))
+        ro = rollout if rollout is not None else self.rollout(self.sampler.next_batch(cfg.batch_size))
         if not torch.isfinite(ro.scores).all():
             bad = int((~torch.isfinite(ro.scores)).sum())
             raise TrainingDiverged("nan_score", f"step {self.step + 1}: the reward model returned {bad} "
                                                 f"non-finite score(s)")
         mask = ro.mask
-        rewards, non_score, kl_seq = P.per_token_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, mask,
-                                                         kl_coef, cfg.kl_estimator)
-        if cfg.whiten_rewards:
-            rewards = P.masked_whiten(rewards, mask, shift_mean=False)
-        advantages, returns = P.compute_gae(rewards, ro.values, mask, cfg.gamma, cfg.lam)
-        advantages = P.masked_whiten(advantages, mask)
+        adv = self.advantages(ro, kl_coef)
+        advantages, returns = adv["advantages"], adv["returns"]
+        self.last_step = {**adv, "minibatches": []}
 
-        stats: dict[str, list[float]] = {k: [] for k in ("approxkl", "clipfrac", "ratio", "pg_loss",
-                                                         "vf_loss", "vf_clipfrac")}
+        batch = len(ro.prompts)
+        micro = max(1, cfg.mini_batch_size // cfg.gradient_accumulation_steps)
+        # Token-weighted sums over all micro-batches, and each micro-batch's mean ratio (ratio_var).
+        sums = {k: 0.0 for k in ("approxkl", "clipfrac", "ratio", "vf_clipfrac")}
+        tokens_seen, ratios, pg_losses, vf_losses = 0, [], [], []
         input_ids, attention_mask = ro.input_ids, ro.attention_mask
         context = ro.query_ids.shape[1]
         self.model.train()
         for _epoch in range(cfg.ppo_epochs):
-            order = torch.randperm(cfg.batch_size).to(self.device)
-            for start in range(0, cfg.batch_size, cfg.mini_batch_size):
+            order = torch.randperm(batch).to(self.device)
+            for start in range(0, batch, cfg.mini_batch_size):
                 idx = order[start:start + cfg.mini_batch_size]
-                mb_mask = mask[idx]
-                if not mb_mask.any():
+                n_tokens = int(mask[idx].sum())
+                if n_tokens == 0:
                     continue
-                logits, values = self.forward(input_ids[idx], attention_mask[idx], context)
-                new_logprobs = P.logprobs_from_logits(logits, ro.response_ids[idx])
-                pg_loss, pg = P.clipped_policy_loss(new_logprobs, ro.logprobs[idx], advantages[idx], mb_mask,
-                                                    cfg.cliprange)
-                vf_loss, vf_clipfrac = P.clipped_value_loss(values, ro.values[idx], returns[idx], mb_mask,
-                                                            cfg.cliprange_value)
-                loss = pg_loss + cfg.vf_coef * vf_loss
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged("nan_loss", f"step {self.step + 1}: the PPO loss is {loss.item()} "
-                                                       f"(policy {pg_loss.item()}, value {vf_loss.item()})")
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                pg_total = vf_total = 0.0
+                for m0 in range(0, len(idx), micro):
+                    mi = idx[m0:m0 + micro]
+                    mb_mask = mask[mi]
+                    m_tokens = int(mb_mask.sum())
+                    if m_tokens == 0:
+                        continue
+                    logits, values = self.forward(input_ids[mi], attention_mask[mi], context)
+                    new_logprobs = self.token_logprobs(logits, ro.response_ids[mi])
+                    del logits
+                    pg_loss, pg = P.clipped_policy_loss(new_logprobs, ro.logprobs[mi], advantages[mi], mb_mask,
+                                                        cfg.cliprange, num_tokens=n_tokens)
+                    vf_loss, vf_clipfrac = P.clipped_value_loss(values, ro.values[mi], returns[mi], mb_mask,
+                                                                cfg.cliprange_value, num_tokens=n_tokens)
+                    loss = pg_loss + cfg.vf_coef * vf_loss
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged("nan_loss", f"step {self.step + 1}: the PPO loss is {loss.item()} "
+                                                           f"(policy {pg_loss.item()}, value {vf_loss.item()})")
+                    loss.backward()
+                    pg_total += float(pg_loss.detach())
+                    vf_total += float(vf_loss.detach())
+                    for key, value in (("approxkl", pg["approxkl"]), ("clipfrac", pg["clipfrac"]),
+                                       ("ratio", pg["ratio"]), ("vf_clipfrac", vf_clipfrac)):
+                        sums[key] += float(value) * m_tokens
+                    ratios.append(float(pg["ratio"]))
+                    tokens_seen += m_tokens
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     raise TrainingDiverged("nan_grad", f"step {self.step + 1}: the gradient norm is "
                                                        f"{grad_norm.item()}")
                 self.optimizer.step()
-                for key, value in (("approxkl", pg["approxkl"]), ("clipfrac", pg["clipfrac"]),
-                                   ("ratio", pg["ratio"]), ("pg_loss", pg_loss), ("vf_loss", vf_loss),
-                                   ("vf_clipfrac", vf_clipfrac)):
-                    stats[key].append(float(value.detach()))
+                pg_losses.append(pg_total)
+                vf_losses.append(vf_total)
+                self.last_step["minibatches"].append({"indices": idx.tolist(), "pg_loss": pg_total,
+                                                      "vf_loss": vf_total})
         self.optimizer.zero_grad(set_to_none=True)
         self.model.eval()
         self.scheduler.step()
 
-        kl_k1 = P.kl_k1(ro.logprobs, ro.ref_logprobs).sum(-1)  # zero outside the mask already
-        kl_k3 = torch.where(mask, P.kl_k3(ro.logprobs, ro.ref_logprobs), torch.zeros_like(ro.logprobs)).sum(-1)
-        self.kl_ctl.update(kl_seq.mean(), cfg.batch_size)
+        zeros = torch.zeros_like(ro.logprobs)
+        kl_k1 = torch.where(mask, P.kl_k1(ro.logprobs, ro.ref_logprobs), zeros).sum(-1)
+        kl_k3 = torch.where(mask, P.kl_k3(ro.logprobs, ro.ref_logprobs), zeros).sum(-1)
+        kl_seq, non_score = adv["kl"], adv["non_score"]
+        self.kl_ctl.update(kl_seq.mean(), batch)
         self.step += 1
         elapsed = time.perf_counter() - t0
+        per_token = (lambda key: sums[key] / tokens_seen) if tokens_seen else (lambda key: math.nan)
         metrics = {
-            "objective/kl": kl_k1.mean(),
+            "objective/kl": kl_seq.mean(),
+            "objective/kl_k1": kl_k1.mean(),
             "objective/kl_k3": kl_k3.mean(),
             "objective/entropy": (-ro.logprobs).sum(-1).mean(),
             "objective/non_score_reward": non_score.mean(),
             "objective/rlhf_reward": (ro.scores + non_score).mean(),
             "objective/scores": ro.scores.mean(),
-            "policy/approxkl_avg": _mean(stats["approxkl"]),
-            "policy/clipfrac_avg": _mean(stats["clipfrac"]),
+            "policy/approxkl_avg": per_token("approxkl"),
+            "policy/clipfrac_avg": per_token("clipfrac"),
             "policy/entropy_avg": P.masked_mean(ro.entropy, mask),
-            "loss/policy_avg": _mean(stats["pg_loss"]),
-            "loss/value_avg": _mean(stats["vf_loss"]),
-            "val/clipfrac_avg": _mean(stats["vf_clipfrac"]),
-            "val/ratio": _mean(stats["ratio"]),
+            "loss/policy_avg": _mean(pg_losses),
+            "loss/value_avg": _mean(vf_losses),
+            "val/clipfrac_avg": per_token("vf_clipfrac"),
+            "val/ratio": per_token("ratio"),
+            "val/ratio_var": float(np.var(ratios, ddof=1)) if len(ratios) > 1 else 0.0,
             "val/num_eos_tokens": ro.contains_eos.sum(),
             "response/length_mean": P.sequence_lengths(mask).float().mean(),
+            "response/truncated_frac": (~ro.contains_eos).float().mean(),
             "lr": lr,
             "kl_coef": kl_coef,
+            "episode": self.step * batch,
             "time/step_s": elapsed,
-            "eps": cfg.batch_size / elapsed,
+            "eps": batch / elapsed,
         }
         return {k: float(v) for k, v in metrics.items()}, ro
 

@@ -101,8 +101,20 @@ class PPOConfig:
     batch_size: int = field(default=16, metadata=_m(
         "Prompts (episodes) sampled per PPO step."))
     mini_batch_size: int = field(default=8, metadata=_m(
-        "Episodes per gradient update; must divide the batch size. Also the chunk size of the "
-        "rollout's forward passes."))
+        "Episodes per optimizer update (batch_size / mini_batch_size updates per PPO epoch); "
+        "must divide the batch size."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_m(
+        "Split each minibatch into this many micro-batches that go through the model one at a "
+        "time, their gradients summed before the update: the same update with less memory. "
+        "Must divide mini_batch_size."))
+    forward_batch_size: int = field(default=0, metadata=_m(
+        "Episodes per forward pass during the rollout (log-probs, reference, values, reward "
+        "model); no gradients there, so it can be larger than a micro-batch. 0: the "
+        "micro-batch size (mini_batch_size / gradient_accumulation_steps)."))
+    logit_chunk_size: int = field(default=64, metadata=_m(
+        "Compute log-probs and entropies over this many response positions at a time, so the "
+        "float32 copy of the logits (positions x vocabulary) exists for one chunk only: less "
+        "peak memory with large vocabularies. 0: all positions at once."))
     ppo_epochs: int = field(default=4, metadata=_m(
         "Passes over each batch of episodes, each over freshly shuffled minibatches."))
     lr: float = field(default=5e-5, metadata=_m(
@@ -211,10 +223,15 @@ class PPOConfig:
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k"):
+        for name in ("gradient_accumulation_steps",):
+            need(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("warmup_steps", "save_every", "samples_every", "num_samples", "top_k", "forward_batch_size",
+                     "logit_chunk_size"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
         need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
+        need(self.mini_batch_size % self.gradient_accumulation_steps == 0, "gradient_accumulation_steps",
+             f"must divide mini_batch_size ({self.mini_batch_size})")
         need(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
         need(self.lr > 0, "lr", "must be > 0")
         need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
@@ -286,8 +303,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
                "gradient_checkpointing"),
     "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace"),
     "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
-    "Batch and optimizer": ("batch_size", "mini_batch_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps",
-                            "max_grad_norm"),
+    "Batch and optimizer": ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "forward_batch_size",
+                            "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
     "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
                        "missing_eos_penalty"),

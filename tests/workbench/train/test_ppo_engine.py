@@ -163,7 +163,7 @@ def test_dropout_is_off_so_the_first_ratio_is_one(gpt2_trainer):
         logits, values = trainer.forward(ro.input_ids, ro.attention_mask, ro.query_ids.shape[1])
     finally:
         trainer.model.eval()
-    new = ppo.P.logprobs_from_logits(logits, ro.response_ids)
+    new = trainer.token_logprobs(logits, ro.response_ids)
     _loss, stats = ppo.P.clipped_policy_loss(new, ro.logprobs, torch.ones_like(new), ro.mask, 0.2)
     assert stats["ratio"].item() == pytest.approx(1.0, abs=1e-5) and stats["clipfrac"].item() == 0.0
 
@@ -346,3 +346,110 @@ def test_a_nan_loss_stops_the_step(models, monkeypatch):
     with pytest.raises(ppo.TrainingDiverged, match="step 1: the PPO loss is nan") as info:
         trainer.train_step()
     assert info.value.code == "nan_loss" and trainer.step == 0
+
+
+# --------------------------------------------------------------------------- train_step against hand-computed numbers
+
+
+def _reference_step(delta, kl, values, scores, lengths, *, kl_coef, gamma, lam, eps, c, rows):
+    """PPO's step in plain Python (no torch, no ppo_math): rewards, whitened advantages, returns,
+    and the first minibatch's policy and value losses for a policy whose log-probs are the
+    rollout's + ``delta`` and whose value head still outputs 0."""
+    rewards, adv_raw, returns = [], [], []
+    for b, n in enumerate(lengths):
+        r = [-kl_coef * kl[b][t] for t in range(n)]
+        r[n - 1] += scores[b]
+        a, last = [0.0] * n, 0.0
+        for t in reversed(range(n)):
+            next_v = values[b][t + 1] if t + 1 < n else 0.0
+            last = r[t] + gamma * next_v - values[b][t] + (gamma * lam * last if t + 1 < n else 0.0)
+            a[t] = last
+        rewards.append(r)
+        adv_raw.append(a)
+        returns.append([a[t] + values[b][t] for t in range(n)])
+    flat = [x for a in adv_raw for x in a]
+    mean = sum(flat) / len(flat)
+    var = sum((x - mean) ** 2 for x in flat) / (len(flat) - 1)
+    adv = [[(x - mean) / math.sqrt(var + 1e-8) for x in a] for a in adv_raw]
+    pg, vf, vf_noclip, pg_noclip, n_tok = [], [], [], [], 0
+    for b in rows:
+        for t in range(lengths[b]):
+            ratio, a, ret = math.exp(delta[b][t]), adv[b][t], returns[b][t]
+            pg.append(max(-a * ratio, -a * min(max(ratio, 1 - eps), 1 + eps)))
+            pg_noclip.append(-a * ratio)
+            clipped_v = min(max(0.0, values[b][t] - c), values[b][t] + c)
+            vf.append(max(ret ** 2, (clipped_v - ret) ** 2))
+            vf_noclip.append(ret ** 2)
+            n_tok += 1
+    return {"rewards": rewards, "advantages": adv, "returns": returns, "pg_loss": sum(pg) / n_tok,
+            "vf_loss": 0.5 * sum(vf) / n_tok, "pg_noclip": sum(pg_noclip) / n_tok,
+            "vf_noclip": 0.5 * sum(vf_noclip) / n_tok}
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_train_step_on_a_hand_built_rollout_matches_hand_computed_numbers(models, accumulation):
+    """Rewards, advantages, returns and the first update's losses of ``train_step`` on a rollout
+    whose log-probs, reference log-probs, values and scores are set by hand. Rows of 3, 2, 1 and
+    3 tokens (the last one cut off), ratios well outside the clip range, values whose clipping
+    matters: removing the ratio, the clipping, advantage whitening, the token mean or the value
+    targets changes a number here."""
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "gradient_accumulation_steps": accumulation, "ppo_epochs": 1,
+                               "max_new_tokens": 3, "kl_coef": 0.5, "gamma": 0.9, "lam": 0.8, "cliprange": 0.2,
+                               "cliprange_value": 0.2, "vf_coef": 0.1, "temperature": 0.8, "lr": 1e-3})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    tok = trainer.tokenizer
+    eos, pad = trainer.eos_ids[0], trainer.pad_id
+    w = [tok.encode(x, add_special_tokens=False)[0] for x in (" good", " river", " sad")]
+    batch = prompts()[:4]
+    query_ids, query_mask = trainer._encode_prompts(batch)
+    response_ids = torch.tensor([[w[0], w[1], eos], [w[2], eos, pad], [eos, pad, pad], [w[1], w[0], w[2]]])
+    ro = trainer.evaluate(batch, query_ids, query_mask, response_ids)
+    lengths = [3, 2, 1, 3]
+    assert ro.mask.sum(1).tolist() == lengths and ro.contains_eos.tolist() == [True, True, True, False]
+
+    delta = [[0.4, -0.4, 0.1], [-0.5, 0.3, 0], [0.45, 0, 0], [0.05, -0.35, 0.6]]
+    kl = [[0.2, -0.1, 0.3], [0.0, 0.4, 0], [-0.2, 0, 0], [0.1, 0.1, 0.5]]
+    values = [[0.5, -0.3, 0.25], [0.1, 0.6, 0], [-0.4, 0, 0], [0.3, 0.0, -0.5]]
+    scores = [1.0, -0.5, 2.0, 0.3]
+    policy = ro.logprobs.clone()  # what the (still unchanged) policy gives at the first update
+    as_tensor = lambda rows: torch.where(ro.mask, torch.tensor(rows, dtype=torch.float32), 0.0)  # noqa: E731
+    ro.logprobs = torch.where(ro.mask, policy - as_tensor(delta), 0.0)
+    ro.ref_logprobs = torch.where(ro.mask, ro.logprobs - as_tensor(kl), 0.0)
+    ro.values = as_tensor(values)
+    ro.scores = torch.tensor(scores)
+
+    metrics, _ = trainer.train_step(rollout=ro)
+    first = trainer.last_step["minibatches"][0]
+    ref = _reference_step(delta, kl, values, scores, lengths, kl_coef=0.5, gamma=0.9, lam=0.8, eps=0.2, c=0.2,
+                          rows=first["indices"])
+    got = trainer.last_step
+    for name in ("rewards", "advantages", "returns"):
+        for b, n in enumerate(lengths):
+            assert got[name][b, :n].tolist() == pytest.approx(ref[name][b], abs=1e-5), (name, b)
+            assert torch.count_nonzero(got[name][b, n:]) == 0, (name, b)
+    # A few by hand: row 2 is its EOS alone: reward = score - 0.5 * kl = 2.0 + 0.1 = 2.1, return
+    # = reward (nothing after it); row 0's last token 1.0 - 0.15 = 0.85.
+    assert got["rewards"][2, 0].item() == pytest.approx(2.1) and got["returns"][2, 0].item() == pytest.approx(2.1)
+    assert got["rewards"][0].tolist() == pytest.approx([-0.1, 0.05, 0.85])
+    assert first["pg_loss"] == pytest.approx(ref["pg_loss"], abs=1e-5)
+    assert first["vf_loss"] == pytest.approx(ref["vf_loss"], abs=1e-5)
+    # The numbers are sensitive to what they check: clipping matters for both losses here.
+    assert abs(ref["pg_loss"] - ref["pg_noclip"]) > 1e-3 and abs(ref["vf_loss"] - ref["vf_noclip"]) > 1e-3
+    assert metrics["objective/kl"] == pytest.approx(sum(map(sum, kl)) / 4, abs=1e-5)
+    assert metrics["objective/non_score_reward"] == pytest.approx(-0.5 * sum(map(sum, kl)) / 4, abs=1e-5)
+    assert metrics["objective/scores"] == pytest.approx(sum(scores) / 4)
+    assert metrics["episode"] == 4 and metrics["response/truncated_frac"] == 0.25
+    assert len(trainer.last_step["minibatches"]) == 2  # batch 4 / minibatch 2, one epoch
+
+
+def test_a_batch_without_response_tokens_is_a_clear_training_error(models):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2, "max_new_tokens": 3})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    eos, pad = trainer.eos_ids[0], trainer.pad_id
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:2])
+    ro = trainer.evaluate(prompts()[:2], query_ids, query_mask, torch.tensor([[eos, pad, pad], [pad, pad, pad]]))
+    with pytest.raises(ppo.PPOStepError, match="holds only 1 response token") as err:
+        trainer.train_step(rollout=ro)
+    assert err.value.code == "too_few_tokens" and trainer.step == 0
