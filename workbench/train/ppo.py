@@ -63,13 +63,13 @@ from ..models.generation import isolate_generation_defaults
 from . import ppo_math as P
 # The config lives in ppo_config (no torch there: the training panel builds its form from it).
 from .ppo_config import (DTYPES, KL_ESTIMATORS, LR_SCHEDULERS, SECTIONS, ConfigError, PPOConfig,  # noqa: F401
-                         load_ppo_config, read_prompt_dataset, resolve_ref, resolve_workspace,
-                         validate_ppo_before_load)
+                         Prompt, last_user_turn, load_ppo_config, prompt_display, prompt_value, read_prompt_dataset,
+                         resolve_format, resolve_ref, resolve_workspace, validate_ppo_before_load)
 
 #: Reward function for programmatic use (tests, rule-based rewards):
 #: ``reward_fn(prompts, responses) -> one float per response``. With one, no
 #: reward model is loaded.
-RewardFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
+RewardFn = Callable[[Sequence[Prompt], Sequence[str]], Sequence[float]]
 
 #: The metrics every PPO step reports, with what each means (TRL 1.12 names where
 #: TRL has them; "per response" values are sums over its tokens, averaged over the batch).
@@ -126,19 +126,23 @@ class TrainingDiverged(PPOStepError):
 # =========================================================================== 2. prompts
 
 
-def load_prompts(spec: Union[Sequence[str], str, Path]) -> list[str]:
-    """The prompt strings: ``spec`` itself when it is a list, else read from a JSONL file.
+def load_prompts(spec: Union[Sequence[Prompt], str, Path]) -> list[Prompt]:
+    """The prompts: ``spec`` itself when it is a list, else read from a JSONL file.
 
-    Each non-blank line of the file is an object with a non-empty string
-    ``prompt``; anything else is a :class:`~workbench.errors.DataError`
-    naming the line.
+    A prompt is a non-empty string or a conversation (a list of ``{"role", "content"}``
+    messages with a user turn; trailing assistant turns are dropped, everything before is
+    kept). Each non-blank line of the file is an object with such a ``prompt``; anything else
+    is a :class:`~workbench.errors.DataError` naming the line.
     """
+    what = "a non-empty string or a conversation of {role, content} messages with a user turn"
     if isinstance(spec, (list, tuple)):
-        prompts = list(spec)
-        for i, p in enumerate(prompts):
-            if not isinstance(p, str) or not p.strip():
-                raise DataError(f"expected a non-empty string, got {p!r}", file="prompts", line=i + 1,
-                                field="prompt", unit="row")
+        prompts = []
+        for i, p in enumerate(spec):
+            value = prompt_value(p)
+            if value is None:
+                raise DataError(f"expected {what}, got {p!r:.80}", file="prompts", line=i + 1, field="prompt",
+                                unit="row")
+            prompts.append(value)
         return prompts
     path = Path(spec).expanduser()
     if not path.is_file():
@@ -152,10 +156,10 @@ def load_prompts(spec: Union[Sequence[str], str, Path]) -> list[str]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"not valid JSON: {e.msg}", file=str(path), line=lineno) from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise DataError("expected an object with a non-empty string", file=str(path), line=lineno,
-                                field="prompt")
-            prompts.append(row["prompt"])
+            value = prompt_value(row.get("prompt")) if isinstance(row, dict) else None
+            if value is None:
+                raise DataError(f"expected an object with {what}", file=str(path), line=lineno, field="prompt")
+            prompts.append(value)
     if not prompts:
         raise DataError("no prompts in the file", file=str(path))
     return prompts
@@ -221,7 +225,7 @@ class ValueHead(nn.Module):
 class Rollout:
     """One batch of episodes. Per-token tensors are ``(B, T)`` over the response."""
 
-    prompts: list[str]
+    prompts: list[Prompt]           # strings, or conversations ending with the turn to answer
     responses: list[str]            # decoded response text, EOS and after removed
     query_ids: torch.Tensor         # (B, P) left-padded prompt ids
     query_mask: torch.Tensor        # (B, P)
@@ -271,12 +275,14 @@ class PPOTrainer:
     """
 
     def __init__(self, config: PPOConfig, *, reward_fn: Optional[RewardFn] = None,
-                 log: Callable[[str], None] = lambda message: None):
+                 log: Callable[[str], None] = lambda message: None,
+                 workspace: Optional[Union[str, Path]] = None):
         from ..models.loading import (apply_lora, count_parameters, load_causal_lm, load_reward_model,
                                       load_tokenizer, pick_device)
 
         self.config = cfg = config
         self.log = log
+        self.workspace = workspace  # where 'auto' formats look up the models' training datasets
         self.reward_fn = reward_fn
         if reward_fn is None and not cfg.reward_model:
             raise ConfigError("reward_model", "give the reward model to score responses with")
@@ -314,10 +320,11 @@ class PPOTrainer:
             log(f"ignoring the sampling defaults of {cfg.policy_model}'s generation_config.json for PPO "
                 f"rollouts: {', '.join(f'{k}={v!r}' for k, v in sorted(shipped.items()))}")
         self.sampling_checked = False
-        self.use_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self.prompt_chat = self._chat_format("prompt_format", cfg.policy_model, self.tokenizer)
 
         # Reward model: frozen, scores the text it was trained on.
         self.reward_model = self.rm_tokenizer = None
+        self.reward_chat = False
         if reward_fn is None:
             self.rm_tokenizer = load_tokenizer(cfg.reward_model, padding_side="right")
             self.reward_model = load_reward_model(cfg.reward_model, quantization=cfg.reward_quantization,
@@ -325,6 +332,7 @@ class PPOTrainer:
                                                   pad_token_id=self.rm_tokenizer.pad_token_id)
             self.reward_model.eval().requires_grad_(False)
             log(f"reward model {cfg.reward_model}")
+            self.reward_chat = self._chat_format("reward_format", cfg.reward_model, self.rm_tokenizer)
 
         # Optimizer over the adapter and the value head, in a fixed order (checkpoints rely on it).
         self.params = [p for p in self.model.parameters() if p.requires_grad] + list(self.value_head.parameters())
@@ -342,16 +350,34 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------ text
 
-    def _render_prompt(self, prompt: str) -> str:
-        if self.use_chat_template:
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                                      add_generation_prompt=True, tokenize=False)
-        return prompt
+    def _chat_format(self, name: str, ref: Optional[str], tokenizer: Any) -> bool:
+        """Whether ``prompt_format`` / ``reward_format`` (``name``) means the chat template for
+        model ``ref``: explicit, or the style of the data it was trained on (``_open_inputs``
+        resolves ``auto`` with the workspace at hand), else whether its tokenizer has a template."""
+        from ..models.loading import has_chat_template
 
-    def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        fmt, why = resolve_format(getattr(self.config, name), ref, self.workspace)
+        if fmt is None:
+            fmt = "chat" if has_chat_template(tokenizer) else "plain"
+            why = f"{why}; its tokenizer {'has' if fmt == 'chat' else 'has no'} chat template"
+        if fmt == "chat" and not has_chat_template(tokenizer):
+            raise ConfigError(name, f"'chat', but the tokenizer of {ref} has no chat template")
+        self.log(f"{name}: {fmt} ({why})")
+        return fmt == "chat"
+
+    @staticmethod
+    def _conversation(prompt: Prompt) -> list:
+        return list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+
+    def _render_prompt(self, prompt: Prompt) -> str:
+        if self.prompt_chat:
+            return self.tokenizer.apply_chat_template(self._conversation(prompt), add_generation_prompt=True,
+                                                      tokenize=False)
+        return last_user_turn(prompt)  # plain text: the policy never saw roles
+
+    def _encode_prompts(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
         texts = [self._render_prompt(p) for p in prompts]
-        enc = self.tokenizer(texts, padding=True, return_tensors="pt",
-                             add_special_tokens=not self.use_chat_template)
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=not self.prompt_chat)
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
     def decode_responses(self, response_ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
@@ -363,13 +389,16 @@ class PPOTrainer:
             out.append(self.tokenizer.decode(kept, skip_special_tokens=True))
         return out
 
-    def reward_text(self, prompt: str, response: str) -> str:
-        """What the reward model reads: the chat-templated conversation, ending with its EOS."""
+    def reward_text(self, prompt: Prompt, response: str, finished: bool = True) -> str:
+        """What the reward model reads, in the format it was trained on (``reward_format``): the
+        conversation through its chat template, or prompt + response. A finished response ends
+        with the EOS / end of turn; a truncated one (``finished`` False) reaches the reward model
+        as it is, cut off, so it is not scored like a finished answer."""
         tok = self.rm_tokenizer
-        if getattr(tok, "chat_template", None):
-            return tok.apply_chat_template([{"role": "user", "content": prompt},
-                                            {"role": "assistant", "content": response}], tokenize=False)
-        return prompt + response + (tok.eos_token or "")
+        if self.reward_chat:
+            messages = self._conversation(prompt) + [{"role": "assistant", "content": response}]
+            return tok.apply_chat_template(messages, tokenize=False, continue_final_message=not finished)
+        return last_user_turn(prompt) + response + ((tok.eos_token or "") if finished else "")
 
     # ------------------------------------------------------------------ model passes
 
@@ -460,13 +489,16 @@ class PPOTrainer:
         return P.entropy_from_logits(logits, cfg.temperature, cfg.logit_chunk_size or None)
 
     @torch.no_grad()
-    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
-        """Reward-model scores ``(B,)`` float32 (or ``reward_fn``'s)."""
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str],
+              finished: Optional[Sequence[bool]] = None) -> torch.Tensor:
+        """Reward-model scores ``(B,)`` float32 (or ``reward_fn``'s); ``finished`` says which
+        responses ended with an EOS (default: all), see :meth:`reward_text`."""
         if self.reward_fn is not None:
             return torch.as_tensor([float(s) for s in self.reward_fn(prompts, responses)],
                                    dtype=torch.float32, device=self.device)
-        texts = [self.reward_text(p, r) for p, r in zip(prompts, responses)]
-        use_template = bool(getattr(self.rm_tokenizer, "chat_template", None))
+        finished = [True] * len(responses) if finished is None else [bool(f) for f in finished]
+        texts = [self.reward_text(p, r, f) for p, r, f in zip(prompts, responses, finished)]
+        use_template = self.reward_chat
         scores = []
         for start in range(0, len(texts), self.forward_batch_size):
             enc = self.rm_tokenizer(texts[start:start + self.forward_batch_size], padding=True,
@@ -505,8 +537,8 @@ class PPOTrainer:
         rollout.ref_logprobs = torch.where(mask, torch.cat(ref_logprobs), zeros)
         rollout.values = torch.where(mask, torch.cat(values), zeros)
         rollout.entropy = torch.where(mask, torch.cat(entropy), zeros)
-        raw = self.score(prompts, rollout.responses)
-        rollout.scores = P.eos_penalty(raw, rollout.contains_eos, cfg.missing_eos_penalty)
+        raw = self.score(prompts, rollout.responses, rollout.contains_eos.tolist())
+        rollout.scores = P.eos_penalty(raw, rollout.contains_eos, cfg.missing_eos_penalty, cfg.missing_eos_mode)
         return rollout
 
     def rollout(self, prompts: Sequence[str]) -> Rollout:
@@ -771,7 +803,7 @@ def run(ctx: Any) -> None:
 
     cfg = PPOConfig.from_dict(ctx.config)
     cfg = _open_inputs(ctx, cfg)
-    trainer = PPOTrainer(cfg, log=ctx.log)
+    trainer = PPOTrainer(cfg, log=ctx.log, workspace=resolve_workspace(cfg, ctx.run_dir.path))
     if ctx.resume_from is not None:
         trainer.load_checkpoint(ctx.resume_from)
         ctx.log(f"resumed at step {trainer.step} of {cfg.total_steps}")
@@ -797,7 +829,7 @@ def run(ctx: Any) -> None:
         ctx.metric(step, metrics)
         if cfg.samples_every and cfg.num_samples and (step == 1 or step % cfg.samples_every == 0):
             n = min(cfg.num_samples, len(ro.prompts))
-            ctx.samples(step, [{"prompt": ro.prompts[i], "response": ro.responses[i],
+            ctx.samples(step, [{"prompt": prompt_display(ro.prompts[i]), "response": ro.responses[i],
                                 "score": float(ro.scores[i])} for i in range(n)])
         if cfg.save_every and step % cfg.save_every == 0:
             save()

@@ -32,6 +32,10 @@ LR_SCHEDULERS = ("linear", "constant")
 #: here so this module stays free of torch; a test keeps the two equal).
 KL_ESTIMATORS = ("k1", "k2", "k3")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+#: How prompts are shown to the policy and texts to the reward model (see :func:`training_style`).
+FORMATS = ("auto", "chat", "plain")
+#: What happens to the score of a response cut off at max_new_tokens (ppo_math.eos_penalty's modes).
+MISSING_EOS_MODES = ("subtract", "replace")
 _HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
 
 
@@ -61,14 +65,25 @@ class PPOConfig:
         "The reward model from the reward stage (a sequence classifier with one label), "
         "a local folder or a hub id. It scores each prompt + response and is never trained."))
     prompt_dataset: Optional[str] = field(default=None, metadata=_m(
-        "Workspace dataset whose prompts PPO samples (a prompts, sft or preference dataset; chat "
-        "prompts use their last user turn). Empty: use 'prompts'."))
+        "Workspace dataset whose prompts PPO samples (a prompts, sft or preference dataset; a chat "
+        "prompt keeps its whole conversation: system prompt and earlier turns). Empty: use 'prompts'."))
     snapshot: Optional[str] = field(default=None, metadata=_m(
         "Hash (or its first 6+ characters) of a frozen snapshot of prompt_dataset; empty: freeze the "
         "dataset's current records when the run starts (the job writes the hash back here)."))
     prompts: Union[list, str] = field(default_factory=list, metadata=_m(
-        "Prompts when no prompt_dataset is set: a list of strings, or the path of a JSONL "
-        "file with one {\"prompt\": ...} object per line."))
+        "Prompts when no prompt_dataset is set: a list (strings, or conversations as lists of "
+        "{role, content} messages), or the path of a JSONL file with one {\"prompt\": ...} object "
+        "per line."))
+    prompt_format: str = field(default="auto", metadata=_m(
+        "How the policy sees a prompt: 'chat' (the tokenizer's chat template with the generation "
+        "prompt), 'plain' (the raw prompt text, as TRL's SFT trains on plain prompt/completion data) "
+        "or 'auto': the style of the data the policy was trained on (from its run's dataset), else "
+        "chat when the tokenizer has a template.", choices=FORMATS))
+    reward_format: str = field(default="auto", metadata=_m(
+        "How the reward model reads prompt + response: 'chat' (the conversation through its chat "
+        "template), 'plain' (prompt + response + EOS, as TRL's reward trainer reads plain "
+        "preference data) or 'auto': the style of the data the reward model was trained on, else "
+        "chat when its tokenizer has a template.", choices=FORMATS))
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
         "workspace the run belongs to."))
@@ -156,9 +171,16 @@ class PPOConfig:
         "(non-negative, lower variance) or 'k2'. Both k1 and k3 are always logged.", choices=KL_ESTIMATORS))
     whiten_rewards: bool = field(default=False, metadata=_m(
         "Rescale the per-token rewards of each batch to unit variance (mean kept)."))
-    missing_eos_penalty: Optional[float] = field(default=None, metadata=_m(
-        "Subtract this from the score of responses that hit max_new_tokens without an EOS; "
-        "empty for none. Encourages finished answers."))
+    missing_eos_penalty: Optional[float] = field(default=1.0, metadata=_m(
+        "What a response that hits max_new_tokens without an EOS gets (the reward model reads it "
+        "cut off, without an EOS): with missing_eos_mode 'subtract' this is taken off its score "
+        "(TRL's missing_eos_penalty); with 'replace' its score becomes this value (the N+ "
+        "implementation details use -1). In reward-model score units: with normalize_scores on, "
+        "1.0 is one standard deviation of the scores. Empty: no penalty."))
+    missing_eos_mode: str = field(default="subtract", metadata=_m(
+        "'subtract' keeps the reward model's ranking among unfinished responses; 'replace' gives "
+        "them all the same score (missing_eos_penalty), whatever the reward model thinks.",
+        choices=MISSING_EOS_MODES))
 
     # -- PPO
     gamma: float = field(default=1.0, metadata=_m("Discount factor of the returns."))
@@ -247,8 +269,17 @@ class PPOConfig:
         need(self.kl_target > 0, "kl_target", "must be > 0")
         need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
         need(self.kl_estimator in KL_ESTIMATORS, "kl_estimator", f"expected one of {KL_ESTIMATORS}")
-        need(self.missing_eos_penalty is None or self.missing_eos_penalty >= 0, "missing_eos_penalty",
-             "must be >= 0 (it is subtracted)")
+        need(self.missing_eos_mode in MISSING_EOS_MODES, "missing_eos_mode",
+             f"expected one of {', '.join(MISSING_EOS_MODES)}")
+        need(self.missing_eos_mode != "subtract" or self.missing_eos_penalty is None
+             or self.missing_eos_penalty >= 0, "missing_eos_penalty",
+             "must be >= 0 with missing_eos_mode 'subtract' (it is subtracted; use 'replace' for a fixed score)")
+        need(self.prompt_format in FORMATS, "prompt_format", f"expected one of {', '.join(FORMATS)}")
+        need(self.reward_format in FORMATS, "reward_format", f"expected one of {', '.join(FORMATS)}")
+        if isinstance(self.prompts, list):
+            for i, p in enumerate(self.prompts):
+                need(prompt_value(p) is not None, "prompts", f"item {i + 1}: expected a non-empty string or a "
+                     "conversation of {role, content} messages with a user turn")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
         need(self.cliprange > 0, "cliprange", "must be > 0")
@@ -301,13 +332,13 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Models": ("policy_model", "reward_model", "quantization", "reward_quantization", "device", "dtype",
                "gradient_checkpointing"),
-    "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace"),
+    "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace", "prompt_format", "reward_format"),
     "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
     "Batch and optimizer": ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "forward_batch_size",
                             "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
     "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
-                       "missing_eos_penalty"),
+                       "missing_eos_penalty", "missing_eos_mode"),
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
     "Schedule and reporting": ("total_steps", "save_every", "samples_every", "num_samples", "seed"),
 }
@@ -385,27 +416,101 @@ def resolve_ref(ref: Optional[str], workspace: Optional[Union[str, os.PathLike]]
     return ref
 
 
-def prompt_text(value: Any) -> Optional[str]:
-    """The prompt string PPO samples for a stored prompt value: the string itself, or the
-    last user turn of a chat (earlier turns are dropped: the engine sends one user turn)."""
+#: A prompt as PPO samples it: plain text, or a conversation (``[{"role", "content"}, ...]``
+#: ending with the turn to answer).
+Prompt = Union[str, list]
+
+
+def prompt_value(value: Any) -> Optional[Prompt]:
+    """The prompt PPO samples for a stored prompt value: a non-blank string itself, or the
+    whole conversation (system prompt and earlier turns kept) with any trailing assistant turns
+    dropped; ``None`` when there is nothing to answer."""
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, list):
-        for message in reversed(value):
-            if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
-                return message["content"] if message["content"].strip() else None
-    return None
-
-
-def _record_prompt(rec: Any) -> Optional[str]:
-    if rec.prompt is not None:
-        return prompt_text(rec.prompt)
-    if rec.messages:  # an sft chat: the user turn before the last assistant turn
-        turns = list(rec.messages)
-        while turns and isinstance(turns[-1], dict) and turns[-1].get("role") == "assistant":
+        turns = [m for m in value if isinstance(m, dict)]
+        if len(turns) != len(value) or not all(isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                                               for m in turns):
+            return None
+        while turns and turns[-1]["role"] == "assistant":
             turns.pop()
-        return prompt_text(turns)
+        if not any(m["role"] == "user" and m["content"].strip() for m in turns):
+            return None
+        return [{"role": m["role"], "content": m["content"]} for m in turns]
     return None
+
+
+def last_user_turn(prompt: Prompt) -> str:
+    """The text of a prompt's last user turn (the prompt itself when it is plain text)."""
+    if isinstance(prompt, str):
+        return prompt
+    return next(m["content"] for m in reversed(prompt) if m["role"] == "user")
+
+
+def prompt_display(prompt: Prompt) -> str:
+    """A prompt as one readable string (samples, logs): a conversation as ``role: content`` blocks."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+
+
+def _record_prompt(rec: Any) -> Optional[Prompt]:
+    if rec.prompt is not None:
+        return prompt_value(rec.prompt)
+    if rec.messages:  # an sft chat: everything before the last assistant turn
+        return prompt_value(list(rec.messages))
+    return None
+
+
+def _manifest_of(ref: str) -> Optional[dict]:
+    """The workbench.json of a model folder (or of the checkpoint holding a merged/ folder)."""
+    from ..jobs.rundir import read_json
+
+    folder = Path(ref)
+    if not folder.is_dir():
+        return None
+    for candidate in (folder, folder.parent):
+        manifest = read_json(candidate / "workbench.json")
+        if isinstance(manifest, dict):
+            return manifest
+    return None
+
+
+def training_style(ref: Optional[str], workspace: Any = None) -> tuple[Optional[str], str]:
+    """``(style, why)``: whether model ``ref`` was trained on ``"conversational"`` or
+    ``"standard"`` (plain text) data, from its checkpoint's manifest: the style it recorded, else
+    the style of its dataset in ``workspace``. ``(None, why)`` when that cannot be known (a hub
+    model, a folder from elsewhere, a deleted dataset)."""
+    from ..store import datasets as ds_repo
+    from ..store.workspace import Workspace
+
+    manifest = _manifest_of(ref) if ref else None
+    if manifest is None:
+        return None, "not a workbench training output"
+    name = manifest.get("dataset")
+    if isinstance(manifest.get("conversational"), bool):
+        style = "conversational" if manifest["conversational"] else "standard"
+        return style, f"trained on {style} dataset {name!r}"
+    if not name or workspace is None:
+        return None, "its checkpoint does not say what data it was trained on"
+    try:
+        with Workspace.open(workspace) as ws:
+            info = ds_repo.get_dataset(ws.conn, name)
+    except WorkbenchError:
+        return None, f"its dataset {name!r} is not in the workspace"
+    return info.style, f"trained on {info.style} dataset {name!r}"
+
+
+def resolve_format(fmt: str, ref: Optional[str], workspace: Any = None) -> tuple[Optional[str], str]:
+    """``("chat" | "plain" | None, why)`` for a ``prompt_format``/``reward_format`` value: an
+    explicit format itself, ``auto`` from :func:`training_style` (``None``: unknown, the engine
+    then follows the tokenizer)."""
+    if fmt != "auto":
+        return fmt, "set in the config"
+    style, why = training_style(ref, workspace)
+    if style is None:
+        return None, why
+    return ("chat" if style == "conversational" else "plain"), why
 
 
 def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
@@ -441,7 +546,7 @@ def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
 
 
 def read_prompt_dataset(cfg: PPOConfig, workspace: Union[str, os.PathLike], *, note: str = ""
-                        ) -> tuple[list[str], str]:
+                        ) -> tuple[list[Prompt], str]:
     """``(prompts, snapshot_hash)``: the prompts of ``cfg.prompt_dataset`` from its snapshot
     ``cfg.snapshot``, or from one frozen now. Every record of the snapshot counts (both splits);
     records without a usable prompt are an error naming the record."""

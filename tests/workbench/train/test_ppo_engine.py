@@ -309,7 +309,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_exactly(models, full_run
 
 
 def test_a_nan_score_warns_and_fails_the_job(models, tmp_path, monkeypatch):
-    def nan_scores(self, prompts, responses):
+    def nan_scores(self, prompts, responses, finished=None):
         return torch.full((len(prompts),), float("nan"))
 
     monkeypatch.setattr(PPOTrainer, "score", nan_scores)
