@@ -80,7 +80,9 @@ METRICS: dict[str, str] = {
     "objective/entropy": "negative log-prob of the sampled response, per response (TRL's entropy)",
     "objective/non_score_reward": "the KL penalty per response: -kl_coef x KL (with kl_estimator)",
     "objective/rlhf_reward": "what PPO maximizes: score + non-score reward",
-    "objective/scores": "reward-model score, after the missing-EOS penalty",
+    "objective/scores": "the score PPO optimizes: reward-model score, normalized and clipped when "
+                        "configured, after the missing-EOS penalty",
+    "objective/scores_raw": "the reward model's own score, before normalization, clipping and penalty",
     "policy/approxkl_avg": "how far the updates moved the policy from the rollout policy",
     "policy/clipfrac_avg": "fraction of tokens where the policy ratio was clipped",
     "policy/entropy_avg": "entropy of the next-token distribution, per token",
@@ -235,8 +237,9 @@ class Rollout:
     ref_logprobs: torch.Tensor      # (B, T) reference (adapter disabled)
     values: torch.Tensor            # (B, T)
     entropy: torch.Tensor           # (B, T) per-token policy entropy
-    scores: torch.Tensor            # (B,) reward-model scores, after the missing-EOS penalty
+    scores: torch.Tensor            # (B,) what PPO optimizes: normalized, clipped, missing-EOS penalty
     contains_eos: torch.Tensor      # (B,) bool
+    raw_scores: Optional[torch.Tensor] = None  # (B,) the reward model's own scores
 
     @property
     def input_ids(self) -> torch.Tensor:
@@ -347,6 +350,7 @@ class PPOTrainer:
         #: ``rewards``, ``advantages`` (whitened), ``returns``, and per optimizer update the
         #: minibatch's row ``indices`` with its ``pg_loss`` and ``vf_loss``.
         self.last_step: dict[str, Any] = {}
+        self.score_norm: Optional[tuple[float, float]] = None  # (mean, std) once calibrated
 
     # ------------------------------------------------------------------ text
 
@@ -537,9 +541,49 @@ class PPOTrainer:
         rollout.ref_logprobs = torch.where(mask, torch.cat(ref_logprobs), zeros)
         rollout.values = torch.where(mask, torch.cat(values), zeros)
         rollout.entropy = torch.where(mask, torch.cat(entropy), zeros)
-        raw = self.score(prompts, rollout.responses, rollout.contains_eos.tolist())
-        rollout.scores = P.eos_penalty(raw, rollout.contains_eos, cfg.missing_eos_penalty, cfg.missing_eos_mode)
+        rollout.raw_scores = self.score(prompts, rollout.responses, rollout.contains_eos.tolist())
+        rollout.scores = self.shape_scores(rollout.raw_scores, rollout.contains_eos)
         return rollout
+
+    def shape_scores(self, raw: torch.Tensor, contains_eos: torch.Tensor) -> torch.Tensor:
+        """The scores PPO optimizes: ``(raw - bias) / gain`` when normalized (:meth:`calibrate_scores`),
+        clipped to ``score_clip``, then the missing-EOS penalty (in the normalized units)."""
+        cfg = self.config
+        scores = raw
+        if self.score_norm is not None:
+            mean, std = self.score_norm
+            scores = (scores - mean) / std
+        if cfg.score_clip is not None:
+            scores = scores.clamp(-cfg.score_clip, cfg.score_clip)
+        return P.eos_penalty(scores, contains_eos, cfg.missing_eos_penalty, cfg.missing_eos_mode)
+
+    @torch.no_grad()
+    def calibrate_scores(self) -> tuple[float, float]:
+        """Sample ``normalize_samples`` responses from the reference policy (adapter disabled) on
+        prompts drawn from their own seeded order (the training cursor does not move), score them
+        and keep their mean and standard deviation as the normalization's bias and gain."""
+        cfg = self.config
+        sampler = PromptSampler(self.prompts, cfg.seed + 1)
+        raw = []
+        for start in range(0, cfg.normalize_samples, self.forward_batch_size):
+            prompts = sampler.next_batch(min(self.forward_batch_size, cfg.normalize_samples - start))
+            query_ids, query_mask = self._encode_prompts(prompts)
+            with self.model.disable_adapter():
+                response_ids = self.generate(query_ids, query_mask)
+            mask = P.response_mask(response_ids, self.eos_ids, self.pad_id)
+            finished = P.contains_eos(response_ids, self.eos_ids, self.pad_id).tolist()
+            raw.append(self.score(prompts, self.decode_responses(response_ids, mask), finished))
+        scores = torch.cat(raw).double()
+        mean, std = float(scores.mean()), float(scores.std())
+        if not (math.isfinite(mean) and math.isfinite(std)) or std < 1e-6:
+            raise PPOStepError("score_normalization", f"the reward model gave the reference policy's "
+                               f"{len(scores)} responses scores of mean {mean:.4g}, standard deviation {std:.3g}: "
+                               "nothing to normalize by (a constant or broken reward model?); turn "
+                               "normalize_scores off or check the reward model")
+        self.score_norm = (mean, std)
+        self.log(f"score normalization: reference responses score {mean:.4g} +- {std:.4g}; "
+                 f"scores become (score - {mean:.4g}) / {std:.4g}")
+        return self.score_norm
 
     def rollout(self, prompts: Sequence[str]) -> Rollout:
         """Sample one response per prompt and evaluate it; the first rollout of a trainer also
@@ -603,6 +647,8 @@ class PPOTrainer:
         lr = self.scheduler.get_last_lr()[0]
         kl_coef = self.kl_ctl.value
 
+        if cfg.normalize_scores and self.score_norm is None:
+            self.calibrate_scores()
         ro = rollout if rollout is not None else self.rollout(self.sampler.next_batch(cfg.batch_size))
         if not torch.isfinite(ro.scores).all():
             bad = int((~torch.isfinite(ro.scores)).sum())
@@ -684,6 +730,7 @@ class PPOTrainer:
             "objective/non_score_reward": non_score.mean(),
             "objective/rlhf_reward": (ro.scores + non_score).mean(),
             "objective/scores": ro.scores.mean(),
+            "objective/scores_raw": (ro.raw_scores if ro.raw_scores is not None else ro.scores).mean(),
             "policy/approxkl_avg": per_token("approxkl"),
             "policy/clipfrac_avg": per_token("clipfrac"),
             "policy/entropy_avg": P.masked_mean(ro.entropy, mask),
@@ -722,6 +769,7 @@ class PPOTrainer:
             "step": self.step,
             "sampler": self.sampler.state_dict(),
             "kl_controller": self.kl_ctl.state_dict(),
+            "score_norm": list(self.score_norm) if self.score_norm is not None else None,
             "python_rng": [py_version, list(py_state), py_gauss],
             "numpy_rng": [np_state[0], np_state[1].tolist(), *[_plain(x) for x in np_state[2:]]],
             "config": self.config.to_dict(),
@@ -746,6 +794,8 @@ class PPOTrainer:
         self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True, map_location="cpu"))
         self.scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True, map_location="cpu"))
         self.kl_ctl.load_state_dict(state["kl_controller"])
+        norm = state.get("score_norm")
+        self.score_norm = (float(norm[0]), float(norm[1])) if norm else None
         saved_prompts = state["sampler"].get("num_prompts")
         if saved_prompts != len(self.prompts):
             self.log(f"the prompts changed since the checkpoint ({saved_prompts} then, {len(self.prompts)} now); "

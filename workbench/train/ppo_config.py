@@ -177,6 +177,16 @@ class PPOConfig:
         "(TRL's missing_eos_penalty); with 'replace' its score becomes this value (the N+ "
         "implementation details use -1). In reward-model score units: with normalize_scores on, "
         "1.0 is one standard deviation of the scores. Empty: no penalty."))
+    normalize_scores: bool = field(default=False, metadata=_m(
+        "Before the first step, score normalize_samples responses sampled from the reference "
+        "policy and rescale every later score with that gain and bias, so the reference's "
+        "responses score mean 0, standard deviation 1 (the N implementation details' reward "
+        "normalization): one kl_coef and missing_eos_penalty then suit any reward model."))
+    normalize_samples: int = field(default=64, metadata=_m(
+        "Responses sampled for normalize_scores (more: a steadier gain and bias)."))
+    score_clip: Optional[float] = field(default=None, metadata=_m(
+        "Clip scores (after normalization) to [-score_clip, +score_clip], so a few extreme reward-"
+        "model scores cannot dominate a batch; empty: no clipping."))
     missing_eos_mode: str = field(default="subtract", metadata=_m(
         "'subtract' keeps the reward model's ranking among unfinished responses; 'replace' gives "
         "them all the same score (missing_eos_penalty), whatever the reward model thinks.",
@@ -274,6 +284,8 @@ class PPOConfig:
         need(self.missing_eos_mode != "subtract" or self.missing_eos_penalty is None
              or self.missing_eos_penalty >= 0, "missing_eos_penalty",
              "must be >= 0 with missing_eos_mode 'subtract' (it is subtracted; use 'replace' for a fixed score)")
+        need(self.normalize_samples >= 2, "normalize_samples", "must be >= 2 (a standard deviation needs two)")
+        need(self.score_clip is None or self.score_clip > 0, "score_clip", "must be > 0 (or empty for none)")
         need(self.prompt_format in FORMATS, "prompt_format", f"expected one of {', '.join(FORMATS)}")
         need(self.reward_format in FORMATS, "reward_format", f"expected one of {', '.join(FORMATS)}")
         if isinstance(self.prompts, list):
@@ -338,7 +350,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
                             "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
     "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
-                       "missing_eos_penalty", "missing_eos_mode"),
+                       "normalize_scores", "normalize_samples", "score_clip", "missing_eos_penalty",
+                       "missing_eos_mode"),
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
     "Schedule and reporting": ("total_steps", "save_every", "samples_every", "num_samples", "seed"),
 }

@@ -453,3 +453,42 @@ def test_a_batch_without_response_tokens_is_a_clear_training_error(models):
     with pytest.raises(ppo.PPOStepError, match="holds only 1 response token") as err:
         trainer.train_step(rollout=ro)
     assert err.value.code == "too_few_tokens" and trainer.step == 0
+
+
+def test_score_normalization_calibrates_on_reference_samples_and_survives_a_checkpoint(models, tmp_path):
+    calls: list[list[float]] = []
+
+    def spaces(ps, rs):
+        calls.append([float(r.count(" ")) + 0.5 * len(r) for r in rs])
+        return calls[-1]
+
+    over = {"normalize_scores": True, "normalize_samples": 6, "score_clip": 0.5, "missing_eos_penalty": 0.25,
+            "forward_batch_size": 4}
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "max_new_tokens": 6, "temperature": 1.0, **over})
+    trainer = PPOTrainer(cfg, reward_fn=spaces)
+    start = trainer.sampler.state_dict()
+    metrics, ro = trainer.train_step()
+    calibration = calls[0] + calls[1]  # 6 samples in forward batches of 4 and 2
+    assert [len(c) for c in calls] == [4, 2, 4]
+    mean = sum(calibration) / 6
+    std = math.sqrt(sum((x - mean) ** 2 for x in calibration) / 5)
+    assert trainer.score_norm == pytest.approx((mean, std))
+    assert start == {"epoch": 0, "pos": 0, "num_prompts": 12} and trainer.sampler.pos == 4  # cursor untouched
+    expected = [min(max((x - mean) / std, -0.5), 0.5) - (0.0 if eos else 0.25)
+                for x, eos in zip(calls[2], ro.contains_eos.tolist())]
+    assert any(abs(x - mean) / std > 0.5 for x in calls[2])  # the clip is at work
+    assert ro.scores.tolist() == pytest.approx(expected, abs=1e-5)
+    assert metrics["objective/scores_raw"] == pytest.approx(sum(calls[2]) / 4, abs=1e-5)
+    trainer.save_checkpoint(tmp_path)
+    again = PPOTrainer(cfg, reward_fn=spaces)
+    again.load_checkpoint(tmp_path)
+    assert again.score_norm == trainer.score_norm  # a resumed run does not calibrate again
+    again.train_step()
+    assert len(calls) == 4
+
+
+def test_adaptive_kl_needs_a_starting_coefficient():
+    with pytest.raises(ppo.ConfigError, match="^kl_coef: must be > 0 with adaptive_kl"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "adaptive_kl": True, "kl_coef": 0})
+    assert PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "kl_coef": 0}).kl_coef == 0.0
