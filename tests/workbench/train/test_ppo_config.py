@@ -48,13 +48,23 @@ def test_errors_carry_the_field_name():
     assert C.load_ppo_config(C.to_dict(cfg)) == cfg
 
 
-def test_presets_carry_the_model_settings_over():
+def test_presets_carry_the_model_settings_over(tmp_path):
     cfg = C.ppo_preset_config("qwen2.5-7b-qlora-24gb", prompt_dataset="p")
     assert cfg.quantization == "4bit" and cfg.reward_quantization == "4bit" and cfg.gradient_checkpointing
     assert cfg.device is None and cfg.lora_dropout == 0.0 and cfg.prompt_dataset == "p"
     assert cfg.batch_size % cfg.mini_batch_size == 0
-    with pytest.raises(C.ConfigError, match="^stage: preset 'tiny-cpu' has no 'ppo' stage"):
-        C.ppo_preset_data("tiny-cpu")
+    # Memory-bound: one-sequence micro-batches, but not one-sequence optimizer updates.
+    assert cfg.mini_batch_size // cfg.gradient_accumulation_steps == 1 and cfg.mini_batch_size > 1
+    for name in ("qwen2.5-0.5b-8gb", "qwen2.5-1.5b-12gb", "qwen2.5-7b-qlora-24gb"):
+        big = C.ppo_preset_config(name, prompt_dataset="p")
+        assert big.normalize_scores and big.batch_size // big.mini_batch_size == 2, name
+    tiny = C.ppo_preset_config("tiny-cpu", prompt_dataset="p")
+    assert tiny.policy_model == "./models/demo-base" and tiny.device == "cpu" and tiny.dtype == "fp32"
+    assert tiny.seed == 0 and tiny.lora_r == 16
+    no_ppo = tmp_path / "sft-only.yaml"
+    no_ppo.write_text("description: x\nmodel: {ref: m}\nstages:\n  sft: {}\n", encoding="utf-8")
+    with pytest.raises(C.ConfigError, match="has no 'ppo' stage; it has sft"):
+        C.ppo_preset_data(str(no_ppo))
 
 
 def test_prompts_come_from_any_dataset_with_prompts(train_ws):
