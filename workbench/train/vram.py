@@ -380,7 +380,9 @@ def setup_from_config(stage: str, config: Mapping[str, Any]) -> Setup:
                      target_modules=c.get("lora_target_modules") or "all-linear",
                      gradient_checkpointing=_get(c, "gradient_checkpointing", False, bool),
                      batch_size=max(1, _get(c, "batch_size", 16, int)),
-                     mini_batch_size=max(1, _get(c, "mini_batch_size", 8, int)),
+                     # What goes through the model at once in an update: one micro-batch.
+                     mini_batch_size=max(1, _get(c, "mini_batch_size", 8, int)
+                                         // max(1, _get(c, "gradient_accumulation_steps", 1, int))),
                      max_new_tokens=max(1, _get(c, "max_new_tokens", 32, int)),
                      device="cpu" if device.startswith("cpu") else "cuda" if device.startswith("cuda") else "auto",
                      dtype=_get(c, "dtype", "auto", str),
