@@ -12,11 +12,17 @@ this compact one. It reads top to bottom:
    - **Policy**: the base causal LM (optionally 4/8-bit) with a fresh LoRA
      adapter. **Reference**: the same base with the adapter disabled, so
      only one copy of the weights is in memory; LoRA's B matrices start at
-     zero, so the first step's KL is exactly 0. **Value head**: a linear
-     layer on the policy's last hidden state (shared body, zero-initialized).
+     zero, so the first step's KL is exactly 0. **Critic**: a linear value
+     head on the policy's last hidden state (shared body, zero-initialized),
+     or (``value_model: reward_model``) a separate copy of the reward model
+     with its own LoRA adapter (:class:`RewardModelCritic`).
      **Reward model**: the previous stage's sequence classifier, frozen; it
-     scores the chat-templated prompt + response (with its EOS),
-     re-tokenized with its own tokenizer.
+     scores prompt + response in the format it was trained on (chat template
+     or plain text; a finished response with its EOS, a truncated one cut
+     off), re-tokenized with its own tokenizer.
+   - **Sampling** uses a clean generation config (nothing from the model
+     folder's ``generation_config.json``), checked against the recomputed
+     log-probs on the first batch.
    - **Rollout**: left-padded prompts, sampled with the KV cache; log-probs,
      reference log-probs and values from full forward passes with
      ``position_ids = cumsum(attention_mask) - 1`` (so they match what
@@ -104,6 +110,7 @@ METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 
 ADAPTER_DIR = "adapter"
 VALUE_HEAD_FILE = "value_head.safetensors"
+CRITIC_DIR = "critic"  # value_model: reward_model (peft format: adapter and score head)
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pt"
@@ -223,6 +230,25 @@ class ValueHead(nn.Module):
         return self.summary(hidden.float()).squeeze(-1)
 
 
+class RewardModelCritic(nn.Module):
+    """``V(s_t)`` from a separate critic: the reward model's body and score head, with its own
+    LoRA adapter (the score head trains in full), applied at every position instead of only
+    the last. Initialized from the reward model, its value of a state is at first the score
+    the reward model gives the text so far (the N+ details' warm start)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model  # a peft model over an AutoModelForSequenceClassification
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                context_length: int) -> torch.Tensor:
+        seq_cls = self.model.get_base_model()
+        backbone = getattr(seq_cls, seq_cls.base_model_prefix)
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=False).last_hidden_state
+        return seq_cls.score(hidden[:, context_length - 1:-1]).float().squeeze(-1)
+
+
 @dataclass
 class Rollout:
     """One batch of episodes. Per-token tensors are ``(B, T)`` over the response."""
@@ -304,10 +330,15 @@ class PPOTrainer:
                                 gradient_checkpointing=cfg.gradient_checkpointing)
         _disable_dropout(self.model)
         hidden_size = base.config.get_text_config().hidden_size
-        self.value_head = ValueHead(hidden_size).to(self.device)
         trainable, total = count_parameters(self.model)
-        log(f"policy {cfg.policy_model}: {total:,} parameters, {trainable:,} in the LoRA adapter "
-            f"(r={cfg.lora_r}); value head {hidden_size + 1:,}")
+        log(f"policy {cfg.policy_model}: {total:,} parameters, {trainable:,} in the LoRA adapter (r={cfg.lora_r})")
+        self.value_head: Optional[ValueHead] = None
+        self.critic: Optional[RewardModelCritic] = None
+        if cfg.value_model == "shared":
+            self.value_head = ValueHead(hidden_size).to(self.device)
+            log(f"critic: a value head on the policy ({hidden_size + 1:,} parameters)")
+        else:
+            self.critic = self._load_critic()
 
         # Token ids that end a response: the tokenizer's EOS plus the model's stop tokens.
         eos = {self.tokenizer.eos_token_id}
@@ -337,8 +368,10 @@ class PPOTrainer:
             log(f"reward model {cfg.reward_model}")
             self.reward_chat = self._chat_format("reward_format", cfg.reward_model, self.rm_tokenizer)
 
-        # Optimizer over the adapter and the value head, in a fixed order (checkpoints rely on it).
-        self.params = [p for p in self.model.parameters() if p.requires_grad] + list(self.value_head.parameters())
+        # Optimizer over the adapter and the critic, in a fixed order (checkpoints rely on it).
+        critic = self.value_head if self.value_head is not None else self.critic
+        self.params = [p for p in self.model.parameters() if p.requires_grad] + \
+            [p for p in critic.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, eps=1e-5, weight_decay=0.0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(cfg, step))
         self.kl_ctl: P.KLController = (
@@ -353,6 +386,33 @@ class PPOTrainer:
         self.score_norm: Optional[tuple[float, float]] = None  # (mean, std) once calibrated
 
     # ------------------------------------------------------------------ text
+
+    def _load_critic(self) -> RewardModelCritic:
+        """The separate critic of ``value_model: reward_model`` (see :class:`RewardModelCritic`)."""
+        from ..models.loading import apply_lora, count_parameters, load_reward_model, load_tokenizer
+
+        cfg = self.config
+        if not cfg.reward_model:
+            raise ConfigError("value_model", "'reward_model' needs the reward_model to initialize the critic from")
+        tokenizer = load_tokenizer(cfg.reward_model)
+        if tokenizer.get_vocab() != self.tokenizer.get_vocab():
+            raise ConfigError("value_model", f"'reward_model': the critic reads the policy's tokens, but "
+                              f"{cfg.reward_model} has a different tokenizer than {cfg.policy_model}; use "
+                              "value_model 'shared'")
+        base = load_reward_model(cfg.reward_model, quantization=cfg.reward_quantization, device=str(self.device),
+                                 dtype=cfg.dtype, pad_token_id=self.tokenizer.pad_token_id)
+        model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                           target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
+        _disable_dropout(model)
+        trainable, total = count_parameters(model)
+        self.log(f"critic: initialized from {cfg.reward_model} ({total:,} parameters, {trainable:,} trained: "
+                 "its LoRA adapter and score head)")
+        return RewardModelCritic(model).to(self.device)
+
+    def _train_mode(self, on: bool) -> None:
+        for module in (self.model, self.critic):
+            if module is not None:
+                module.train(on)
 
     def _chat_format(self, name: str, ref: Optional[str], tokenizer: Any) -> bool:
         """Whether ``prompt_format`` / ``reward_format`` (``name``) means the chat template for
@@ -476,6 +536,9 @@ class PPOTrainer:
             with self.model.disable_adapter():
                 out = self.model(**kwargs)
             values = None
+        elif self.critic is not None:
+            out = self.model(**kwargs)
+            values = self.critic(input_ids, attention_mask, position_ids, context_length)
         else:
             out = self.model(**kwargs, output_hidden_states=True)
             hidden = out.hidden_states[-1][:, context_length - 1:-1]
@@ -524,7 +587,7 @@ class PPOTrainer:
         input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
         context = query_ids.shape[1]
         logprobs, ref_logprobs, values, entropy = [], [], [], []
-        self.model.eval()
+        self._train_mode(False)
         for start in range(0, len(prompts), self.forward_batch_size):
             rows = slice(start, start + self.forward_batch_size)
             logits, v = self.forward(input_ids[rows], attention_mask[rows], context)
@@ -666,7 +729,7 @@ class PPOTrainer:
         tokens_seen, ratios, pg_losses, vf_losses = 0, [], [], []
         input_ids, attention_mask = ro.input_ids, ro.attention_mask
         context = ro.query_ids.shape[1]
-        self.model.train()
+        self._train_mode(True)
         for _epoch in range(cfg.ppo_epochs):
             order = torch.randperm(batch).to(self.device)
             for start in range(0, batch, cfg.mini_batch_size):
@@ -711,7 +774,7 @@ class PPOTrainer:
                 self.last_step["minibatches"].append({"indices": idx.tolist(), "pg_loss": pg_total,
                                                       "vf_loss": vf_total})
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.eval()
+        self._train_mode(False)
         self.scheduler.step()
 
         zeros = torch.zeros_like(ro.logprobs)
@@ -758,8 +821,11 @@ class PPOTrainer:
 
         folder = Path(folder)
         self.model.save_pretrained(folder / ADAPTER_DIR)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()},
-                  str(folder / VALUE_HEAD_FILE))
+        if self.value_head is not None:
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()},
+                      str(folder / VALUE_HEAD_FILE))
+        else:
+            self.critic.model.save_pretrained(folder / CRITIC_DIR)  # its adapter and score head
         torch.save(self.optimizer.state_dict(), folder / OPTIMIZER_FILE)
         torch.save(self.scheduler.state_dict(), folder / SCHEDULER_FILE)
         torch.save(_rng_state(), folder / RNG_FILE)
@@ -789,7 +855,14 @@ class PPOTrainer:
         if missing:
             raise WorkbenchError(f"checkpoint {folder}: the adapter does not match the config "
                                  f"(missing {missing[0]}...); resume with the same LoRA settings")
-        self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE), device=str(self.device)))
+        if self.value_head is not None:
+            self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE), device=str(self.device)))
+        else:
+            critic = load_file(str(folder / CRITIC_DIR / "adapter_model.safetensors"), device=str(self.device))
+            result = set_peft_model_state_dict(self.critic.model, critic)
+            if any("lora_" in k for k in getattr(result, "missing_keys", [])):
+                raise WorkbenchError(f"checkpoint {folder}: the critic does not match the config; resume with "
+                                     "the same value_model and LoRA settings")
         # Loaded on the CPU: load_state_dict moves each moment to its parameter's device.
         self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True, map_location="cpu"))
         self.scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True, map_location="cpu"))

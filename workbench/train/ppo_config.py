@@ -87,6 +87,12 @@ class PPOConfig:
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
         "workspace the run belongs to."))
+    value_model: str = field(default="shared", metadata=_m(
+        "The critic: 'shared' is a value head on the policy's last hidden state (one model in "
+        "memory); 'reward_model' is a separate critic initialized from the reward model (its body "
+        "and score head, trained through its own LoRA adapter), TRL's value_model and the N+ "
+        "details' warm start: its first values already say what scores well. Needs the reward "
+        "model to share the policy's tokenizer.", choices=("shared", "reward_model")))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
         "empty for full precision. The adapter, value head and optimizer stay in full precision.",
@@ -252,6 +258,7 @@ class PPOConfig:
         need(self.snapshot is None or bool(_HEX.match(self.snapshot)), "snapshot",
              "expected 6 to 64 hex characters of a snapshot hash")
         need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}")
+        need(self.value_model in ("shared", "reward_model"), "value_model", "expected 'shared' or 'reward_model'")
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
@@ -342,7 +349,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 #: The fields of :class:`PPOConfig` by topic, in form order.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "Models": ("policy_model", "reward_model", "quantization", "reward_quantization", "device", "dtype",
+    "Models": ("policy_model", "reward_model", "value_model", "quantization", "reward_quantization", "device", "dtype",
                "gradient_checkpointing"),
     "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace", "prompt_format", "reward_format"),
     "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),

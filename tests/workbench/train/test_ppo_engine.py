@@ -492,3 +492,47 @@ def test_adaptive_kl_needs_a_starting_coefficient():
     with pytest.raises(ppo.ConfigError, match="^kl_coef: must be > 0 with adaptive_kl"):
         PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "adaptive_kl": True, "kl_coef": 0})
     assert PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "kl_coef": 0}).kl_coef == 0.0
+
+
+# --------------------------------------------------------------------------- a critic from the reward model
+
+
+def test_a_critic_from_the_reward_model_starts_with_its_scores_trains_and_resumes(models, tmp_path):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "reward_model": str(models["reward"]),
+                               "value_model": "reward_model", "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "max_new_tokens": 4, "lr": 1e-2, "seed": 3})
+    trainer = PPOTrainer(cfg)
+    assert trainer.value_head is None and trainer.critic is not None
+    tok = trainer.tokenizer
+    good = tok.encode(" good", add_special_tokens=False)[0]
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:1])  # one row: no padding anywhere
+    response = torch.tensor([[good, good, trainer.eos_ids[0]]])
+    ro = trainer.evaluate(prompts()[:1], query_ids, query_mask, response)
+    full = torch.cat([query_ids, response], 1)
+    context = query_ids.shape[1]
+    with torch.no_grad():  # V(s_t) = the reward model's score of the prompt and the first t response tokens
+        want = [trainer.reward_model(input_ids=full[:, :context + t]).logits[0, 0].item() for t in range(3)]
+    assert ro.values[0].tolist() == pytest.approx(want, abs=1e-4)
+    assert ro.values.abs().min() > 0  # not the shared head's zeros
+
+    trainer.train_step()
+    trainer.save_checkpoint(tmp_path)
+    assert (tmp_path / ppo.CRITIC_DIR / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / ppo.VALUE_HEAD_FILE).exists()
+    moved = trainer.evaluate(prompts()[:1], query_ids, query_mask, response).values
+    assert not torch.allclose(moved, ro.values, atol=1e-4)  # the critic trained
+    again = PPOTrainer(cfg)
+    again.load_checkpoint(tmp_path)
+    assert torch.allclose(again.evaluate(prompts()[:1], query_ids, query_mask, response).values, moved, atol=1e-6)
+
+
+def test_a_critic_needs_the_policys_tokenizer(models, tmp_path):
+    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
+
+    other = build_tiny_model(tmp_path / "other", vocab_size=300)
+    rm = build_tiny_reward_model(tmp_path / "other-rm", other, seed=2)
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "reward_model": str(rm),
+                               "value_model": "reward_model", "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2})
+    with pytest.raises(ppo.ConfigError, match="^value_model: 'reward_model': the critic reads the policy's tokens"):
+        PPOTrainer(cfg)
