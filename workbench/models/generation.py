@@ -76,6 +76,10 @@ def isolate_generation_defaults(model: Any, *, eos_token_id: Any, pad_token_id: 
         if old is None:
             continue
         shipped.update(shipped_processors(old))
-        target.generation_config = clean_generation_config(
-            bos_token_id=getattr(old, "bos_token_id", None), eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+        # Only the special tokens: the call's clean config sets every distribution field itself,
+        # and a config with neutral sampling fields but no do_sample would not save.
+        from transformers import GenerationConfig
+
+        target.generation_config = GenerationConfig(bos_token_id=getattr(old, "bos_token_id", None),
+                                                    eos_token_id=eos_token_id, pad_token_id=pad_token_id)
     return shipped

@@ -52,6 +52,8 @@ PPO: TL;DR", and TRL 1.12's ``PPOTrainer`` for metric names.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 import random
@@ -325,13 +327,22 @@ class PPOTrainer:
         self.tokenizer = load_tokenizer(cfg.policy_model, padding_side="left")
         base = load_causal_lm(cfg.policy_model, quantization=cfg.quantization, device=str(self.device),
                               dtype=cfg.dtype, gradient_checkpointing=cfg.gradient_checkpointing)
-        self.model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                                target_modules=cfg.lora_target_modules,
-                                gradient_checkpointing=cfg.gradient_checkpointing)
+        self.ref_model: Optional[nn.Module] = None  # with LoRA: the policy with its adapter disabled
+        if cfg.lora:
+            self.model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                                    target_modules=cfg.lora_target_modules,
+                                    gradient_checkpointing=cfg.gradient_checkpointing)
+        else:
+            self.model = base.requires_grad_(True)
+            self.ref_model = load_causal_lm(cfg.policy_model, device=str(self.device), dtype=cfg.dtype)
+            self.ref_model.eval().requires_grad_(False)
+            _disable_dropout(self.ref_model)
         _disable_dropout(self.model)
         hidden_size = base.config.get_text_config().hidden_size
         trainable, total = count_parameters(self.model)
-        log(f"policy {cfg.policy_model}: {total:,} parameters, {trainable:,} in the LoRA adapter (r={cfg.lora_r})")
+        log(f"policy {cfg.policy_model}: {total:,} parameters, " + (
+            f"{trainable:,} in the LoRA adapter (r={cfg.lora_r})" if cfg.lora else
+            "all trained (a frozen copy is the reference)"))
         self.value_head: Optional[ValueHead] = None
         self.critic: Optional[RewardModelCritic] = None
         if cfg.value_model == "shared":
@@ -348,8 +359,12 @@ class PPOTrainer:
         if not self.eos_ids:
             raise ConfigError("policy_model", f"{cfg.policy_model} has no EOS token")
         self.pad_id = self.tokenizer.pad_token_id
-        # Sampling must be exactly softmax(logits / temperature): drop the folder's generation defaults.
+        # Sampling must be exactly softmax(logits / temperature): drop the folder's generation defaults
+        # (kept to save with a whole-model checkpoint: they belong to the model, not to PPO).
+        self._folder_generation_config = copy.deepcopy(base.generation_config)
         shipped = isolate_generation_defaults(self.model, eos_token_id=self.eos_ids, pad_token_id=self.pad_id)
+        if self.ref_model is not None:
+            isolate_generation_defaults(self.ref_model, eos_token_id=self.eos_ids, pad_token_id=self.pad_id)
         if shipped:
             log(f"ignoring the sampling defaults of {cfg.policy_model}'s generation_config.json for PPO "
                 f"rollouts: {', '.join(f'{k}={v!r}' for k, v in sorted(shipped.items()))}")
@@ -409,6 +424,16 @@ class PPOTrainer:
                  "its LoRA adapter and score head)")
         return RewardModelCritic(model).to(self.device)
 
+    @contextlib.contextmanager
+    def reference(self):
+        """The reference policy, for the duration of the block: the policy with its LoRA adapter
+        disabled, or the frozen copy when all weights train (``lora: false``)."""
+        if self.ref_model is not None:
+            yield self.ref_model
+        else:
+            with self.model.disable_adapter():
+                yield self.model
+
     def _train_mode(self, on: bool) -> None:
         for module in (self.model, self.critic):
             if module is not None:
@@ -467,15 +492,16 @@ class PPOTrainer:
     # ------------------------------------------------------------------ model passes
 
     @torch.no_grad()
-    def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor, *, with_scores: bool = False
-                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor, *, with_scores: bool = False,
+                 model: Optional[nn.Module] = None) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Sampled response ids ``(B, T)``, ``T <= max_new_tokens`` (KV cache, left padding).
 
         The generation config is clean (:func:`~workbench.models.generation.clean_generation_config`):
         only the special tokens, temperature and the length, so nothing a model folder's
         ``generation_config.json`` sets can change what is sampled. ``with_scores`` also returns
         the log-probs ``(B, T)`` of the sampled tokens under the distribution ``generate`` really
-        sampled from (its processed scores), for :meth:`check_sampling`.
+        sampled from (its processed scores), for :meth:`check_sampling`. ``model``: sample from
+        this one instead of the policy (the reference, see :meth:`reference`).
         """
         from ..models.generation import clean_generation_config
 
@@ -484,8 +510,9 @@ class PPOTrainer:
             eos_token_id=self.eos_ids, pad_token_id=self.pad_id, bos_token_id=self.tokenizer.bos_token_id,
             do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, use_cache=True,
             output_scores=with_scores, return_dict_in_generate=with_scores)
-        self.model.eval()
-        out = self.model.generate(input_ids=query_ids, attention_mask=query_mask, generation_config=gen)
+        model = self.model if model is None else model
+        model.eval()
+        out = model.generate(input_ids=query_ids, attention_mask=query_mask, generation_config=gen)
         if not with_scores:
             return out[:, query_ids.shape[1]:]
         response_ids = out.sequences[:, query_ids.shape[1]:]
@@ -508,7 +535,7 @@ class PPOTrainer:
         n = int(mask.sum())
         mean = float(diff.sum() / max(n, 1))
         worst = float(diff.max()) if n else 0.0
-        half = self.model.get_base_model().dtype in (torch.float16, torch.bfloat16)
+        half = next(self.model.parameters()).dtype in (torch.float16, torch.bfloat16)
         mean_tol, max_tol = (0.1, 2.0) if half else (1e-3, 5e-2)
         if not (mean <= mean_tol and worst <= max_tol):
             raise PPOStepError(
@@ -533,8 +560,8 @@ class PPOTrainer:
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                       use_cache=False, logits_to_keep=response_length + 1)
         if reference:
-            with self.model.disable_adapter():
-                out = self.model(**kwargs)
+            with self.reference() as ref:
+                out = ref(**kwargs)
             values = None
         elif self.critic is not None:
             out = self.model(**kwargs)
@@ -631,8 +658,8 @@ class PPOTrainer:
         for start in range(0, cfg.normalize_samples, self.forward_batch_size):
             prompts = sampler.next_batch(min(self.forward_batch_size, cfg.normalize_samples - start))
             query_ids, query_mask = self._encode_prompts(prompts)
-            with self.model.disable_adapter():
-                response_ids = self.generate(query_ids, query_mask)
+            with self.reference() as ref:
+                response_ids = self.generate(query_ids, query_mask, model=ref)
             mask = P.response_mask(response_ids, self.eos_ids, self.pad_id)
             finished = P.contains_eos(response_ids, self.eos_ids, self.pad_id).tolist()
             raw.append(self.score(prompts, self.decode_responses(response_ids, mask), finished))
@@ -820,7 +847,15 @@ class PPOTrainer:
         from safetensors.torch import save_file
 
         folder = Path(folder)
-        self.model.save_pretrained(folder / ADAPTER_DIR)
+        if self.ref_model is None:
+            self.model.save_pretrained(folder / ADAPTER_DIR)
+        else:  # a whole model folder, loadable by a next stage as it is
+            clean, self.model.generation_config = self.model.generation_config, self._folder_generation_config
+            try:
+                self.model.save_pretrained(folder, safe_serialization=True)
+            finally:
+                self.model.generation_config = clean
+            self.tokenizer.save_pretrained(folder)
         if self.value_head is not None:
             save_file({k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()},
                       str(folder / VALUE_HEAD_FILE))
@@ -849,12 +884,18 @@ class PPOTrainer:
 
         folder = Path(folder)
         state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        adapter = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"), device=str(self.device))
-        result = set_peft_model_state_dict(self.model, adapter)
-        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
-        if missing:
-            raise WorkbenchError(f"checkpoint {folder}: the adapter does not match the config "
-                                 f"(missing {missing[0]}...); resume with the same LoRA settings")
+        if self.ref_model is None:
+            if not (folder / ADAPTER_DIR).is_dir():
+                raise WorkbenchError(f"checkpoint {folder} holds a whole model, not a LoRA adapter; resume "
+                                     "with lora off")
+            adapter = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"), device=str(self.device))
+            result = set_peft_model_state_dict(self.model, adapter)
+            missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+            if missing:
+                raise WorkbenchError(f"checkpoint {folder}: the adapter does not match the config "
+                                     f"(missing {missing[0]}...); resume with the same LoRA settings")
+        else:
+            self._load_full_weights(folder)
         if self.value_head is not None:
             self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE), device=str(self.device)))
         else:
@@ -883,6 +924,27 @@ class PPOTrainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+    def _load_full_weights(self, folder: Path) -> None:
+        """Every policy weight from a ``lora: false`` checkpoint (``save_pretrained`` leaves out
+        weights tied to others, such as a tied output head)."""
+        from safetensors.torch import load_file
+
+        files = sorted(folder.glob("model*.safetensors"))
+        if not files:
+            raise WorkbenchError(f"checkpoint {folder} holds no model weights (a LoRA run's checkpoint?); "
+                                 "resume with the same lora setting")
+        state: dict[str, torch.Tensor] = {}
+        for f in files:
+            state.update(load_file(str(f), device=str(self.device)))
+        result = self.model.load_state_dict(state, strict=False)
+        tied = {name for name, p in self.model.named_parameters(remove_duplicate=False)} - \
+            {name for name, p in self.model.named_parameters()}
+        missing = [k for k in result.missing_keys if k not in tied]
+        if missing or result.unexpected_keys:
+            raise WorkbenchError(f"checkpoint {folder}: the model weights do not match the policy "
+                                 f"({(missing or result.unexpected_keys)[0]}...)")
 
 
 def _lr_factor(cfg: PPOConfig, step: int) -> float:

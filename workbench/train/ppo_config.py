@@ -108,6 +108,11 @@ class PPOConfig:
         "Recompute activations in the backward pass: less GPU memory, about 30% slower."))
 
     # -- LoRA
+    lora: bool = field(default=True, metadata=_m(
+        "Train a LoRA adapter; the reference is the same model with the adapter disabled (one copy "
+        "of the weights in memory). Off: train every weight of the policy, against a frozen copy "
+        "as the reference (twice the weights plus optimizer state for all of them): for small "
+        "models, where full fine-tuning learns faster. Checkpoints are then whole model folders."))
     lora_r: int = field(default=16, metadata=_m(
         "LoRA rank: the size of the adapter. 8-64 is typical; larger learns more and uses more memory."))
     lora_alpha: int = field(default=32, metadata=_m(
@@ -258,6 +263,8 @@ class PPOConfig:
         need(self.snapshot is None or bool(_HEX.match(self.snapshot)), "snapshot",
              "expected 6 to 64 hex characters of a snapshot hash")
         need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}")
+        need(self.lora or self.quantization is None, "quantization",
+             "needs lora (quantized weights cannot be trained directly)")
         need(self.value_model in ("shared", "reward_model"), "value_model", "expected 'shared' or 'reward_model'")
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
@@ -352,7 +359,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Models": ("policy_model", "reward_model", "value_model", "quantization", "reward_quantization", "device", "dtype",
                "gradient_checkpointing"),
     "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace", "prompt_format", "reward_format"),
-    "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+    "LoRA": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
     "Batch and optimizer": ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "forward_batch_size",
                             "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
     "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),

@@ -536,3 +536,35 @@ def test_a_critic_needs_the_policys_tokenizer(models, tmp_path):
                                "mini_batch_size": 2})
     with pytest.raises(ppo.ConfigError, match="^value_model: 'reward_model': the critic reads the policy's tokens"):
         PPOTrainer(cfg)
+
+
+# --------------------------------------------------------------------------- full fine-tuning
+
+
+def test_full_fine_tuning_trains_every_weight_against_a_frozen_reference(models, tmp_path):
+    from workbench.train.outputs import describe_checkpoint
+
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "prompts": prompts(), "lora": False,
+                               "batch_size": 4, "mini_batch_size": 2, "max_new_tokens": 6, "temperature": 1.0,
+                               "lr": 1e-3, "kl_coef": 0.1, "seed": 1})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(r.count(" ")) for r in rs])
+    ref_before = {k: v.clone() for k, v in trainer.ref_model.state_dict().items()}
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    assert sum(p.numel() for p in trainer.params) == n_params + trainer.value_head.summary.weight.numel() + 1
+    first, _ = trainer.train_step()
+    second, _ = trainer.train_step()
+    assert first["objective/kl"] == 0.0 and second["objective/kl_k3"] > 0  # the policy left the reference
+    assert all(torch.equal(v, ref_before[k]) for k, v in trainer.ref_model.state_dict().items())
+    trainer.save_checkpoint(tmp_path)
+    out = describe_checkpoint(tmp_path, stage="ppo")
+    assert out.kind == "model" and out.model_folder == tmp_path  # the next stage loads it as it is
+    saved = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    third, _ = trainer.train_step()  # (the RNG is global: step before the next trainer seeds it)
+    again = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(r.count(" ")) for r in rs])
+    again.load_checkpoint(tmp_path)
+    assert all(torch.equal(v, saved[k]) for k, v in again.model.state_dict().items())
+    resumed, _ = again.train_step()
+    assert resumed["objective/kl_k3"] == pytest.approx(third["objective/kl_k3"], rel=1e-4, abs=1e-7)
+    assert resumed["loss/policy_avg"] == pytest.approx(third["loss/policy_avg"], rel=1e-4, abs=1e-7)
+    with pytest.raises(ppo.ConfigError, match="^quantization: needs lora"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "lora": False, "quantization": "4bit"})
