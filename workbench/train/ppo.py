@@ -328,7 +328,10 @@ class PPOTrainer:
         base = load_causal_lm(cfg.policy_model, quantization=cfg.quantization, device=str(self.device),
                               dtype=cfg.dtype, gradient_checkpointing=cfg.gradient_checkpointing)
         self.ref_model: Optional[nn.Module] = None  # with LoRA: the policy with its adapter disabled
-        if cfg.lora:
+        self.ref_adapter: Optional[str] = None  # policy_adapter: the frozen copy's adapter name
+        if cfg.policy_adapter:
+            self.model = self._load_policy_adapter(base)
+        elif cfg.lora:
             self.model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                     target_modules=cfg.lora_target_modules,
                                     gradient_checkpointing=cfg.gradient_checkpointing)
@@ -341,7 +344,8 @@ class PPOTrainer:
         hidden_size = base.config.get_text_config().hidden_size
         trainable, total = count_parameters(self.model)
         log(f"policy {cfg.policy_model}: {total:,} parameters, " + (
-            f"{trainable:,} in the LoRA adapter (r={cfg.lora_r})" if cfg.lora else
+            f"{trainable:,} in the adapter {cfg.policy_adapter} (a frozen copy is the reference)"
+            if cfg.policy_adapter else f"{trainable:,} in the LoRA adapter (r={cfg.lora_r})" if cfg.lora else
             "all trained (a frozen copy is the reference)"))
         self.value_head: Optional[ValueHead] = None
         self.critic: Optional[RewardModelCritic] = None
@@ -369,7 +373,7 @@ class PPOTrainer:
             log(f"ignoring the sampling defaults of {cfg.policy_model}'s generation_config.json for PPO "
                 f"rollouts: {', '.join(f'{k}={v!r}' for k, v in sorted(shipped.items()))}")
         self.sampling_checked = False
-        self.prompt_chat = self._chat_format("prompt_format", cfg.policy_model, self.tokenizer)
+        self.prompt_chat = self._chat_format("prompt_format", cfg.policy_adapter or cfg.policy_model, self.tokenizer)
 
         # Reward model: frozen, scores the text it was trained on.
         self.reward_model = self.rm_tokenizer = None
@@ -430,9 +434,39 @@ class PPOTrainer:
         disabled, or the frozen copy when all weights train (``lora: false``)."""
         if self.ref_model is not None:
             yield self.ref_model
+        elif self.ref_adapter is not None:
+            # set_adapter also moves requires_grad to the active adapter: always switch back.
+            self.model.set_adapter(self.ref_adapter)
+            try:
+                yield self.model
+            finally:
+                self.model.set_adapter("default")
         else:
             with self.model.disable_adapter():
                 yield self.model
+
+    def _load_policy_adapter(self, base: nn.Module) -> nn.Module:
+        """``base`` with ``policy_adapter`` loaded twice: ``default`` (trained) and ``reference`` (frozen)."""
+        from peft import PeftModel
+
+        from ..models.loading import _enable_checkpointing, is_quantized, keep_4bit_trainable_on_cpu
+
+        cfg = self.config
+        if is_quantized(base):
+            from peft import prepare_model_for_kbit_training
+
+            keep_4bit_trainable_on_cpu(base)
+            base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+        if cfg.gradient_checkpointing:
+            _enable_checkpointing(base)
+        model = PeftModel.from_pretrained(base, cfg.policy_adapter, adapter_name="default", is_trainable=True)
+        model.load_adapter(cfg.policy_adapter, adapter_name="reference", is_trainable=False)
+        model.set_adapter("default")
+        for name, module in model.named_modules():  # the SFT run's LoRA dropout would make the first ratio != 1
+            if "lora_dropout" in name and isinstance(module, nn.Dropout):
+                module.p = cfg.lora_dropout
+        self.ref_adapter = "reference"
+        return model
 
     def _train_mode(self, on: bool) -> None:
         for module in (self.model, self.critic):
@@ -848,7 +882,7 @@ class PPOTrainer:
 
         folder = Path(folder)
         if self.ref_model is None:
-            self.model.save_pretrained(folder / ADAPTER_DIR)
+            self.model.save_pretrained(folder / ADAPTER_DIR, selected_adapters=["default"])
         else:  # a whole model folder, loadable by a next stage as it is
             clean, self.model.generation_config = self.model.generation_config, self._folder_generation_config
             try:
@@ -890,7 +924,8 @@ class PPOTrainer:
                                      "with lora off")
             adapter = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"), device=str(self.device))
             result = set_peft_model_state_dict(self.model, adapter)
-            missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+            missing = [k for k in getattr(result, "missing_keys", [])
+                       if "lora_" in k and f".{self.ref_adapter}." not in k]  # the reference is not saved
             if missing:
                 raise WorkbenchError(f"checkpoint {folder}: the adapter does not match the config "
                                      f"(missing {missing[0]}...); resume with the same LoRA settings")
@@ -1036,6 +1071,7 @@ def _open_inputs(ctx: Any, cfg: PPOConfig) -> PPOConfig:
     for warning in validate_ppo_before_load(cfg, workspace):
         ctx.warn("config", warning)
     resolved = dataclasses.replace(cfg, policy_model=resolve_ref(cfg.policy_model, workspace),
+                                   policy_adapter=resolve_ref(cfg.policy_adapter, workspace),
                                    reward_model=resolve_ref(cfg.reward_model, workspace))
     if not cfg.prompt_dataset:
         return resolved

@@ -87,6 +87,12 @@ class PPOConfig:
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
         "workspace the run belongs to."))
+    policy_adapter: Optional[str] = field(default=None, metadata=_m(
+        "A LoRA adapter folder on policy_model (an SFT run's checkpoint trained with LoRA and not "
+        "merged). PPO trains this adapter further, and the reference is a frozen copy of it (TRL's "
+        "ref_adapter_name): no merged SFT model needed, also on a 4-bit base. The adapter's own "
+        "rank and layers are used (lora_r and friends do not apply); the tokenizer is "
+        "policy_model's. Empty: a fresh adapter."))
     value_model: str = field(default="shared", metadata=_m(
         "The critic: 'shared' is a value head on the policy's last hidden state (one model in "
         "memory); 'reward_model' is a separate critic initialized from the reward model (its body "
@@ -265,6 +271,7 @@ class PPOConfig:
         need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}")
         need(self.lora or self.quantization is None, "quantization",
              "needs lora (quantized weights cannot be trained directly)")
+        need(self.lora or not self.policy_adapter, "policy_adapter", "needs lora (it is a LoRA adapter)")
         need(self.value_model in ("shared", "reward_model"), "value_model", "expected 'shared' or 'reward_model'")
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
@@ -356,7 +363,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 #: The fields of :class:`PPOConfig` by topic, in form order.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "Models": ("policy_model", "reward_model", "value_model", "quantization", "reward_quantization", "device", "dtype",
+    "Models": ("policy_model", "policy_adapter", "reward_model", "value_model", "quantization", "reward_quantization", "device", "dtype",
                "gradient_checkpointing"),
     "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace", "prompt_format", "reward_format"),
     "LoRA": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
@@ -618,6 +625,10 @@ def validate_ppo_before_load(cfg: PPOConfig, workspace: Optional[Union[str, os.P
     if not cfg.reward_model:
         raise ConfigError("reward_model", "choose the reward model (the reward stage's output) to score "
                                           "responses with")
+    if cfg.policy_adapter:
+        folder = Path(resolve_ref(cfg.policy_adapter, workspace)).expanduser()
+        if not (folder / "adapter_config.json").is_file():
+            raise ConfigError("policy_adapter", f"{folder} is not a LoRA adapter folder (no adapter_config.json)")
     if cfg.prompt_dataset:
         if workspace is None:
             raise ConfigError("workspace", "not set, and there is no run folder to find the workspace from")

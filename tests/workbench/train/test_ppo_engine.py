@@ -568,3 +568,64 @@ def test_full_fine_tuning_trains_every_weight_against_a_frozen_reference(models,
     assert resumed["loss/policy_avg"] == pytest.approx(third["loss/policy_avg"], rel=1e-4, abs=1e-7)
     with pytest.raises(ppo.ConfigError, match="^quantization: needs lora"):
         PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "lora": False, "quantization": "4bit"})
+
+
+# --------------------------------------------------------------------------- the SFT model as an adapter
+
+
+@pytest.fixture(scope="module")
+def sft_adapter(models, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny policy with non-zero weights (what an unmerged LoRA SFT run
+    leaves), with the tokenizer beside it and dropout in its config."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.models.loading import apply_lora
+
+    folder = tmp_path_factory.mktemp("sft adapter") / "step-6"
+    lm = AutoModelForCausalLM.from_pretrained(models["sharp"], use_safetensors=True)
+    peft_model = apply_lora(lm, r=4, alpha=8, dropout=0.1)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    peft_model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(models["sharp"]).save_pretrained(folder)
+    return folder
+
+
+def test_a_policy_adapter_trains_on_and_its_frozen_copy_is_the_reference(models, sft_adapter, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "policy_adapter": str(sft_adapter),
+                               "prompts": prompts(), "batch_size": 4, "mini_batch_size": 2, "max_new_tokens": 6,
+                               "temperature": 1.0, "lr": 3e-3, "kl_coef": 0.1, "seed": 2})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(len(r)) for r in rs])
+    ro = trainer.rollout(prompts()[:4])
+    assert torch.equal(ro.logprobs, ro.ref_logprobs)  # the reference is the SFT adapter, not the bare base
+    with trainer.model.disable_adapter():
+        logits, _ = trainer.forward(ro.input_ids, ro.attention_mask, ro.query_ids.shape[1], reference=False)
+    bare = torch.where(ro.mask, trainer.token_logprobs(logits, ro.response_ids), 0.0)
+    assert (bare - ro.logprobs).abs().max() > 0.05
+    frozen = {n: p.clone() for n, p in trainer.model.named_parameters() if ".reference." in n}
+    assert frozen and not any(p.requires_grad for n, p in trainer.model.named_parameters() if ".reference." in n)
+    first, _ = trainer.train_step()
+    second, _ = trainer.train_step()
+    assert first["objective/kl"] == 0.0 and second["objective/kl_k3"] > 0
+    named = dict(trainer.model.named_parameters())
+    assert all(torch.equal(named[n], p) for n, p in frozen.items())  # the reference never trains
+    assert all(named[n].requires_grad for n in named if ".default." in n and "lora_" in n)
+    trainer.save_checkpoint(tmp_path)
+    saved = load_file(str(tmp_path / ppo.ADAPTER_DIR / "adapter_model.safetensors"))
+    assert saved and not any("reference" in k for k in saved)
+    assert not (tmp_path / ppo.ADAPTER_DIR / "reference").exists()
+    again = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    again.load_checkpoint(tmp_path)
+    again_named = dict(again.model.named_parameters())
+    assert all(torch.equal(again_named[n], p) for n, p in named.items())
+    with pytest.raises(ppo.ConfigError, match="^policy_adapter: needs lora"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "lora": False, "policy_adapter": "x"})
+    with pytest.raises(ppo.ConfigError, match="^policy_adapter: .* is not a LoRA adapter folder"):
+        ppo.validate_ppo_before_load(PPOConfig.from_dict({"policy_model": str(models["sharp"]),
+                                                          "reward_model": str(models["reward"]), "prompts": ["a"],
+                                                          "policy_adapter": str(models["sharp"])}), None)
