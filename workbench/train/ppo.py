@@ -359,6 +359,12 @@ class PPOTrainer:
         eos = {self.tokenizer.eos_token_id}
         gen_eos = base.generation_config.eos_token_id
         eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
+        for text in cfg.stop_tokens:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) != 1:
+                raise ConfigError("stop_tokens", f"{text!r} is {len(ids)} tokens for the tokenizer of "
+                                                 f"{cfg.policy_model}; a stop token must be exactly one")
+            eos.add(ids[0])
         self.eos_ids = sorted(i for i in eos if i is not None)
         if not self.eos_ids:
             raise ConfigError("policy_model", f"{cfg.policy_model} has no EOS token")

@@ -162,6 +162,10 @@ class PPOConfig:
     max_new_tokens: int = field(default=32, metadata=_m(
         "Longest response, in tokens. Responses cut off here have no EOS "
         "(see missing_eos_penalty)."))
+    stop_tokens: list = field(default_factory=list, metadata=_m(
+        "Extra tokens that end a response like the EOS, as text (each one token of the policy's "
+        "tokenizer), e.g. [\"<|im_end|>\"]. The tokenizer's EOS and the eos_token_id of the "
+        "model's generation_config.json always count."))
     temperature: float = field(default=0.7, metadata=_m(
         "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
     top_k: int = field(default=0, metadata=_m(
@@ -290,6 +294,8 @@ class PPOConfig:
         need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
         need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         need(self.temperature > 0, "temperature", "must be > 0")
+        need(isinstance(self.stop_tokens, list) and all(isinstance(t, str) and t for t in self.stop_tokens),
+             "stop_tokens", "expected a list of non-empty strings")
         need(self.top_k == 0, "top_k", "must be 0 for PPO (top-k sampling makes the log-probs, KL and ratio "
              "describe a different distribution than the one sampled)")
         need(self.top_p == 1.0, "top_p", "must be 1.0 for PPO (nucleus sampling makes the log-probs, KL and "
@@ -369,7 +375,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "LoRA": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
     "Batch and optimizer": ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "forward_batch_size",
                             "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
-    "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
+    "Generation": ("max_new_tokens", "stop_tokens", "temperature", "top_k", "top_p"),
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
                        "normalize_scores", "normalize_samples", "score_clip", "missing_eos_penalty",
                        "missing_eos_mode"),

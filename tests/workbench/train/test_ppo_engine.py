@@ -629,3 +629,19 @@ def test_a_policy_adapter_trains_on_and_its_frozen_copy_is_the_reference(models,
         ppo.validate_ppo_before_load(PPOConfig.from_dict({"policy_model": str(models["sharp"]),
                                                           "reward_model": str(models["reward"]), "prompts": ["a"],
                                                           "policy_adapter": str(models["sharp"])}), None)
+
+
+def test_stop_tokens_end_responses_like_the_eos(models):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2, "max_new_tokens": 4, "stop_tokens": [" river"]})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    stop = trainer.tokenizer.encode(" river", add_special_tokens=False)[0]
+    good = trainer.tokenizer.encode(" good", add_special_tokens=False)[0]
+    assert stop in trainer.eos_ids and trainer.tokenizer.eos_token_id in trainer.eos_ids
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:2])
+    ro = trainer.evaluate(prompts()[:2], query_ids, query_mask, torch.tensor([[good, stop, good, good]] * 2))
+    assert ro.mask.sum(1).tolist() == [2, 2] and ro.contains_eos.tolist() == [True, True]
+    assert ro.responses == [" good", " good"]
+    with pytest.raises(ppo.ConfigError, match="^stop_tokens: 'good day river' is [0-9]+ tokens"):
+        PPOTrainer(PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": ["good day river"]}),
+                   reward_fn=lambda ps, rs: [0.0] * len(rs))
