@@ -359,7 +359,7 @@ class PPOTrainer:
         eos = {self.tokenizer.eos_token_id}
         gen_eos = base.generation_config.eos_token_id
         eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
-        for text in cfg.stop_tokens:
+        for text in cfg.stop_token_list:
             ids = self.tokenizer.encode(text, add_special_tokens=False)
             if len(ids) != 1:
                 raise ConfigError("stop_tokens", f"{text!r} is {len(ids)} tokens for the tokenizer of "

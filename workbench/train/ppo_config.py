@@ -162,10 +162,10 @@ class PPOConfig:
     max_new_tokens: int = field(default=32, metadata=_m(
         "Longest response, in tokens. Responses cut off here have no EOS "
         "(see missing_eos_penalty)."))
-    stop_tokens: list = field(default_factory=list, metadata=_m(
+    stop_tokens: Union[list, str] = field(default_factory=list, metadata=_m(
         "Extra tokens that end a response like the EOS, as text (each one token of the policy's "
-        "tokenizer), e.g. [\"<|im_end|>\"]. The tokenizer's EOS and the eos_token_id of the "
-        "model's generation_config.json always count."))
+        "tokenizer): a list, or one string with commas between them, e.g. <|im_end|>,<|endoftext|>. "
+        "The tokenizer's EOS and the eos_token_id of the model's generation_config.json always count."))
     temperature: float = field(default=0.7, metadata=_m(
         "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
     top_k: int = field(default=0, metadata=_m(
@@ -235,6 +235,13 @@ class PPOConfig:
     seed: int = field(default=42, metadata=_m(
         "Random seed: the same seed and config give the same run."))
 
+    @property
+    def stop_token_list(self) -> list[str]:
+        """``stop_tokens`` as a list (a form gives one comma-separated string)."""
+        if isinstance(self.stop_tokens, str):
+            return [t.strip() for t in self.stop_tokens.split(",") if t.strip()]
+        return list(self.stop_tokens)
+
     @classmethod
     def from_dict(cls, data: dict) -> "PPOConfig":
         """A validated config from plain data (``config.yaml`` without ``stage``).
@@ -294,8 +301,8 @@ class PPOConfig:
         need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
         need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         need(self.temperature > 0, "temperature", "must be > 0")
-        need(isinstance(self.stop_tokens, list) and all(isinstance(t, str) and t for t in self.stop_tokens),
-             "stop_tokens", "expected a list of non-empty strings")
+        need(isinstance(self.stop_tokens, str) or all(isinstance(t, str) and t for t in self.stop_tokens),
+             "stop_tokens", "expected a list of non-empty strings, or one string with commas between them")
         need(self.top_k == 0, "top_k", "must be 0 for PPO (top-k sampling makes the log-probs, KL and ratio "
              "describe a different distribution than the one sampled)")
         need(self.top_p == 1.0, "top_p", "must be 1.0 for PPO (nucleus sampling makes the log-probs, KL and "

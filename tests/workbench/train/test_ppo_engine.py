@@ -642,6 +642,10 @@ def test_stop_tokens_end_responses_like_the_eos(models):
     ro = trainer.evaluate(prompts()[:2], query_ids, query_mask, torch.tensor([[good, stop, good, good]] * 2))
     assert ro.mask.sum(1).tolist() == [2, 2] and ro.contains_eos.tolist() == [True, True]
     assert ro.responses == [" good", " good"]
+    # A form gives one comma-separated string (stripped: stop tokens are special tokens, as a rule).
+    assert PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": "<|im_end|>, <|eos|> ,"}).stop_token_list == \
+        ["<|im_end|>", "<|eos|>"]
+    assert PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": ""}).stop_token_list == []
     with pytest.raises(ppo.ConfigError, match="^stop_tokens: 'good day river' is [0-9]+ tokens"):
         PPOTrainer(PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": ["good day river"]}),
                    reward_fn=lambda ps, rs: [0.0] * len(rs))
