@@ -61,7 +61,8 @@ STAGE_PLOTS: dict[str, tuple[PlotSpec, ...]] = {
     "ppo": (
         PlotSpec("Reward", (("objective/scores", "score"), ("objective/rlhf_reward", "RLHF")),
                  "reward-model score, and score minus the KL penalty"),
-        PlotSpec("KL", (("objective/kl", "k1"), ("objective/kl_k3", "k3")), "KL to the reference per response"),
+        PlotSpec("KL", (("objective/kl", "penalized"), ("objective/kl_k1", "k1"), ("objective/kl_k3", "k3")),
+                 "KL to the reference per response (penalized: the run's kl_estimator)"),
         PlotSpec("Entropy", (("objective/entropy", "entropy"),)),
         PlotSpec("Clip fraction", (("policy/clipfrac_avg", "clip fraction"),)),
         PlotSpec("Value loss", (("loss/value_avg", "value loss"),)),

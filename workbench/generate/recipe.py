@@ -75,6 +75,9 @@ def run(ctx) -> None:
                 if sampler is None:
                     ctx.log(f"model {arm.upper()}: loading {model.describe()}")
                     sampler = Sampler(model, cfg)
+                    if sampler.ignored_defaults:
+                        ctx.log(f"model {arm.upper()}: ignoring its generation_config.json sampling defaults "
+                                f"{sampler.ignored_defaults} (candidates use exactly the job's settings)")
                 outs, n_tokens = sampler.sample(batch, batch_seed(cfg.seed, b))
                 tokens += n_tokens
                 added = 0

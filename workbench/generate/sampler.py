@@ -8,6 +8,18 @@ the config asks for it) go through the chat template with the generation
 prompt; prompts are left-padded. Each batch is seeded explicitly, so two
 models sampled with the same seed draw the same random numbers, and a
 resumed run repeats what the first attempt would have drawn.
+
+Sampling settings are exactly the config's (temperature, top-p, length), with
+a clean generation config
+(:func:`~workbench.models.generation.clean_generation_config`): the
+defaults a model folder ships in ``generation_config.json``
+(``repetition_penalty``, ``no_repeat_ngram_size``, ``top_k``, ``min_p``,
+``suppress_tokens``...) are ignored and named in the job log
+(:attr:`Sampler.ignored_defaults`). A model author's defaults can make
+candidates read better, but the candidates' stored parameters must say how
+they were sampled, and the two arms of an A/B comparison must be sampled
+the same way even when only one folder ships such defaults (an SFT output
+folder often carries its base model's).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from ..models.generation import clean_generation_config, isolate_generation_defaults
 from ..models.loading import has_chat_template, load_causal_lm, load_tokenizer, pick_device
 from .config import GenerateConfig
 from .models import ResolvedModel
@@ -36,6 +49,8 @@ class Sampler:
 
             lm = PeftModel.from_pretrained(lm, model.adapter)
         self.model = lm.eval()
+        self.ignored_defaults = isolate_generation_defaults(lm, eos_token_id=self.tokenizer.eos_token_id,
+                                                            pad_token_id=self.tokenizer.pad_token_id)
         self.chat = has_chat_template(self.tokenizer)
 
     def render(self, row: PromptRow) -> str:
@@ -59,16 +74,17 @@ class Sampler:
         templated = self.chat and (cfg.chat_template or any(isinstance(r.text, list) for r in rows))
         enc = self.tokenizer(texts, return_tensors="pt", padding=True,
                              add_special_tokens=not templated).to(self.device)
-        kwargs: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.n,
-                                      pad_token_id=self.tokenizer.pad_token_id,
-                                      eos_token_id=self.tokenizer.eos_token_id)
+        knobs: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.n)
         if cfg.temperature > 0:
-            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
+            knobs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            knobs.update(do_sample=False)
+        gen = clean_generation_config(eos_token_id=self.tokenizer.eos_token_id,
+                                      pad_token_id=self.tokenizer.pad_token_id,
+                                      bos_token_id=self.tokenizer.bos_token_id, **knobs)
         torch.manual_seed(seed)
         with torch.no_grad():
-            out = self.model.generate(**enc, **kwargs)
+            out = self.model.generate(**enc, generation_config=gen)
         new = out[:, enc["input_ids"].shape[1]:]
         tokens = int(_generated_tokens(new, self.tokenizer.pad_token_id, self.tokenizer.eos_token_id))
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)

@@ -228,7 +228,8 @@ def trainer_args(cfg: StageConfig, ctx: JobContext, precision: dict) -> dict[str
 def manifest(cfg: StageConfig, data: Any, ref: Any) -> dict[str, Any]:
     """What every checkpoint of the run says about itself in ``workbench.json``."""
     return {"stage": cfg.stage, "base_model": ref.to_dict(), "adapter": cfg.model.lora,
-            "quantization": cfg.model.quantization, "dataset": data.dataset, "snapshot": data.snapshot}
+            "quantization": cfg.model.quantization, "dataset": data.dataset, "snapshot": data.snapshot,
+            "conversational": bool(data.conversational)}  # PPO's 'auto' prompt/reward format reads it
 
 
 # -- the opening every TRL recipe shares -------------------------------------------------------

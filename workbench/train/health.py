@@ -6,7 +6,8 @@ see :data:`workbench.train.ppo.METRICS`) and raise a :class:`HealthWarning`
 with a message a user can act on and the step the problem started:
 
 - ``non_finite``: a metric became NaN or infinite (any stage);
-- ``kl_negative``: ``objective/kl`` stayed below zero (beyond noise): the
+- ``kl_negative``: the k1 KL (``objective/kl_k1``; ``objective/kl`` in runs
+  that do not log it) stayed below zero (beyond noise): the
   policy's samples are likelier under the reference than under the policy
   itself, which real training does not do; it points at a mismatch between
   how responses were sampled and how they are scored (sampling settings,
@@ -16,7 +17,10 @@ with a message a user can act on and the step the problem started:
 - ``clipfrac_high``: ``policy/clipfrac_avg`` stayed high: most tokens hit
   the clip, the policy is pushed harder than the clip range allows;
 - ``length_runaway``: the reward rises while the response length runs away,
-  the classic sign of reward hacking (the reward model prefers length).
+  the classic sign of reward hacking (the reward model prefers length);
+- ``truncated_high``: ``response/truncated_frac`` stayed high: many
+  responses run into ``max_new_tokens`` without an EOS, so the reward model
+  mostly judges unfinished text.
 
 References for the thresholds: TRL's PPO documentation ("a ratio like 2.0 or
 1000.0 or 0.1 means the updates are too drastic"; "KL should stay
@@ -36,7 +40,10 @@ from typing import Optional
 
 from ..jobs.metrics import MetricStore
 
-KL = "objective/kl"
+KL = "objective/kl_k1"
+#: Runs from before ``objective/kl_k1`` existed logged the k1 estimate as ``objective/kl``.
+KL_FALLBACK = "objective/kl"
+TRUNCATED = "response/truncated_frac"
 RATIO = "val/ratio"
 CLIPFRAC = "policy/clipfrac_avg"
 LENGTH = "response/length_mean"
@@ -65,6 +72,9 @@ class HealthThresholds:
     length_window: int = 10
     length_growth: float = 0.5
     length_min_tokens: float = 2.0
+    #: ``response/truncated_frac`` above ``truncated_max`` for ``truncated_patience`` steps in a row.
+    truncated_max: float = 0.5
+    truncated_patience: int = 3
 
 
 @dataclass(frozen=True)
@@ -137,13 +147,16 @@ class HealthMonitor:
             steps = series.steps[start:].tolist()
             values = series.values[start:].tolist()
             self._check_finite(name, steps, values, changed)
-            if name == KL:
+            if name == KL or (name == KL_FALLBACK and KL not in store.series):
                 self._streak_rule("kl_negative", name, steps, values, lambda v: v < -self.t.kl_tolerance,
                                   self.t.kl_patience, self._kl_warning, changed)
             elif name == RATIO:
                 self._streak_rule("ratio_band", name, steps, values,
                                   lambda v: not self.t.ratio_low <= v <= self.t.ratio_high,
                                   self.t.ratio_patience, self._ratio_warning, changed)
+            elif name == TRUNCATED:
+                self._streak_rule("truncated_high", name, steps, values, lambda v: v > self.t.truncated_max,
+                                  self.t.truncated_patience, self._truncated_warning, changed)
             elif name == CLIPFRAC:
                 self._streak_rule("clipfrac_high", name, steps, values, lambda v: v > self.t.clipfrac_max,
                                   self.t.clipfrac_patience, self._clip_warning, changed)
@@ -214,6 +227,15 @@ class HealthMonitor:
             f"{self.t.ratio_high:g}] at step {start} (now {v:.3g}): each update moves the policy "
             "much further than PPO's trust region allows. Lower the learning rate, use fewer PPO "
             "epochs per batch or larger minibatches.",
+            name, start, step)
+
+    def _truncated_warning(self, name: str, start: int, step: int, v: float) -> HealthWarning:
+        return HealthWarning(
+            "truncated_high", "Responses hit the length limit",
+            f"Since step {start} more than {self.t.truncated_max:.0%} of responses ran into max_new_tokens "
+            f"without an EOS (now {v:.0%}): the reward model mostly scores unfinished text, and PPO "
+            "cannot learn to finish. Raise max_new_tokens if answers need the room, or penalize "
+            "unfinished responses (missing_eos_penalty, or missing_eos_mode 'replace').",
             name, start, step)
 
     def _clip_warning(self, name: str, start: int, step: int, v: float) -> HealthWarning:

@@ -32,6 +32,10 @@ LR_SCHEDULERS = ("linear", "constant")
 #: here so this module stays free of torch; a test keeps the two equal).
 KL_ESTIMATORS = ("k1", "k2", "k3")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+#: How prompts are shown to the policy and texts to the reward model (see :func:`training_style`).
+FORMATS = ("auto", "chat", "plain")
+#: What happens to the score of a response cut off at max_new_tokens (ppo_math.eos_penalty's modes).
+MISSING_EOS_MODES = ("subtract", "replace")
 _HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
 
 
@@ -61,17 +65,40 @@ class PPOConfig:
         "The reward model from the reward stage (a sequence classifier with one label), "
         "a local folder or a hub id. It scores each prompt + response and is never trained."))
     prompt_dataset: Optional[str] = field(default=None, metadata=_m(
-        "Workspace dataset whose prompts PPO samples (a prompts, sft or preference dataset; chat "
-        "prompts use their last user turn). Empty: use 'prompts'."))
+        "Workspace dataset whose prompts PPO samples (a prompts, sft or preference dataset; a chat "
+        "prompt keeps its whole conversation: system prompt and earlier turns). Empty: use 'prompts'."))
     snapshot: Optional[str] = field(default=None, metadata=_m(
         "Hash (or its first 6+ characters) of a frozen snapshot of prompt_dataset; empty: freeze the "
         "dataset's current records when the run starts (the job writes the hash back here)."))
     prompts: Union[list, str] = field(default_factory=list, metadata=_m(
-        "Prompts when no prompt_dataset is set: a list of strings, or the path of a JSONL "
-        "file with one {\"prompt\": ...} object per line."))
+        "Prompts when no prompt_dataset is set: a list (strings, or conversations as lists of "
+        "{role, content} messages), or the path of a JSONL file with one {\"prompt\": ...} object "
+        "per line."))
+    prompt_format: str = field(default="auto", metadata=_m(
+        "How the policy sees a prompt: 'chat' (the tokenizer's chat template with the generation "
+        "prompt), 'plain' (the raw prompt text, as TRL's SFT trains on plain prompt/completion data) "
+        "or 'auto': the style of the data the policy was trained on (from its run's dataset), else "
+        "chat when the tokenizer has a template.", choices=FORMATS))
+    reward_format: str = field(default="auto", metadata=_m(
+        "How the reward model reads prompt + response: 'chat' (the conversation through its chat "
+        "template), 'plain' (prompt + response + EOS, as TRL's reward trainer reads plain "
+        "preference data) or 'auto': the style of the data the reward model was trained on, else "
+        "chat when its tokenizer has a template.", choices=FORMATS))
     workspace: Optional[str] = field(default=None, metadata=_m(
         "Workspace folder holding prompt_dataset and the ./relative model folders; empty: the "
         "workspace the run belongs to (a relative folder is taken relative to that one)."))
+    policy_adapter: Optional[str] = field(default=None, metadata=_m(
+        "A LoRA adapter folder on policy_model (an SFT run's checkpoint trained with LoRA and not "
+        "merged). PPO trains this adapter further, and the reference is a frozen copy of it (TRL's "
+        "ref_adapter_name): no merged SFT model needed, also on a 4-bit base. The adapter's own "
+        "rank and layers are used (lora_r and friends do not apply); the tokenizer is "
+        "policy_model's. Empty: a fresh adapter."))
+    value_model: str = field(default="shared", metadata=_m(
+        "The critic: 'shared' is a value head on the policy's last hidden state (one model in "
+        "memory); 'reward_model' is a separate critic initialized from the reward model (its body "
+        "and score head, trained through its own LoRA adapter), TRL's value_model and the N+ "
+        "details' warm start: its first values already say what scores well. Needs the reward "
+        "model to share the policy's tokenizer.", choices=("shared", "reward_model")))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
         "empty for full precision. The adapter, value head and optimizer stay in full precision.",
@@ -87,6 +114,11 @@ class PPOConfig:
         "Recompute activations in the backward pass: less GPU memory, about 30% slower."))
 
     # -- LoRA
+    lora: bool = field(default=True, metadata=_m(
+        "Train a LoRA adapter; the reference is the same model with the adapter disabled (one copy "
+        "of the weights in memory). Off: train every weight of the policy, against a frozen copy "
+        "as the reference (twice the weights plus optimizer state for all of them): for small "
+        "models, where full fine-tuning learns faster. Checkpoints are then whole model folders."))
     lora_r: int = field(default=16, metadata=_m(
         "LoRA rank: the size of the adapter. 8-64 is typical; larger learns more and uses more memory."))
     lora_alpha: int = field(default=32, metadata=_m(
@@ -101,8 +133,20 @@ class PPOConfig:
     batch_size: int = field(default=16, metadata=_m(
         "Prompts (episodes) sampled per PPO step."))
     mini_batch_size: int = field(default=8, metadata=_m(
-        "Episodes per gradient update; must divide the batch size. Also the chunk size of the "
-        "rollout's forward passes."))
+        "Episodes per optimizer update (batch_size / mini_batch_size updates per PPO epoch); "
+        "must divide the batch size."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_m(
+        "Split each minibatch into this many micro-batches that go through the model one at a "
+        "time, their gradients summed before the update: the same update with less memory. "
+        "Must divide mini_batch_size."))
+    forward_batch_size: int = field(default=0, metadata=_m(
+        "Episodes per forward pass during the rollout (log-probs, reference, values, reward "
+        "model); no gradients there, so it can be larger than a micro-batch. 0: the "
+        "micro-batch size (mini_batch_size / gradient_accumulation_steps)."))
+    logit_chunk_size: int = field(default=64, metadata=_m(
+        "Compute log-probs and entropies over this many response positions at a time, so the "
+        "float32 copy of the logits (positions x vocabulary) exists for one chunk only: less "
+        "peak memory with large vocabularies. 0: all positions at once."))
     ppo_epochs: int = field(default=4, metadata=_m(
         "Passes over each batch of episodes, each over freshly shuffled minibatches."))
     lr: float = field(default=5e-5, metadata=_m(
@@ -118,13 +162,18 @@ class PPOConfig:
     max_new_tokens: int = field(default=32, metadata=_m(
         "Longest response, in tokens. Responses cut off here have no EOS "
         "(see missing_eos_penalty)."))
+    stop_tokens: Union[list, str] = field(default_factory=list, metadata=_m(
+        "Extra tokens that end a response like the EOS, as text (each one token of the policy's "
+        "tokenizer): a list, or one string with commas between them, e.g. <|im_end|>,<|endoftext|>. "
+        "The tokenizer's EOS and the eos_token_id of the model's generation_config.json always count."))
     temperature: float = field(default=0.7, metadata=_m(
         "Sampling temperature of the rollouts. Log-probs are taken at the same temperature."))
     top_k: int = field(default=0, metadata=_m(
-        "Sample only from the k most likely tokens; 0 disables it (recommended for PPO: the "
-        "log-probs are of the full distribution)."))
+        "Must stay 0 (off) for PPO: top-k samples from a truncated distribution, while PPO's "
+        "log-probs, KL and ratio are of the full one (TRL's PPO fixes it at 0 too). Kept so "
+        "configs can state it."))
     top_p: float = field(default=1.0, metadata=_m(
-        "Nucleus sampling threshold; 1.0 disables it (recommended for PPO)."))
+        "Must stay 1.0 (off) for PPO, for the same reason as top_k."))
 
     # -- rewards and KL
     kl_coef: float = field(default=0.05, metadata=_m(
@@ -143,9 +192,26 @@ class PPOConfig:
         "(non-negative, lower variance) or 'k2'. Both k1 and k3 are always logged.", choices=KL_ESTIMATORS))
     whiten_rewards: bool = field(default=False, metadata=_m(
         "Rescale the per-token rewards of each batch to unit variance (mean kept)."))
-    missing_eos_penalty: Optional[float] = field(default=None, metadata=_m(
-        "Subtract this from the score of responses that hit max_new_tokens without an EOS; "
-        "empty for none. Encourages finished answers."))
+    missing_eos_penalty: Optional[float] = field(default=1.0, metadata=_m(
+        "What a response that hits max_new_tokens without an EOS gets (the reward model reads it "
+        "cut off, without an EOS): with missing_eos_mode 'subtract' this is taken off its score "
+        "(TRL's missing_eos_penalty); with 'replace' its score becomes this value (the N+ "
+        "implementation details use -1). In reward-model score units: with normalize_scores on, "
+        "1.0 is one standard deviation of the scores. Empty: no penalty."))
+    normalize_scores: bool = field(default=False, metadata=_m(
+        "Before the first step, score normalize_samples responses sampled from the reference "
+        "policy and rescale every later score with that gain and bias, so the reference's "
+        "responses score mean 0, standard deviation 1 (the N implementation details' reward "
+        "normalization): one kl_coef and missing_eos_penalty then suit any reward model."))
+    normalize_samples: int = field(default=64, metadata=_m(
+        "Responses sampled for normalize_scores (more: a steadier gain and bias)."))
+    score_clip: Optional[float] = field(default=None, metadata=_m(
+        "Clip scores (after normalization) to [-score_clip, +score_clip], so a few extreme reward-"
+        "model scores cannot dominate a batch; empty: no clipping."))
+    missing_eos_mode: str = field(default="subtract", metadata=_m(
+        "'subtract' keeps the reward model's ranking among unfinished responses; 'replace' gives "
+        "them all the same score (missing_eos_penalty), whatever the reward model thinks.",
+        choices=MISSING_EOS_MODES))
 
     # -- PPO
     gamma: float = field(default=1.0, metadata=_m("Discount factor of the returns."))
@@ -171,6 +237,13 @@ class PPOConfig:
         "How many samples each samples report holds."))
     seed: int = field(default=42, metadata=_m(
         "Random seed: the same seed and config give the same run."))
+
+    @property
+    def stop_token_list(self) -> list[str]:
+        """``stop_tokens`` as a list (a form gives one comma-separated string)."""
+        if isinstance(self.stop_tokens, str):
+            return [t.strip() for t in self.stop_tokens.split(",") if t.strip()]
+        return list(self.stop_tokens)
 
     @classmethod
     def from_dict(cls, data: dict) -> "PPOConfig":
@@ -210,25 +283,52 @@ class PPOConfig:
         need(self.snapshot is None or bool(_HEX.match(self.snapshot)), "snapshot",
              "expected 6 to 64 hex characters of a snapshot hash")
         need(self.dtype in DTYPES, "dtype", f"expected one of {', '.join(DTYPES)}")
+        need(self.lora or self.quantization is None, "quantization",
+             "needs lora (quantized weights cannot be trained directly)")
+        need(self.lora or not self.policy_adapter, "policy_adapter", "needs lora (it is a LoRA adapter)")
+        need(self.value_model in ("shared", "reward_model"), "value_model", "expected 'shared' or 'reward_model'")
         for name in ("lora_r", "lora_alpha", "batch_size", "mini_batch_size", "ppo_epochs",
                      "max_new_tokens", "total_steps"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k"):
+        for name in ("gradient_accumulation_steps",):
+            need(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k", "forward_batch_size",
+                     "logit_chunk_size"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
         need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
+        need(self.mini_batch_size % self.gradient_accumulation_steps == 0, "gradient_accumulation_steps",
+             f"must divide mini_batch_size ({self.mini_batch_size})")
         need(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
         need(self.lr > 0, "lr", "must be > 0")
         need(self.lr_scheduler in LR_SCHEDULERS, "lr_scheduler", f"expected one of {LR_SCHEDULERS}")
         need(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         need(self.temperature > 0, "temperature", "must be > 0")
-        need(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        need(isinstance(self.stop_tokens, str) or all(isinstance(t, str) and t for t in self.stop_tokens),
+             "stop_tokens", "expected a list of non-empty strings, or one string with commas between them")
+        need(self.top_k == 0, "top_k", "must be 0 for PPO (top-k sampling makes the log-probs, KL and ratio "
+             "describe a different distribution than the one sampled)")
+        need(self.top_p == 1.0, "top_p", "must be 1.0 for PPO (nucleus sampling makes the log-probs, KL and "
+             "ratio describe a different distribution than the one sampled)")
         need(self.kl_coef >= 0, "kl_coef", "must be >= 0")
+        need(not (self.adaptive_kl and self.kl_coef == 0), "kl_coef",
+             "must be > 0 with adaptive_kl (the controller multiplies it, so 0 stays 0)")
         need(self.kl_target > 0, "kl_target", "must be > 0")
         need(self.kl_horizon > 0, "kl_horizon", "must be > 0")
         need(self.kl_estimator in KL_ESTIMATORS, "kl_estimator", f"expected one of {KL_ESTIMATORS}")
-        need(self.missing_eos_penalty is None or self.missing_eos_penalty >= 0, "missing_eos_penalty",
-             "must be >= 0 (it is subtracted)")
+        need(self.missing_eos_mode in MISSING_EOS_MODES, "missing_eos_mode",
+             f"expected one of {', '.join(MISSING_EOS_MODES)}")
+        need(self.missing_eos_mode != "subtract" or self.missing_eos_penalty is None
+             or self.missing_eos_penalty >= 0, "missing_eos_penalty",
+             "must be >= 0 with missing_eos_mode 'subtract' (it is subtracted; use 'replace' for a fixed score)")
+        need(self.normalize_samples >= 2, "normalize_samples", "must be >= 2 (a standard deviation needs two)")
+        need(self.score_clip is None or self.score_clip > 0, "score_clip", "must be > 0 (or empty for none)")
+        need(self.prompt_format in FORMATS, "prompt_format", f"expected one of {', '.join(FORMATS)}")
+        need(self.reward_format in FORMATS, "reward_format", f"expected one of {', '.join(FORMATS)}")
+        if isinstance(self.prompts, list):
+            for i, p in enumerate(self.prompts):
+                need(prompt_value(p) is not None, "prompts", f"item {i + 1}: expected a non-empty string or a "
+                     "conversation of {role, content} messages with a user turn")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
         need(self.cliprange > 0, "cliprange", "must be > 0")
@@ -279,15 +379,16 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 #: The fields of :class:`PPOConfig` by topic, in form order.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "Models": ("policy_model", "reward_model", "quantization", "reward_quantization", "device", "dtype",
+    "Models": ("policy_model", "policy_adapter", "reward_model", "value_model", "quantization", "reward_quantization", "device", "dtype",
                "gradient_checkpointing"),
-    "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace"),
-    "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
-    "Batch and optimizer": ("batch_size", "mini_batch_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps",
-                            "max_grad_norm"),
-    "Generation": ("max_new_tokens", "temperature", "top_k", "top_p"),
+    "Prompts": ("prompt_dataset", "snapshot", "prompts", "workspace", "prompt_format", "reward_format"),
+    "LoRA": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+    "Batch and optimizer": ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "forward_batch_size",
+                            "logit_chunk_size", "ppo_epochs", "lr", "lr_scheduler", "warmup_steps", "max_grad_norm"),
+    "Generation": ("max_new_tokens", "stop_tokens", "temperature", "top_k", "top_p"),
     "Rewards and KL": ("kl_coef", "adaptive_kl", "kl_target", "kl_horizon", "kl_estimator", "whiten_rewards",
-                       "missing_eos_penalty"),
+                       "normalize_scores", "normalize_samples", "score_clip", "missing_eos_penalty",
+                       "missing_eos_mode"),
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
     "Schedule and reporting": ("total_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples",
                                "seed"),
@@ -364,27 +465,101 @@ def resolve_ref(ref: Optional[str], workspace: Optional[Union[str, os.PathLike]]
     return ref
 
 
-def prompt_text(value: Any) -> Optional[str]:
-    """The prompt string PPO samples for a stored prompt value: the string itself, or the
-    last user turn of a chat (earlier turns are dropped: the engine sends one user turn)."""
+#: A prompt as PPO samples it: plain text, or a conversation (``[{"role", "content"}, ...]``
+#: ending with the turn to answer).
+Prompt = Union[str, list]
+
+
+def prompt_value(value: Any) -> Optional[Prompt]:
+    """The prompt PPO samples for a stored prompt value: a non-blank string itself, or the
+    whole conversation (system prompt and earlier turns kept) with any trailing assistant turns
+    dropped; ``None`` when there is nothing to answer."""
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, list):
-        for message in reversed(value):
-            if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
-                return message["content"] if message["content"].strip() else None
-    return None
-
-
-def _record_prompt(rec: Any) -> Optional[str]:
-    if rec.prompt is not None:
-        return prompt_text(rec.prompt)
-    if rec.messages:  # an sft chat: the user turn before the last assistant turn
-        turns = list(rec.messages)
-        while turns and isinstance(turns[-1], dict) and turns[-1].get("role") == "assistant":
+        turns = [m for m in value if isinstance(m, dict)]
+        if len(turns) != len(value) or not all(isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                                               for m in turns):
+            return None
+        while turns and turns[-1]["role"] == "assistant":
             turns.pop()
-        return prompt_text(turns)
+        if not any(m["role"] == "user" and m["content"].strip() for m in turns):
+            return None
+        return [{"role": m["role"], "content": m["content"]} for m in turns]
     return None
+
+
+def last_user_turn(prompt: Prompt) -> str:
+    """The text of a prompt's last user turn (the prompt itself when it is plain text)."""
+    if isinstance(prompt, str):
+        return prompt
+    return next(m["content"] for m in reversed(prompt) if m["role"] == "user")
+
+
+def prompt_display(prompt: Prompt) -> str:
+    """A prompt as one readable string (samples, logs): a conversation as ``role: content`` blocks."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+
+
+def _record_prompt(rec: Any) -> Optional[Prompt]:
+    if rec.prompt is not None:
+        return prompt_value(rec.prompt)
+    if rec.messages:  # an sft chat: everything before the last assistant turn
+        return prompt_value(list(rec.messages))
+    return None
+
+
+def _manifest_of(ref: str) -> Optional[dict]:
+    """The workbench.json of a model folder (or of the checkpoint holding a merged/ folder)."""
+    from ..jobs.rundir import read_json
+
+    folder = Path(ref)
+    if not folder.is_dir():
+        return None
+    for candidate in (folder, folder.parent):
+        manifest = read_json(candidate / "workbench.json")
+        if isinstance(manifest, dict):
+            return manifest
+    return None
+
+
+def training_style(ref: Optional[str], workspace: Any = None) -> tuple[Optional[str], str]:
+    """``(style, why)``: whether model ``ref`` was trained on ``"conversational"`` or
+    ``"standard"`` (plain text) data, from its checkpoint's manifest: the style it recorded, else
+    the style of its dataset in ``workspace``. ``(None, why)`` when that cannot be known (a hub
+    model, a folder from elsewhere, a deleted dataset)."""
+    from ..store import datasets as ds_repo
+    from ..store.workspace import Workspace
+
+    manifest = _manifest_of(ref) if ref else None
+    if manifest is None:
+        return None, "not a workbench training output"
+    name = manifest.get("dataset")
+    if isinstance(manifest.get("conversational"), bool):
+        style = "conversational" if manifest["conversational"] else "standard"
+        return style, f"trained on {style} dataset {name!r}"
+    if not name or workspace is None:
+        return None, "its checkpoint does not say what data it was trained on"
+    try:
+        with Workspace.open(workspace) as ws:
+            info = ds_repo.get_dataset(ws.conn, name)
+    except WorkbenchError:
+        return None, f"its dataset {name!r} is not in the workspace"
+    return info.style, f"trained on {info.style} dataset {name!r}"
+
+
+def resolve_format(fmt: str, ref: Optional[str], workspace: Any = None) -> tuple[Optional[str], str]:
+    """``("chat" | "plain" | None, why)`` for a ``prompt_format``/``reward_format`` value: an
+    explicit format itself, ``auto`` from :func:`training_style` (``None``: unknown, the engine
+    then follows the tokenizer)."""
+    if fmt != "auto":
+        return fmt, "set in the config"
+    style, why = training_style(ref, workspace)
+    if style is None:
+        return None, why
+    return ("chat" if style == "conversational" else "plain"), why
 
 
 def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
@@ -420,7 +595,7 @@ def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
 
 
 def read_prompt_dataset(cfg: PPOConfig, workspace: Union[str, os.PathLike], *, note: str = ""
-                        ) -> tuple[list[str], str]:
+                        ) -> tuple[list[Prompt], str]:
     """``(prompts, snapshot_hash)``: the prompts of ``cfg.prompt_dataset`` from its snapshot
     ``cfg.snapshot``, or from one frozen now. Every record of the snapshot counts (both splits);
     records without a usable prompt are an error naming the record."""
@@ -465,6 +640,10 @@ def validate_ppo_before_load(cfg: PPOConfig, workspace: Optional[Union[str, os.P
     if not cfg.reward_model:
         raise ConfigError("reward_model", "choose the reward model (the reward stage's output) to score "
                                           "responses with")
+    if cfg.policy_adapter:
+        folder = Path(resolve_ref(cfg.policy_adapter, workspace)).expanduser()
+        if not (folder / "adapter_config.json").is_file():
+            raise ConfigError("policy_adapter", f"{folder} is not a LoRA adapter folder (no adapter_config.json)")
     if cfg.prompt_dataset:
         if workspace is None:
             raise ConfigError("workspace", "not set, and there is no run folder to find the workspace from")

@@ -185,43 +185,62 @@ def _as_float(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each label under ``softmax(logits)``.
-
-    ``log p(label) = logits[label] - logsumexp(logits)``: numerically stable and
-    never materializes the full ``(B, T, V)`` log-softmax.
-
-    The caller must divide the logits by the sampling temperature first
-    (``logits / temperature``), so the log-probs are those of the distribution
-    the tokens were actually sampled from; otherwise the rollout log-probs, the
-    reference log-probs and the KL penalty all refer to a different policy
-    (an N-details pitfall). Logits must also be aligned with the labels: the
-    logits at position ``t`` predict token ``t + 1`` of the full sequence.
-
-    Args:
-        logits: ``(..., V)``; half precision is upcast to float32.
-        labels: ``(...)`` long token ids, valid indices into ``V``.
-
-    Returns:
-        ``(...)`` log-probabilities (float32 or the logits' dtype if wider).
-    """
-    logits = _as_float(logits)
-    picked = torch.gather(logits, -1, labels.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+def _chunks(length: int, chunk_size: int) -> list[slice]:
+    step = max(1, min(int(chunk_size), length))
+    return [slice(i, i + step) for i in range(0, length, step)] or [slice(0, 0)]
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats of ``softmax(logits)`` over the last axis.
+def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
+                         chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Log-probability of each label under ``softmax(logits / temperature)``.
+
+    ``log p(label) = z[label] - logsumexp(z)`` with ``z = float32(logits) / temperature``:
+    numerically stable and never materializes the full ``(B, T, V)`` log-softmax.
+
+    The temperature must be the sampling temperature, so the log-probs are those of the
+    distribution the tokens were actually sampled from; otherwise the rollout log-probs, the
+    reference log-probs and the KL penalty all refer to a different policy (an N-details
+    pitfall). Half-precision logits are upcast *before* the division (a bf16 division adds
+    rounding noise to every log-prob), as ``generate`` does. Logits must be aligned with the
+    labels: the logits at position ``t`` predict token ``t + 1`` of the full sequence.
 
     Args:
-        logits: ``(..., V)``, finite, already divided by the sampling temperature.
+        logits: ``(..., T, V)`` (or ``(..., V)``); half precision is upcast to float32.
+        labels: ``(..., T)`` long token ids, valid indices into ``V``.
+        temperature: the sampling temperature (> 0).
+        chunk_size: process this many positions of the ``T`` axis at a time, so the
+            float32 copy of the logits exists for one chunk only (peak memory); ``None``: all.
 
     Returns:
-        ``(...)`` entropies, each in ``[0, log V]``.
+        ``(..., T)`` log-probabilities (float32 or the logits' dtype if wider).
     """
-    logits = _as_float(logits)
-    logp = torch.log_softmax(logits, dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
+    if logits.dim() < 2 or not chunk_size:
+        z = _as_float(logits) / temperature
+        picked = torch.gather(z, -1, labels.unsqueeze(-1)).squeeze(-1)
+        return picked - torch.logsumexp(z, dim=-1)
+    parts = [logprobs_from_logits(logits[..., c, :], labels[..., c], temperature)
+             for c in _chunks(logits.shape[-2], chunk_size)]
+    return torch.cat(parts, dim=-1)
+
+
+def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0,
+                        chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Shannon entropy in nats of ``softmax(logits / temperature)`` over the last axis.
+
+    Args:
+        logits: ``(..., T, V)`` (or ``(..., V)``), finite.
+        temperature: the sampling temperature, applied after the float32 upcast.
+        chunk_size: positions of the ``T`` axis per chunk (peak memory), as in
+            :func:`logprobs_from_logits`.
+
+    Returns:
+        ``(..., T)`` entropies, each in ``[0, log V]``.
+    """
+    if logits.dim() < 2 or not chunk_size:
+        logp = torch.log_softmax(_as_float(logits) / temperature, dim=-1)
+        return -(logp.exp() * logp).sum(dim=-1)
+    parts = [entropy_from_logits(logits[..., c, :], temperature) for c in _chunks(logits.shape[-2], chunk_size)]
+    return torch.cat(parts, dim=-1)
 
 
 # --------------------------------------------------------------------------- KL estimators
@@ -400,12 +419,22 @@ def compute_gae(
 # --------------------------------------------------------------------------- losses
 
 
+def _token_mean(x: torch.Tensor, mask: torch.Tensor, num_tokens: Optional[Union[int, torch.Tensor]]) -> torch.Tensor:
+    """Mean over the batch's response tokens (every token weighs the same, whichever row it is
+    in: a sequence mean would give the tokens of short responses more weight), or the masked
+    sum over ``num_tokens`` when given."""
+    if num_tokens is None:
+        return masked_mean(x, mask)
+    return torch.where(mask, x, torch.zeros_like(x)).sum() / num_tokens
+
+
 def clipped_policy_loss(
     new_logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     mask: torch.Tensor,
     clip_range: float,
+    num_tokens: Optional[Union[int, torch.Tensor]] = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate objective, as a loss to minimize.
 
@@ -419,6 +448,10 @@ def clipped_policy_loss(
         advantages: ``(B, T)`` advantages, usually whitened.
         mask: ``(B, T)`` response mask.
         clip_range: epsilon, e.g. 0.2.
+        num_tokens: divide the summed per-token losses by this instead of this batch's own
+            token count. With gradient accumulation, pass the whole minibatch's count: the
+            micro-batch losses then add up to the minibatch's token mean exactly (a mean of
+            micro-batch means would weigh a short micro-batch's tokens more).
 
     Returns:
         ``(loss, stats)``: a scalar loss, and detached scalar statistics:
@@ -435,7 +468,7 @@ def clipped_policy_loss(
     ratio = torch.exp(log_ratio)
     losses = -advantages * ratio
     losses_clipped = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
-    loss = masked_mean(torch.maximum(losses, losses_clipped), mask)
+    loss = _token_mean(torch.maximum(losses, losses_clipped), mask, num_tokens)
     with torch.no_grad():
         stats = {
             "clipfrac": masked_mean((losses_clipped > losses).float(), mask),
@@ -451,6 +484,7 @@ def clipped_value_loss(
     returns: torch.Tensor,
     mask: torch.Tensor,
     clip_range_value: float,
+    num_tokens: Optional[Union[int, torch.Tensor]] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Clipped value loss: ``0.5 * mean(max((V - R)^2, (clip(V, V_old +- c) - R)^2))``.
 
@@ -465,6 +499,7 @@ def clipped_value_loss(
         returns: ``(B, T)`` targets from :func:`compute_gae`.
         mask: ``(B, T)`` response mask.
         clip_range_value: the clip width ``c``, e.g. 0.2.
+        num_tokens: the token count to divide by, as in :func:`clipped_policy_loss`.
 
     Returns:
         ``(loss, vf_clipfrac)``: scalar loss, and the detached fraction of
@@ -479,7 +514,7 @@ def clipped_value_loss(
     clipped = torch.clamp(new_values, old_values - clip_range_value, old_values + clip_range_value)
     losses = (new_values - returns) ** 2
     losses_clipped = (clipped - returns) ** 2
-    loss = 0.5 * masked_mean(torch.maximum(losses, losses_clipped), mask)
+    loss = 0.5 * _token_mean(torch.maximum(losses, losses_clipped), mask, num_tokens)
     with torch.no_grad():
         clipfrac = masked_mean((losses_clipped > losses).float(), mask)
     return loss, clipfrac

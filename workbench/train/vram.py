@@ -375,12 +375,14 @@ def setup_from_config(stage: str, config: Mapping[str, Any]) -> Setup:
         c = config
         device = _get(c, "device", "auto", str)
         return Setup(stage=stage, model=_get(c, "policy_model", "", str),
-                     quantization=_get(c, "quantization", None, str), lora=True,
+                     quantization=_get(c, "quantization", None, str), lora=_get(c, "lora", True, bool),
                      lora_r=max(1, _get(c, "lora_r", 16, int)),
                      target_modules=c.get("lora_target_modules") or "all-linear",
                      gradient_checkpointing=_get(c, "gradient_checkpointing", False, bool),
                      batch_size=max(1, _get(c, "batch_size", 16, int)),
-                     mini_batch_size=max(1, _get(c, "mini_batch_size", 8, int)),
+                     # What goes through the model at once in an update: one micro-batch.
+                     mini_batch_size=max(1, _get(c, "mini_batch_size", 8, int)
+                                         // max(1, _get(c, "gradient_accumulation_steps", 1, int))),
                      max_new_tokens=max(1, _get(c, "max_new_tokens", 32, int)),
                      device="cpu" if device.startswith("cpu") else "cuda" if device.startswith("cuda") else "auto",
                      dtype=_get(c, "dtype", "auto", str),
@@ -412,7 +414,7 @@ def estimate(setup: Setup, workspace: Optional[Union[str, os.PathLike]] = None, 
     # GPU training runs in bf16 (fp16 on older GPUs, same size); the CPU trains in fp32.
     dtype_bytes = {"fp32": 4, "bf16": 2, "fp16": 2}.get(setup.dtype, 4 if device == "cpu" else 2)
     quant = setup.quantization if setup.quantization in ("4bit", "8bit") else None
-    lora = setup.lora or quant is not None or setup.stage == "ppo"
+    lora = setup.lora or quant is not None
     reward_head = setup.stage == "reward"
     parts: list[Part] = []
 
@@ -440,6 +442,8 @@ def estimate(setup: Setup, workspace: Optional[Union[str, os.PathLike]] = None, 
 
     if setup.stage == "ppo":
         _ppo_parts(setup, shape, dtype_bytes, parts, notes, workspace, reward_shape)
+        if not lora:  # lora: false, all weights train against a frozen copy
+            parts.append(_reference_part(shape, dtype_bytes))
     else:
         # Reward and DPO forward the chosen and the rejected response of each pair together.
         seqs = setup.batch_size * (2 if setup.stage in ("reward", "dpo") else 1)
@@ -453,10 +457,7 @@ def estimate(setup: Setup, workspace: Optional[Union[str, os.PathLike]] = None, 
                               f"{seqs} x {setup.max_length} tokens x {shape.vocab_size:,} vocabulary "
                               "(and the fp32 copy for the loss)"))
         if setup.stage == "dpo" and not lora:
-            ref_bytes, _ = _weight_bytes(shape, None, dtype_bytes)
-            parts.append(Part("reference", "Reference model", ref_bytes,
-                              "a frozen copy of the starting weights (with LoRA the reference is the "
-                              "same weights with the adapter off)"))
+            parts.append(_reference_part(shape, dtype_bytes))
         notes.append(f"assumes every sequence is {setup.max_length} tokens long (max_length); "
                      "shorter data needs less")
     if device == "cuda":
@@ -466,6 +467,12 @@ def estimate(setup: Setup, workspace: Optional[Union[str, os.PathLike]] = None, 
     else:
         notes.append("trains on the CPU: these figures are RAM, in fp32")
     return Estimate(stage=setup.stage, shape=shape, parts=tuple(parts), notes=tuple(notes), device=device)
+
+
+def _reference_part(shape: ModelShape, dtype_bytes: int) -> Part:
+    ref_bytes, _ = _weight_bytes(shape, None, dtype_bytes)
+    return Part("reference", "Reference model", ref_bytes, "a frozen copy of the starting weights (with LoRA "
+                "the reference is the same weights with the adapter off)")
 
 
 def _ppo_parts(setup: Setup, shape: ModelShape, dtype_bytes: int, parts: list, notes: list,

@@ -70,6 +70,21 @@ def test_kl_noise_is_tolerated_but_a_sustained_negative_kl_warns_from_its_first_
     assert check_run(store_of(objective__kl=[0.1, -0.5, -0.5, 0.1])) == []
 
 
+def test_the_kl_rule_follows_the_k1_series_when_the_run_logs_one():
+    # objective/kl is in the configured estimator (k3 here, never negative); kl_k1 tells the truth.
+    w = check_run(store_of(objective__kl=[0.2] * 5, objective__kl_k1=[0.1, -0.5, -0.5, -0.5, -0.5]))
+    assert codes(w) == ["kl_negative"] and w[0].metric == "objective/kl_k1" and w[0].step == 2
+    # A negative objective/kl (k2/k3 cannot be, but say k1) is not judged twice when kl_k1 exists.
+    assert check_run(store_of(objective__kl=[-0.5] * 5, objective__kl_k1=[0.1] * 5)) == []
+
+
+def test_many_truncated_responses_warn():
+    assert check_run(store_of(response__truncated_frac=[0.9, 0.9, 0.1, 0.6, 0.6])) == []  # patience 3
+    w = check_run(store_of(response__truncated_frac=[0.1, 0.6, 0.75, 1.0, 0.2]))
+    assert codes(w) == ["truncated_high"] and w[0].step == 2 and w[0].last_step == 4 and not w[0].active
+    assert "max_new_tokens" in w[0].message and "missing_eos_penalty" in w[0].message
+
+
 def test_ratio_out_of_band():
     ok = [1.0, 0.99, 1.02, 0.85, 1.2]
     assert check_run(store_of(val__ratio=ok)) == []

@@ -48,26 +48,50 @@ def test_errors_carry_the_field_name():
     assert C.load_ppo_config(C.to_dict(cfg)) == cfg
 
 
-def test_presets_carry_the_model_settings_over():
+def test_presets_carry_the_model_settings_over(tmp_path):
     cfg = C.ppo_preset_config("qwen2.5-7b-qlora-24gb", prompt_dataset="p")
     assert cfg.quantization == "4bit" and cfg.reward_quantization == "4bit" and cfg.gradient_checkpointing
     assert cfg.device is None and cfg.lora_dropout == 0.0 and cfg.prompt_dataset == "p"
     assert cfg.batch_size % cfg.mini_batch_size == 0
-    with pytest.raises(C.ConfigError, match="^stage: preset 'tiny-cpu' has no 'ppo' stage"):
-        C.ppo_preset_data("tiny-cpu")
+    # Memory-bound: one-sequence micro-batches, but not one-sequence optimizer updates.
+    assert cfg.mini_batch_size // cfg.gradient_accumulation_steps == 1 and cfg.mini_batch_size > 1
+    for name in ("qwen2.5-0.5b-8gb", "qwen2.5-1.5b-12gb", "qwen2.5-7b-qlora-24gb"):
+        big = C.ppo_preset_config(name, prompt_dataset="p")
+        assert big.normalize_scores and big.batch_size // big.mini_batch_size == 2, name
+    tiny = C.ppo_preset_config("tiny-cpu", prompt_dataset="p")
+    assert tiny.policy_model == "./models/demo-base" and tiny.device == "cpu" and tiny.dtype == "fp32"
+    assert tiny.seed == 0 and tiny.lora_r == 16
+    no_ppo = tmp_path / "sft-only.yaml"
+    no_ppo.write_text("description: x\nmodel: {ref: m}\nstages:\n  sft: {}\n", encoding="utf-8")
+    with pytest.raises(C.ConfigError, match="has no 'ppo' stage; it has sft"):
+        C.ppo_preset_data(str(no_ppo))
 
 
 def test_prompts_come_from_any_dataset_with_prompts(train_ws):
     for name, n in (("prompts", 5), ("pairs", 40), ("demos", 30)):
         cfg = C.load_ppo_config({"policy_model": "m", "prompt_dataset": name})
         prompts, snapshot = C.read_prompt_dataset(cfg, train_ws)
-        assert len(prompts) == n and all(isinstance(p, str) and p.strip() for p in prompts)
+        assert len(prompts) == n and all(C.prompt_value(p) == p for p in prompts)
         assert len(snapshot) == 64
         again, same = C.read_prompt_dataset(dataclasses.replace(cfg, snapshot=snapshot[:8]), train_ws)
         assert (again, same) == (prompts, snapshot)
-    # Chat records give their last user turn.
+    # Chat records give their conversation up to the turn to answer.
     cfg = C.load_ppo_config({"policy_model": "m", "prompt_dataset": "demos"})
-    assert C.read_prompt_dataset(cfg, train_ws)[0][0].startswith("Tell me about")
+    first = C.read_prompt_dataset(cfg, train_ws)[0][0]
+    assert first[-1]["role"] == "user" and first[-1]["content"].startswith("Tell me about")
+
+
+def test_a_conversational_prompt_keeps_its_system_prompt_and_earlier_turns():
+    chat = [{"role": "system", "content": "Tu es un assistant concis. 日本語も可。"},
+            {"role": "user", "content": "Nenne einen Fluss."}, {"role": "assistant", "content": "Der Rhein."},
+            {"role": "user", "content": "Und einen längeren? 🌊"}, {"role": "assistant", "content": "Die Donau."}]
+    assert C.prompt_value(chat) == chat[:4]
+    assert C.last_user_turn(C.prompt_value(chat)) == "Und einen längeren? 🌊"
+    assert C.prompt_display(chat[:2]) == "system: Tu es un assistant concis. 日本語も可。\n\nuser: Nenne einen Fluss."
+    for bad in ([], [{"role": "assistant", "content": "x"}], [{"role": "user"}], ["text"], "  ", 3):
+        assert C.prompt_value(bad) is None, bad
+    with pytest.raises(C.ConfigError, match="^prompts: item 2"):
+        C.load_ppo_config({"policy_model": "m", "prompts": ["ok", [{"role": "system", "content": "no user"}]]})
 
 
 def test_validation_before_load_names_the_field(train_ws, tiny_model):

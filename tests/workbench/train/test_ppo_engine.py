@@ -163,7 +163,7 @@ def test_dropout_is_off_so_the_first_ratio_is_one(gpt2_trainer):
         logits, values = trainer.forward(ro.input_ids, ro.attention_mask, ro.query_ids.shape[1])
     finally:
         trainer.model.eval()
-    new = ppo.P.logprobs_from_logits(logits, ro.response_ids)
+    new = trainer.token_logprobs(logits, ro.response_ids)
     _loss, stats = ppo.P.clipped_policy_loss(new, ro.logprobs, torch.ones_like(new), ro.mask, 0.2)
     assert stats["ratio"].item() == pytest.approx(1.0, abs=1e-5) and stats["clipfrac"].item() == 0.0
 
@@ -309,7 +309,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_exactly(models, full_run
 
 
 def test_a_nan_score_warns_and_fails_the_job(models, tmp_path, monkeypatch):
-    def nan_scores(self, prompts, responses):
+    def nan_scores(self, prompts, responses, finished=None):
         return torch.full((len(prompts),), float("nan"))
 
     monkeypatch.setattr(PPOTrainer, "score", nan_scores)
@@ -346,3 +346,306 @@ def test_a_nan_loss_stops_the_step(models, monkeypatch):
     with pytest.raises(ppo.TrainingDiverged, match="step 1: the PPO loss is nan") as info:
         trainer.train_step()
     assert info.value.code == "nan_loss" and trainer.step == 0
+
+
+# --------------------------------------------------------------------------- train_step against hand-computed numbers
+
+
+def _reference_step(delta, kl, values, scores, lengths, *, kl_coef, gamma, lam, eps, c, rows):
+    """PPO's step in plain Python (no torch, no ppo_math): rewards, whitened advantages, returns,
+    and the first minibatch's policy and value losses for a policy whose log-probs are the
+    rollout's + ``delta`` and whose value head still outputs 0."""
+    rewards, adv_raw, returns = [], [], []
+    for b, n in enumerate(lengths):
+        r = [-kl_coef * kl[b][t] for t in range(n)]
+        r[n - 1] += scores[b]
+        a, last = [0.0] * n, 0.0
+        for t in reversed(range(n)):
+            next_v = values[b][t + 1] if t + 1 < n else 0.0
+            last = r[t] + gamma * next_v - values[b][t] + (gamma * lam * last if t + 1 < n else 0.0)
+            a[t] = last
+        rewards.append(r)
+        adv_raw.append(a)
+        returns.append([a[t] + values[b][t] for t in range(n)])
+    flat = [x for a in adv_raw for x in a]
+    mean = sum(flat) / len(flat)
+    var = sum((x - mean) ** 2 for x in flat) / (len(flat) - 1)
+    adv = [[(x - mean) / math.sqrt(var + 1e-8) for x in a] for a in adv_raw]
+    pg, vf, vf_noclip, pg_noclip, n_tok = [], [], [], [], 0
+    for b in rows:
+        for t in range(lengths[b]):
+            ratio, a, ret = math.exp(delta[b][t]), adv[b][t], returns[b][t]
+            pg.append(max(-a * ratio, -a * min(max(ratio, 1 - eps), 1 + eps)))
+            pg_noclip.append(-a * ratio)
+            clipped_v = min(max(0.0, values[b][t] - c), values[b][t] + c)
+            vf.append(max(ret ** 2, (clipped_v - ret) ** 2))
+            vf_noclip.append(ret ** 2)
+            n_tok += 1
+    return {"rewards": rewards, "advantages": adv, "returns": returns, "pg_loss": sum(pg) / n_tok,
+            "vf_loss": 0.5 * sum(vf) / n_tok, "pg_noclip": sum(pg_noclip) / n_tok,
+            "vf_noclip": 0.5 * sum(vf_noclip) / n_tok}
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_train_step_on_a_hand_built_rollout_matches_hand_computed_numbers(models, accumulation):
+    """Rewards, advantages, returns and the first update's losses of ``train_step`` on a rollout
+    whose log-probs, reference log-probs, values and scores are set by hand. Rows of 3, 2, 1 and
+    3 tokens (the last one cut off), ratios well outside the clip range, values whose clipping
+    matters: removing the ratio, the clipping, advantage whitening, the token mean or the value
+    targets changes a number here."""
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "gradient_accumulation_steps": accumulation, "ppo_epochs": 1,
+                               "max_new_tokens": 3, "kl_coef": 0.5, "gamma": 0.9, "lam": 0.8, "cliprange": 0.2,
+                               "cliprange_value": 0.2, "vf_coef": 0.1, "temperature": 0.8, "lr": 1e-3})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    tok = trainer.tokenizer
+    eos, pad = trainer.eos_ids[0], trainer.pad_id
+    w = [tok.encode(x, add_special_tokens=False)[0] for x in (" good", " river", " sad")]
+    batch = prompts()[:4]
+    query_ids, query_mask = trainer._encode_prompts(batch)
+    response_ids = torch.tensor([[w[0], w[1], eos], [w[2], eos, pad], [eos, pad, pad], [w[1], w[0], w[2]]])
+    ro = trainer.evaluate(batch, query_ids, query_mask, response_ids)
+    lengths = [3, 2, 1, 3]
+    assert ro.mask.sum(1).tolist() == lengths and ro.contains_eos.tolist() == [True, True, True, False]
+
+    delta = [[0.4, -0.4, 0.1], [-0.5, 0.3, 0], [0.45, 0, 0], [0.05, -0.35, 0.6]]
+    kl = [[0.2, -0.1, 0.3], [0.0, 0.4, 0], [-0.2, 0, 0], [0.1, 0.1, 0.5]]
+    values = [[0.5, -0.3, 0.25], [0.1, 0.6, 0], [-0.4, 0, 0], [0.3, 0.0, -0.5]]
+    scores = [1.0, -0.5, 2.0, 0.3]
+    policy = ro.logprobs.clone()  # what the (still unchanged) policy gives at the first update
+    as_tensor = lambda rows: torch.where(ro.mask, torch.tensor(rows, dtype=torch.float32), 0.0)  # noqa: E731
+    ro.logprobs = torch.where(ro.mask, policy - as_tensor(delta), 0.0)
+    ro.ref_logprobs = torch.where(ro.mask, ro.logprobs - as_tensor(kl), 0.0)
+    ro.values = as_tensor(values)
+    ro.scores = torch.tensor(scores)
+
+    metrics, _ = trainer.train_step(rollout=ro)
+    first = trainer.last_step["minibatches"][0]
+    ref = _reference_step(delta, kl, values, scores, lengths, kl_coef=0.5, gamma=0.9, lam=0.8, eps=0.2, c=0.2,
+                          rows=first["indices"])
+    got = trainer.last_step
+    for name in ("rewards", "advantages", "returns"):
+        for b, n in enumerate(lengths):
+            assert got[name][b, :n].tolist() == pytest.approx(ref[name][b], abs=1e-5), (name, b)
+            assert torch.count_nonzero(got[name][b, n:]) == 0, (name, b)
+    # A few by hand: row 2 is its EOS alone: reward = score - 0.5 * kl = 2.0 + 0.1 = 2.1, return
+    # = reward (nothing after it); row 0's last token 1.0 - 0.15 = 0.85.
+    assert got["rewards"][2, 0].item() == pytest.approx(2.1) and got["returns"][2, 0].item() == pytest.approx(2.1)
+    assert got["rewards"][0].tolist() == pytest.approx([-0.1, 0.05, 0.85])
+    assert first["pg_loss"] == pytest.approx(ref["pg_loss"], abs=1e-5)
+    assert first["vf_loss"] == pytest.approx(ref["vf_loss"], abs=1e-5)
+    # The numbers are sensitive to what they check: clipping matters for both losses here.
+    assert abs(ref["pg_loss"] - ref["pg_noclip"]) > 1e-3 and abs(ref["vf_loss"] - ref["vf_noclip"]) > 1e-3
+    assert metrics["objective/kl"] == pytest.approx(sum(map(sum, kl)) / 4, abs=1e-5)
+    assert metrics["objective/non_score_reward"] == pytest.approx(-0.5 * sum(map(sum, kl)) / 4, abs=1e-5)
+    assert metrics["objective/scores"] == pytest.approx(sum(scores) / 4)
+    assert metrics["episode"] == 4 and metrics["response/truncated_frac"] == 0.25
+    assert len(trainer.last_step["minibatches"]) == 2  # batch 4 / minibatch 2, one epoch
+
+
+def test_a_batch_without_response_tokens_is_a_clear_training_error(models):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2, "max_new_tokens": 3})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    eos, pad = trainer.eos_ids[0], trainer.pad_id
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:2])
+    ro = trainer.evaluate(prompts()[:2], query_ids, query_mask, torch.tensor([[eos, pad, pad], [pad, pad, pad]]))
+    with pytest.raises(ppo.PPOStepError, match="holds only 1 response token") as err:
+        trainer.train_step(rollout=ro)
+    assert err.value.code == "too_few_tokens" and trainer.step == 0
+
+
+def test_score_normalization_calibrates_on_reference_samples_and_survives_a_checkpoint(models, tmp_path):
+    calls: list[list[float]] = []
+
+    def spaces(ps, rs):
+        calls.append([float(r.count(" ")) + 0.5 * len(r) for r in rs])
+        return calls[-1]
+
+    over = {"normalize_scores": True, "normalize_samples": 6, "score_clip": 0.5, "missing_eos_penalty": 0.25,
+            "forward_batch_size": 4}
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "max_new_tokens": 6, "temperature": 1.0, **over})
+    trainer = PPOTrainer(cfg, reward_fn=spaces)
+    start = trainer.sampler.state_dict()
+    metrics, ro = trainer.train_step()
+    calibration = calls[0] + calls[1]  # 6 samples in forward batches of 4 and 2
+    assert [len(c) for c in calls] == [4, 2, 4]
+    mean = sum(calibration) / 6
+    std = math.sqrt(sum((x - mean) ** 2 for x in calibration) / 5)
+    assert trainer.score_norm == pytest.approx((mean, std))
+    assert start == {"epoch": 0, "pos": 0, "num_prompts": 12} and trainer.sampler.pos == 4  # cursor untouched
+    expected = [min(max((x - mean) / std, -0.5), 0.5) - (0.0 if eos else 0.25)
+                for x, eos in zip(calls[2], ro.contains_eos.tolist())]
+    assert any(abs(x - mean) / std > 0.5 for x in calls[2])  # the clip is at work
+    assert ro.scores.tolist() == pytest.approx(expected, abs=1e-5)
+    assert metrics["objective/scores_raw"] == pytest.approx(sum(calls[2]) / 4, abs=1e-5)
+    trainer.save_checkpoint(tmp_path)
+    again = PPOTrainer(cfg, reward_fn=spaces)
+    again.load_checkpoint(tmp_path)
+    assert again.score_norm == trainer.score_norm  # a resumed run does not calibrate again
+    again.train_step()
+    assert len(calls) == 4
+
+
+def test_adaptive_kl_needs_a_starting_coefficient():
+    with pytest.raises(ppo.ConfigError, match="^kl_coef: must be > 0 with adaptive_kl"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "adaptive_kl": True, "kl_coef": 0})
+    assert PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "kl_coef": 0}).kl_coef == 0.0
+
+
+# --------------------------------------------------------------------------- a critic from the reward model
+
+
+def test_a_critic_from_the_reward_model_starts_with_its_scores_trains_and_resumes(models, tmp_path):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "reward_model": str(models["reward"]),
+                               "value_model": "reward_model", "prompts": prompts(), "batch_size": 4,
+                               "mini_batch_size": 2, "max_new_tokens": 4, "lr": 1e-2, "seed": 3})
+    trainer = PPOTrainer(cfg)
+    assert trainer.value_head is None and trainer.critic is not None
+    tok = trainer.tokenizer
+    good = tok.encode(" good", add_special_tokens=False)[0]
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:1])  # one row: no padding anywhere
+    response = torch.tensor([[good, good, trainer.eos_ids[0]]])
+    ro = trainer.evaluate(prompts()[:1], query_ids, query_mask, response)
+    full = torch.cat([query_ids, response], 1)
+    context = query_ids.shape[1]
+    with torch.no_grad():  # V(s_t) = the reward model's score of the prompt and the first t response tokens
+        want = [trainer.reward_model(input_ids=full[:, :context + t]).logits[0, 0].item() for t in range(3)]
+    assert ro.values[0].tolist() == pytest.approx(want, abs=1e-4)
+    assert ro.values.abs().min() > 0  # not the shared head's zeros
+
+    trainer.train_step()
+    trainer.save_checkpoint(tmp_path)
+    assert (tmp_path / ppo.CRITIC_DIR / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / ppo.VALUE_HEAD_FILE).exists()
+    moved = trainer.evaluate(prompts()[:1], query_ids, query_mask, response).values
+    assert not torch.allclose(moved, ro.values, atol=1e-4)  # the critic trained
+    again = PPOTrainer(cfg)
+    again.load_checkpoint(tmp_path)
+    assert torch.allclose(again.evaluate(prompts()[:1], query_ids, query_mask, response).values, moved, atol=1e-6)
+
+
+def test_a_critic_needs_the_policys_tokenizer(models, tmp_path):
+    from workbench.models.tiny import build_tiny_model, build_tiny_reward_model
+
+    other = build_tiny_model(tmp_path / "other", vocab_size=300)
+    rm = build_tiny_reward_model(tmp_path / "other-rm", other, seed=2)
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "reward_model": str(rm),
+                               "value_model": "reward_model", "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2})
+    with pytest.raises(ppo.ConfigError, match="^value_model: 'reward_model': the critic reads the policy's tokens"):
+        PPOTrainer(cfg)
+
+
+# --------------------------------------------------------------------------- full fine-tuning
+
+
+def test_full_fine_tuning_trains_every_weight_against_a_frozen_reference(models, tmp_path):
+    from workbench.train.outputs import describe_checkpoint
+
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "prompts": prompts(), "lora": False,
+                               "batch_size": 4, "mini_batch_size": 2, "max_new_tokens": 6, "temperature": 1.0,
+                               "lr": 1e-3, "kl_coef": 0.1, "seed": 1})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(r.count(" ")) for r in rs])
+    ref_before = {k: v.clone() for k, v in trainer.ref_model.state_dict().items()}
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    assert sum(p.numel() for p in trainer.params) == n_params + trainer.value_head.summary.weight.numel() + 1
+    first, _ = trainer.train_step()
+    second, _ = trainer.train_step()
+    assert first["objective/kl"] == 0.0 and second["objective/kl_k3"] > 0  # the policy left the reference
+    assert all(torch.equal(v, ref_before[k]) for k, v in trainer.ref_model.state_dict().items())
+    trainer.save_checkpoint(tmp_path)
+    out = describe_checkpoint(tmp_path, stage="ppo")
+    assert out.kind == "model" and out.model_folder == tmp_path  # the next stage loads it as it is
+    saved = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    third, _ = trainer.train_step()  # (the RNG is global: step before the next trainer seeds it)
+    again = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(r.count(" ")) for r in rs])
+    again.load_checkpoint(tmp_path)
+    assert all(torch.equal(v, saved[k]) for k, v in again.model.state_dict().items())
+    resumed, _ = again.train_step()
+    assert resumed["objective/kl_k3"] == pytest.approx(third["objective/kl_k3"], rel=1e-4, abs=1e-7)
+    assert resumed["loss/policy_avg"] == pytest.approx(third["loss/policy_avg"], rel=1e-4, abs=1e-7)
+    with pytest.raises(ppo.ConfigError, match="^quantization: needs lora"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "lora": False, "quantization": "4bit"})
+
+
+# --------------------------------------------------------------------------- the SFT model as an adapter
+
+
+@pytest.fixture(scope="module")
+def sft_adapter(models, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny policy with non-zero weights (what an unmerged LoRA SFT run
+    leaves), with the tokenizer beside it and dropout in its config."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.models.loading import apply_lora
+
+    folder = tmp_path_factory.mktemp("sft adapter") / "step-6"
+    lm = AutoModelForCausalLM.from_pretrained(models["sharp"], use_safetensors=True)
+    peft_model = apply_lora(lm, r=4, alpha=8, dropout=0.1)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    peft_model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(models["sharp"]).save_pretrained(folder)
+    return folder
+
+
+def test_a_policy_adapter_trains_on_and_its_frozen_copy_is_the_reference(models, sft_adapter, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = PPOConfig.from_dict({"policy_model": str(models["sharp"]), "policy_adapter": str(sft_adapter),
+                               "prompts": prompts(), "batch_size": 4, "mini_batch_size": 2, "max_new_tokens": 6,
+                               "temperature": 1.0, "lr": 3e-3, "kl_coef": 0.1, "seed": 2})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [float(len(r)) for r in rs])
+    ro = trainer.rollout(prompts()[:4])
+    assert torch.equal(ro.logprobs, ro.ref_logprobs)  # the reference is the SFT adapter, not the bare base
+    with trainer.model.disable_adapter():
+        logits, _ = trainer.forward(ro.input_ids, ro.attention_mask, ro.query_ids.shape[1], reference=False)
+    bare = torch.where(ro.mask, trainer.token_logprobs(logits, ro.response_ids), 0.0)
+    assert (bare - ro.logprobs).abs().max() > 0.05
+    frozen = {n: p.clone() for n, p in trainer.model.named_parameters() if ".reference." in n}
+    assert frozen and not any(p.requires_grad for n, p in trainer.model.named_parameters() if ".reference." in n)
+    first, _ = trainer.train_step()
+    second, _ = trainer.train_step()
+    assert first["objective/kl"] == 0.0 and second["objective/kl_k3"] > 0
+    named = dict(trainer.model.named_parameters())
+    assert all(torch.equal(named[n], p) for n, p in frozen.items())  # the reference never trains
+    assert all(named[n].requires_grad for n in named if ".default." in n and "lora_" in n)
+    trainer.save_checkpoint(tmp_path)
+    saved = load_file(str(tmp_path / ppo.ADAPTER_DIR / "adapter_model.safetensors"))
+    assert saved and not any("reference" in k for k in saved)
+    assert not (tmp_path / ppo.ADAPTER_DIR / "reference").exists()
+    again = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    again.load_checkpoint(tmp_path)
+    again_named = dict(again.model.named_parameters())
+    assert all(torch.equal(again_named[n], p) for n, p in named.items())
+    with pytest.raises(ppo.ConfigError, match="^policy_adapter: needs lora"):
+        PPOConfig.from_dict({"policy_model": "m", "prompts": ["a"], "lora": False, "policy_adapter": "x"})
+    with pytest.raises(ppo.ConfigError, match="^policy_adapter: .* is not a LoRA adapter folder"):
+        ppo.validate_ppo_before_load(PPOConfig.from_dict({"policy_model": str(models["sharp"]),
+                                                          "reward_model": str(models["reward"]), "prompts": ["a"],
+                                                          "policy_adapter": str(models["sharp"])}), None)
+
+
+def test_stop_tokens_end_responses_like_the_eos(models):
+    cfg = PPOConfig.from_dict({"policy_model": str(models["policy"]), "prompts": prompts(), "batch_size": 2,
+                               "mini_batch_size": 2, "max_new_tokens": 4, "stop_tokens": [" river"]})
+    trainer = PPOTrainer(cfg, reward_fn=lambda ps, rs: [0.0] * len(rs))
+    stop = trainer.tokenizer.encode(" river", add_special_tokens=False)[0]
+    good = trainer.tokenizer.encode(" good", add_special_tokens=False)[0]
+    assert stop in trainer.eos_ids and trainer.tokenizer.eos_token_id in trainer.eos_ids
+    query_ids, query_mask = trainer._encode_prompts(prompts()[:2])
+    ro = trainer.evaluate(prompts()[:2], query_ids, query_mask, torch.tensor([[good, stop, good, good]] * 2))
+    assert ro.mask.sum(1).tolist() == [2, 2] and ro.contains_eos.tolist() == [True, True]
+    assert ro.responses == [" good", " good"]
+    # A form gives one comma-separated string (stripped: stop tokens are special tokens, as a rule).
+    assert PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": "<|im_end|>, <|eos|> ,"}).stop_token_list == \
+        ["<|im_end|>", "<|eos|>"]
+    assert PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": ""}).stop_token_list == []
+    with pytest.raises(ppo.ConfigError, match="^stop_tokens: 'good day river' is [0-9]+ tokens"):
+        PPOTrainer(PPOConfig.from_dict({**cfg.to_dict(), "stop_tokens": ["good day river"]}),
+                   reward_fn=lambda ps, rs: [0.0] * len(rs))

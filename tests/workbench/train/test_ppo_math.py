@@ -261,6 +261,82 @@ def test_clipped_value_loss_hand_computed():
     assert clipfrac.item() == pytest.approx(1 / 3)
 
 
+def test_policy_loss_is_a_token_mean_over_two_rows_of_different_length():
+    """Every response token weighs the same: a per-sequence mean would weigh row 1's one token
+    like row 0's three (-2.0833 instead of -1.475)."""
+    inf = float("inf")
+    new = t([0.0, math.log(1.5), math.log(0.5)], [math.log(1.1), inf, -inf])
+    old = torch.zeros(2, 3, dtype=F64)
+    adv = t([1.0, 2.0, -1.0], [3.0, float("nan"), 5.0])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    #   row 0: r=1,   A=1:  max(-1, -1)       = -1
+    #          r=1.5, A=2:  max(-3, -2.4)     = -2.4  clipped
+    #          r=0.5, A=-1: max(0.5, 0.8)     =  0.8  clipped
+    #   row 1: r=1.1, A=3:  max(-3.3, -3.3)   = -3.3
+    # token mean (-1 - 2.4 + 0.8 - 3.3) / 4 = -1.475; sequence mean (-2.6/3 - 3.3) / 2 = -2.08333
+    # approxkl = 0.5 * (ln1.5^2 + ln0.5^2 + ln1.1^2) / 4 = 0.5 * (0.1644019 + 0.4804530 + 0.0090840) / 4
+    loss, stats = P.clipped_policy_loss(new, old, adv, mask, 0.2)
+    assert loss.item() == pytest.approx(-1.475)
+    assert stats["clipfrac"].item() == pytest.approx(0.5)
+    assert stats["ratio"].item() == pytest.approx((1 + 1.5 + 0.5 + 1.1) / 4)
+    assert stats["approxkl"].item() == pytest.approx(0.0817424, abs=1e-6)
+
+
+def test_value_loss_is_a_token_mean_over_two_rows_of_different_length():
+    new = t([0.5, 0.0, 9.0], [2.0, -9.0, float("nan")])
+    old = t([0.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+    ret = t([1.0, -1.0, 0.0], [3.0, 0.0, 0.0])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    #   row 0: V=0.5, old 0, R=1:  0.25 vs clip 0.2 -> 0.64          -> 0.64 clipped
+    #          V=0,   old 0, R=-1: 1 vs 1                            -> 1
+    #   row 1: V=2,   old 1, R=3:  1 vs clip 1.2 -> (1.2-3)^2 = 3.24 -> 3.24 clipped
+    # token mean 0.5 * (0.64 + 1 + 3.24) / 3 = 0.813333; sequence mean 0.5 * (0.82 + 3.24) / 2 = 1.015
+    loss, clipfrac = P.clipped_value_loss(new, old, ret, mask, 0.2)
+    assert loss.item() == pytest.approx(0.8133333, abs=1e-6)
+    assert clipfrac.item() == pytest.approx(2 / 3)
+
+
+def test_losses_over_micro_batches_add_up_to_the_minibatch_loss():
+    """Gradient accumulation: normalized by the minibatch's token count, the micro-batch losses
+    (and their gradients) sum to the unsplit minibatch's exactly."""
+    g = torch.Generator().manual_seed(3)
+    new = torch.randn(3, 5, generator=g, dtype=F64) * 0.3
+    old, adv = torch.randn(3, 5, generator=g, dtype=F64) * 0.3, torch.randn(3, 5, generator=g, dtype=F64)
+    values, ret = torch.randn(3, 5, generator=g, dtype=F64), torch.randn(3, 5, generator=g, dtype=F64)
+    mask = torch.arange(5) < torch.tensor([[5], [1], [3]])
+
+    def losses(rows, n):
+        x, v = new[rows].clone().requires_grad_(True), values[rows].clone().requires_grad_(True)
+        pg, _ = P.clipped_policy_loss(x, old[rows], adv[rows], mask[rows], 0.2, num_tokens=n)
+        vf, _ = P.clipped_value_loss(v, values[rows] * 0.5, ret[rows], mask[rows], 0.2, num_tokens=n)
+        (pg + vf).backward()
+        return pg.item(), vf.item(), x.grad, v.grad
+
+    whole = losses(slice(0, 3), None)
+    parts = [losses(slice(i, i + 1), int(mask.sum())) for i in range(3)]
+    assert whole[0] == pytest.approx(sum(p[0] for p in parts))
+    assert whole[1] == pytest.approx(sum(p[1] for p in parts))
+    assert torch.allclose(whole[2], torch.cat([p[2] for p in parts]))
+    assert torch.allclose(whole[3], torch.cat([p[3] for p in parts]))
+    mean_of_means = sum(P.clipped_policy_loss(new[i:i + 1], old[i:i + 1], adv[i:i + 1], mask[i:i + 1], 0.2)[0].item()
+                        for i in range(3)) / 3
+    assert abs(mean_of_means - whole[0]) > 1e-3  # the case the normalization exists for
+
+
+def test_chunked_logprobs_and_entropy_equal_the_whole_computation():
+    g = torch.Generator().manual_seed(1)
+    logits = (torch.randn(2, 7, 11, generator=g) * 4).bfloat16()
+    labels = torch.randint(0, 11, (2, 7), generator=g)
+    whole = P.logprobs_from_logits(logits, labels, temperature=0.7)
+    expected = torch.gather(torch.log_softmax(logits.float() / 0.7, -1), -1, labels.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(whole, expected, atol=1e-6)  # upcast first, then the temperature
+    for chunk in (1, 3, 7, 100):
+        assert torch.allclose(P.logprobs_from_logits(logits, labels, 0.7, chunk), whole, atol=1e-6)
+        assert torch.allclose(P.entropy_from_logits(logits, 0.7, chunk), P.entropy_from_logits(logits, 0.7),
+                              atol=1e-6)
+    assert P.logprobs_from_logits(logits[:, :0], labels[:, :0], 0.7, 4).shape == (2, 0)
+
+
 # --------------------------------------------------------------------------- masking end to end
 
 

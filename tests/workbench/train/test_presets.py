@@ -19,7 +19,7 @@ def test_the_four_presets_are_there():
 @pytest.fixture(scope="module")
 def preset_ws(train_ws):
     """The session workspace with the tiny model also where the tiny preset looks for it."""
-    target = train_ws / "models" / "tiny-demo"
+    target = train_ws / "models" / "demo-base"
     if not target.exists():
         shutil.copytree(train_ws / "models" / "tiny", target)
     return train_ws
@@ -58,5 +58,28 @@ def test_overrides_and_unknown_presets():
     assert cfg.training.max_steps == 5 and cfg.packing and cfg.training.batch_size == 4
     with pytest.raises(C.ConfigError, match="^preset: no preset 'huge'"):
         C.preset_config("huge", "sft", dataset="d")
-    with pytest.raises(C.ConfigError, match="^stage: preset 'tiny-cpu' has no 'ppo' stage"):
-        C.preset_config("tiny-cpu", "ppo", dataset="d")
+    with pytest.raises(C.ConfigError, match="^stage: expected one of sft, reward, dpo, got 'ppo'"):
+        C.preset_config("tiny-cpu", "ppo", dataset="d")  # PPO's flat config comes from ppo_config
+
+
+@pytest.mark.slow
+def test_the_tiny_preset_validates_in_a_built_demo_workspace(tmp_path, monkeypatch):
+    """What the demo builds (models/demo-base, its datasets, an SFT run) is what tiny-cpu names,
+    for every stage, PPO included."""
+    from dataclasses import replace
+
+    from workbench.train import ppo_config as P
+    from workbench.train.demo import BASE_MODEL, PAIRS_DATASET, QUICK, SFT_DATASET, build_demo
+
+    for key, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "demo ws"
+    built = build_demo(root, sizes=replace(QUICK, sft_examples=64, sft_epochs=1.0, candidates_per_prompt=2))
+    assert built["base_model"] == root.resolve() / "models" / BASE_MODEL
+    for stage, dataset in (("sft", SFT_DATASET), ("reward", PAIRS_DATASET), ("dpo", PAIRS_DATASET)):
+        cfg = C.preset_config("tiny-cpu", stage, dataset=dataset)
+        assert cfg.model.ref == f"./models/{BASE_MODEL}"
+        assert C.validate_before_load(cfg, root) == [], stage
+    ppo = P.ppo_preset_config("tiny-cpu", prompt_dataset=PAIRS_DATASET,
+                              overrides={"reward_model": str(built["sft_model"])})
+    assert P.validate_ppo_before_load(ppo, root) == []

@@ -103,6 +103,7 @@ def test_sft_job_end_to_end(runs):
     assert (final / "COMPLETE").is_file() and (final / "adapter_model.safetensors").is_file()
     manifest = json.loads((final / "workbench.json").read_text())
     assert manifest["final"] and manifest["adapter"] and manifest["merged"] == "merged"
+    assert manifest["conversational"] is True  # 'demos' is a chat dataset; PPO's 'auto' formats read this
     # The merged model is a full model folder the next stage can take.
     from workbench.models.refs import check_model_ref
     check_model_ref(final / "merged")

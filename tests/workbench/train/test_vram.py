@@ -129,6 +129,13 @@ def test_ppo_counts_the_kv_cache_value_head_and_reward_model():
     assert V.estimate_config("ppo", {**cfg, "reward_quantization": "4bit"}).part("reward_model") \
         < est.part("reward_model") / 2.5
     assert V.estimate_config("ppo", {**cfg, "max_new_tokens": 256}).total > est.total
+    full = V.estimate_config("ppo", {**cfg, "lora": False})  # all weights train, against a frozen copy
+    assert full.part("reference") == full.part("weights") and "reference" not in keys
+    assert full.part("optimizer") > 10 * est.part("optimizer")
+    # Gradient accumulation: a micro-batch goes through the model at a time.
+    accumulated = V.estimate_config("ppo", {**cfg, "gradient_accumulation_steps": 4})
+    assert accumulated.part("logits") == est.part("logits") // 4
+    assert accumulated.part("activations") < est.part("activations")
 
 
 def test_an_unknown_model_says_so_and_bad_form_values_fall_back_to_defaults():
