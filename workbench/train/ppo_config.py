@@ -292,8 +292,8 @@ class PPOConfig:
             need(getattr(self, name) >= 1, name, "must be >= 1")
         for name in ("gradient_accumulation_steps",):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k", "forward_batch_size",
-                     "logit_chunk_size"):
+        for name in ("warmup_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples", "top_k",
+                     "forward_batch_size", "logit_chunk_size"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.batch_size >= 2, "batch_size", "must be >= 2 (advantages are whitened over the batch)")
         need(self.batch_size % self.mini_batch_size == 0, "mini_batch_size", "must divide batch_size")
