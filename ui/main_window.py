@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 # ``Qt`` namespace (~20 ms of enum set-up in PySide6), the job supervisor or
 # the welcome screen before the first paint; those are imported where used.
 from PySide6.QtCore import QEvent, QSize, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPalette, QUndoGroup
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QPalette, QUndoGroup
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMenu,
                                QStackedWidget, QVBoxLayout, QWidget)
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 APP_NAME = "RLHF Workbench"
 DEFAULT_SIZE = QSize(1200, 780)
+#: Room left for the window manager's title bar and borders when fitting the window to the screen.
+FRAME_ALLOWANCE = QSize(8, 36)
 #: The GPU probe starts this long after the window is shown (it imports torch
 #: in a child process: a few seconds of CPU that should not slow start-up).
 GPU_PROBE_DELAY_MS = 3000
@@ -527,9 +529,29 @@ class MainWindow(QMainWindow):
         geometry = self._settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(DEFAULT_SIZE)
+        self._fit_to_screen()
         state = self._settings.window_state()
         if state is not None:
             self.restoreState(state)
+
+    def _fit_to_screen(self) -> None:
+        """Never larger than the screen's available area (the default 1200x780 is taller than a
+        1280x720 screen; a geometry saved on a bigger monitor comes back on a smaller one)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        # Before the first show the frame is unknown: leave room for a title bar and borders.
+        frame = QSize(self.frameGeometry().width() - self.width(), self.frameGeometry().height() - self.height())
+        if frame.isNull() or not self.isVisible():
+            frame = FRAME_ALLOWANCE
+        size = self.size().boundedTo(avail.size() - frame)
+        if size != self.size():
+            self.resize(size)
+        x = min(max(self.x(), avail.left()), avail.right() - size.width() - frame.width() + 1)
+        y = min(max(self.y(), avail.top()), avail.bottom() - size.height() - frame.height() + 1)
+        if (x, y) != (self.x(), self.y()):
+            self.move(max(x, avail.left()), max(y, avail.top()))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

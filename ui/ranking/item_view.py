@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButt
 
 from workbench.store.queue import QueueItem
 
+from ui.common.elided_label import ElidedLabel
 from ui.common.render import MarkdownView
 
 from .columns import ComparisonColumnsView
@@ -104,15 +105,16 @@ class ItemView(QWidget):
         self.diff_button.toggled.connect(self.columns.set_diff)
         decision.addWidget(self.diff_button)
         # -- the last decision
-        self.last_label = QLabel()
+        self.last_label = ElidedLabel()
         self.last_label.setObjectName("lastDecision")
         self.last_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.reveal_button = _toggle("Reveal models", "Show which models wrote the last decided item (R)")
-        self.reveal_label = QLabel()
+        # Revealed model paths are long: elided in the middle (run folder and step stay readable).
+        self.reveal_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.reveal_label.setObjectName("revealLabel")
         self.reveal_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         last = QHBoxLayout()
-        last.addWidget(self.last_label)
+        last.addWidget(self.last_label, 1)
         last.addWidget(self.reveal_button)
         last.addWidget(self.reveal_label, 1)
 

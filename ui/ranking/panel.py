@@ -41,6 +41,8 @@ from workbench.store import queue as Q
 from workbench.store.db import checkpoint_in_background
 from workbench.store.workspace import Workspace
 
+from ui.common.elided_label import ElidedLabel
+from ui.common.names import model_name
 from ui.common.worker import Task, run_in_thread
 
 from .cheatsheet import ALL_KEYS, CheatSheetView
@@ -97,7 +99,7 @@ class RankingPanel(QWidget):
     def _build(self) -> None:
         self.queue_combo = QComboBox()
         self.queue_combo.setObjectName("queueCombo")
-        self.queue_combo.setMinimumContentsLength(28)
+        self.queue_combo.setMinimumContentsLength(20)  # long names elide; the popup shows them whole
         self.queue_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.queue_combo.activated.connect(self._on_queue_combo_activated)
         self.new_queue_button = self._tool("New queue\u2026", "Set up what to rank and how", self.open_queue_dialog)
@@ -108,22 +110,23 @@ class RankingPanel(QWidget):
         self.quality_button = self._tool("Quality\u2026", "Agreement, self-consistency, position bias, comparisons",
                                          self.open_quality_dialog)
         self.export_button = self._tool("Export\u2026", "Rankings to a preference dataset", self.open_export_dialog)
-        self.progress_label = QLabel()
+        self.progress_label = ElidedLabel()
         self.progress_label.setObjectName("progressLabel")
+        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
-        self.progress_bar.setFixedWidth(140)
+        self.progress_bar.setFixedWidth(90)
         self.progress_bar.setMaximumHeight(8)
         bar = QHBoxLayout()
         bar.setSpacing(6)
         bar.addWidget(QLabel("Queue"))
         bar.addWidget(self.queue_combo)
         bar.addWidget(self.new_queue_button)
-        bar.addSpacing(12)
+        bar.addSpacing(8)
         for b in (self.generate_button, self.compare_button, self.quality_button, self.export_button):
             bar.addWidget(b)
-        bar.addStretch(1)
-        bar.addWidget(self.progress_label)
+        bar.addSpacing(12)
+        bar.addWidget(self.progress_label, 1)
         bar.addWidget(self.progress_bar)
 
         from .job_strip import JobStripView
@@ -560,21 +563,34 @@ class RankingPanel(QWidget):
             self.last_label.setText("")
             self.reveal_label.clear()
             return
-        self.last_label.setText(f"Saved: {self.describe(d)}" + (f" \u00b7 ranking #{d.ranking_id}" if d.ranking_id else ""))
+        stored = []  # what was saved with the decision, so the annotator sees it was not lost
+        if d.note:
+            stored.append("rationale")
+        if d.flags:
+            stored.append(("flag " if len(d.flags) == 1 else "flags ") + ", ".join(d.flags))
+        self.last_label.setText(f"Saved: {self.describe(d)}"
+                                + (f" with {' and '.join(stored)}" if stored else "")
+                                + (f" \u00b7 ranking #{d.ranking_id}" if d.ranking_id else ""))
+        self.last_label.setToolTip(f"Rationale: {d.note}" if d.note else "")
         if not self.reveal_button.isChecked() or d.kind != "ranking":
             self.reveal_label.clear()
             return
         spec = self.queue.spec if self.queue else None
-        parts = []
+        parts, full = [], []
         letters = [label for label, _keys in self._labels(len(d.item.candidates))]
         for label, cand, arm in zip(letters, d.item.candidates, d.item.arms or (None,) * len(d.item.candidates)):
-            who = cand.model or "unknown model"
-            if cand.checkpoint:
+            who, ref = model_name(cand.model) if cand.model else "unknown model", cand.model or "unknown model"
+            if cand.checkpoint and cand.checkpoint not in who:
                 who += f" ({cand.checkpoint})"
+                ref += f" ({cand.checkpoint})"
             if arm and spec is not None and spec.compare is not None:
-                who = f"model {arm.upper()}: {spec.compare.label_a if arm == 'a' else spec.compare.label_b}"
-            parts.append(f"{label.replace('Response ', '')}: {who}")
+                ref = spec.compare.label_a if arm == "a" else spec.compare.label_b
+                who = f"model {arm.upper()}: {model_name(ref)}"
+            letter = label.replace("Response ", "")
+            parts.append(f"{letter}: {who}")
+            full.append(f"{letter}: {ref}")
         self.reveal_label.setText("   ".join(parts))
+        self.reveal_label.setToolTip("\n".join(full))  # the full model paths
 
     # ================================================================== edits
     def open_edit_dialog(self, column: int = 0):
@@ -705,7 +721,7 @@ class RankingPanel(QWidget):
         return handle
 
     def _start_generation(self, dialog, config: dict, source: Optional[Q.PromptSource]) -> None:
-        handle = self._start_job(dialog, config, f"Generating from {config['model']}")
+        handle = self._start_job(dialog, config, f"Generating from {model_name(config['model'])}")
         if handle is None:
             return
         dialog.accept()
@@ -716,7 +732,8 @@ class RankingPanel(QWidget):
         self._show_state()
 
     def _start_comparison(self, dialog, config: dict, annotator: str) -> None:
-        handle = self._start_job(dialog, config, f"Sampling {config['model']} and {config['model_b']}")
+        handle = self._start_job(dialog, config,
+                                 f"Sampling {model_name(config['model'])} and {model_name(config['model_b'])}")
         if handle is None:
             return
         dialog.accept()

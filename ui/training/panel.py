@@ -50,7 +50,9 @@ from workbench.train import vram as V
 from workbench.train.outputs import RunOutput, loadable_model
 
 from ..common.jobs import JobMonitor
+from ..common.names import model_name
 from ..common.worker import Task, run_in_thread
+
 from .after_run import AfterRunView
 from .config_form import ConfigFormView
 from .form_io import (ConfigFileError, apply_preset, preset_stages, read_config_file, restorable_config,
@@ -772,14 +774,8 @@ NO_WORKSPACE = "Open a workspace to train."
 
 # -- module helpers ---------------------------------------------------------------------------
 def _short(ref: Optional[str]) -> str:
-    if not ref:
-        return "\u2014"
-    ref = str(ref)
-    if "/checkpoints/" in ref:  # ./runs/<id>/checkpoints/step-N[/merged]
-        parts = ref.split("/")
-        i = parts.index("checkpoints")
-        return f"run {parts[i - 1].split('-')[-1]} {parts[i + 1]}"
-    return ref
+    name = model_name(ref)
+    return f"run {name}" if ref and "/checkpoints/" in str(ref) else name
 
 
 def form_value(form: ConfigFormView, path: str) -> Any:

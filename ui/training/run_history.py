@@ -23,6 +23,8 @@ from PySide6.QtWidgets import QApplication, QStyle
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, RunInfo
 from workbench.store.workspace import DB_NAME
 
+from ui.common.names import short_run_name  # noqa: F401 - re-exported for the Runs page
+
 
 def _duration(seconds: Optional[float]) -> str:
     if seconds is None or seconds < 0:
@@ -33,12 +35,6 @@ def _duration(seconds: Optional[float]) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
-def short_run_name(run_id: str) -> str:
-    """``20261123-030919-ppo-e700`` -> ``ppo-e700`` (the date is in the Started column)."""
-    parts = run_id.split("-")
-    return "-".join(parts[2:]) if len(parts) >= 4 else run_id
 
 
 class RunHistoryModel(QAbstractTableModel):

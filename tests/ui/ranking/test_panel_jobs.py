@@ -78,7 +78,8 @@ def test_blind_comparison_from_the_dialog(qtbot, tmp_path, open_panel, tiny_chat
         decisions += 1
     assert decisions == 4
     qtbot.keyClick(panel, Qt.Key_R)
-    assert "model B: ./models/tuned" in panel.reveal_label.text()
+    assert "model B: tuned" in panel.reveal_label.text()   # readable; the full path is the tooltip
+    assert "B: ./models/tuned" in panel.reveal_label.toolTip()
     qtbot.waitUntil(lambda: "B wins 100%" in panel.progress_label.text(), timeout=10_000)
 
 

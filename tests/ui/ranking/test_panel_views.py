@@ -4,7 +4,7 @@ edit, queue set-up, export, quality, the job dialogs' checks."""
 import json
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QTableWidget
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QTableWidget
 
 from workbench.store import datasets as D
 from workbench.store.queue import PromptSource
@@ -31,7 +31,7 @@ def test_models_hidden_until_revealed_after_deciding(qtbot, tmp_path, open_panel
     make_workspace(root, prompts=3)
     create_queue(root)
     panel = open_panel(root)
-    texts = [w.text() for w in panel.findChildren(type(panel.last_label))]
+    texts = [w.text() for w in panel.findChildren(QLabel)]
     assert not any("m0" in t or "m1" in t for t in texts)         # model names are nowhere on screen
     assert not panel.reveal_button.isEnabled()
     qtbot.keyClick(panel, Qt.Key_R)
@@ -44,6 +44,20 @@ def test_models_hidden_until_revealed_after_deciding(qtbot, tmp_path, open_panel
     assert panel.reveal_label.text() == f"A: {models[0]}   B: {models[1]}"
     qtbot.keyClick(panel, Qt.Key_R)
     assert panel.reveal_label.text() == ""
+
+
+def test_the_saved_line_says_the_rationale_and_flags_were_stored(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    panel.note.setText("B cites the docs")
+    qtbot.keyClick(panel, Qt.Key_U)
+    qtbot.keyClick(panel, Qt.Key_2)
+    assert panel.last_label.text().startswith("Saved: B preferred with rationale and flag unsafe \u00b7 ranking #")
+    assert panel.last_label.toolTip() == "Rationale: B cites the docs"
+    qtbot.keyClick(panel, Qt.Key_1)
+    assert panel.last_label.text().startswith("Saved: A preferred \u00b7 ranking #")
 
 
 def test_diff_highlight_and_synchronized_scrolling(qtbot, tmp_path, open_panel):
