@@ -499,6 +499,9 @@ class MainWindow(QMainWindow):
             page = build_page(spec, slot)
             slot.layout().addWidget(page)
             page.show()  # the layout would show it only from a queued call, a beat later
+            from .common.wheel_guard import guard_wheel_in
+
+            guard_wheel_in(page)  # no field of a page changes under a scrolling wheel
             self._built[spec.title] = page
             stack = getattr(page, "undo_stack", None)
             if stack is not None:

@@ -43,6 +43,7 @@ from workbench.store.workspace import Workspace
 
 from ui.common.elided_label import ElidedLabel
 from ui.common.names import model_name
+from ui.common.wheel_guard import guard_wheel_in
 from ui.common.worker import Task, run_in_thread
 
 from .cheatsheet import ALL_KEYS, CheatSheetView
@@ -102,6 +103,7 @@ class RankingPanel(QWidget):
         self.queue_combo.setMinimumContentsLength(20)  # long names elide; the popup shows them whole
         self.queue_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.queue_combo.activated.connect(self._on_queue_combo_activated)
+        guard_wheel_in(self.queue_combo)  # the wheel over it never switches the queue by accident
         self.new_queue_button = self._tool("New queue\u2026", "Set up what to rank and how", self.open_queue_dialog)
         self.generate_button = self._tool("Generate\u2026", "Sample candidates from a model into the queue (a job)",
                                           lambda: self.open_generation_dialog())
@@ -638,6 +640,7 @@ class RankingPanel(QWidget):
 
     # ================================================================== dialogs
     def _keep(self, dialog: QWidget) -> None:
+        guard_wheel_in(dialog)
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
         dialog.finished.connect(lambda *_: self._focus_columns())
