@@ -233,3 +233,24 @@ def test_job_dialogs_prefill_and_check_before_starting(qtbot, tmp_path, open_pan
     qtbot.mouseClick(cmp_.start_button, Qt.LeftButton)
     assert "different model" in cmp_.error.text()
     cmp_.close()
+
+
+def test_generate_and_compare_do_not_offer_reward_models(qtbot, tmp_path, open_panel):
+    """A reward model scores text; it cannot write candidates (the pickers listed its checkpoints)."""
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=2)
+    for run_id, stage in (("20261203-110000-sft-5f7a", "sft"), ("20261203-120000-reward-0c1d", "reward")):
+        ck = root / "runs" / run_id / "checkpoints" / "step-40"
+        ck.mkdir(parents=True)
+        (root / "runs" / run_id / "config.yaml").write_text(f"stage: {stage}\n", encoding="utf-8")
+        (ck / "config.json").write_text("{}", encoding="utf-8")
+        (ck / "COMPLETE").write_text("", encoding="utf-8")
+    panel = open_panel(root)
+    generate = panel.open_generation_dialog()
+    compare = panel.open_comparison_dialog()
+    for picker in (generate.model, compare.model_a, compare.model_b):
+        refs = [picker.combo.itemData(i) for i in range(picker.combo.count())]
+        assert "./runs/20261203-110000-sft-5f7a/checkpoints/step-40" in refs
+        assert not any("reward" in r for r in refs), refs
+    generate.reject()
+    compare.reject()
