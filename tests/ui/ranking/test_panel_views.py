@@ -254,3 +254,21 @@ def test_generate_and_compare_do_not_offer_reward_models(qtbot, tmp_path, open_p
         assert not any("reward" in r for r in refs), refs
     generate.reject()
     compare.reject()
+
+
+def test_generate_and_compare_start_from_a_prompt_set_not_the_ranked_pairs(qtbot, tmp_path, open_panel):
+    """The first dataset by name was the default: in the demo, the preference pairs (one prompt
+    per ten rows, every one of them already ranked)."""
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=2)
+    with Workspace.open(root) as ws, ws.transaction() as c:
+        pairs = D.create_dataset(c, "demo-pairs", "preference", "standard")
+        sft = D.create_dataset(c, "demo-sft", "sft", "conversational")
+        for i in range(3):
+            D.add_record(c, pairs, Record(prompt="Tell me about rivers.", chosen="calm", rejected="wet"))
+            D.add_record(c, sft, Record(messages=[{"role": "user", "content": f"Tell me about hill {i}."},
+                                                  {"role": "assistant", "content": "A quiet hill."}]))
+    panel = open_panel(root)
+    for dialog in (panel.open_generation_dialog(), panel.open_comparison_dialog()):
+        assert dialog.source.source() == PromptSource("dataset", "demo-sft")
+        dialog.reject()
