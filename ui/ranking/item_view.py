@@ -183,6 +183,15 @@ class EmptyStateView(QWidget):
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.verdict = QLabel()  # a blind comparison's result, where the comparison ends
+        self.verdict.setObjectName("verdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        vf = QFont(self.verdict.font())
+        vf.setPointSizeF(vf.pointSizeF() * 1.15)
+        self.verdict.setFont(vf)
+        self.verdict.hide()
         self.new_queue = QPushButton("New queue\u2026")
         self.generate = QPushButton("Generate candidates\u2026")
         buttons = QHBoxLayout()
@@ -193,10 +202,15 @@ class EmptyStateView(QWidget):
         lay = QVBoxLayout(self)
         lay.addStretch(1)
         lay.addWidget(self.title)
+        lay.addWidget(self.verdict)
         lay.addWidget(self.text)
         lay.addSpacing(12)
         lay.addLayout(buttons)
         lay.addStretch(2)
+
+    def set_verdict(self, text: str) -> None:
+        self.verdict.setText(text)
+        self.verdict.setVisible(bool(text))
 
     def show_state(self, title: str, text: str, *, actions: bool) -> None:
         self.title.setText(title)

@@ -49,6 +49,7 @@ from ui.common.worker import Task, run_in_thread
 from .cheatsheet import ALL_KEYS, CheatSheetView
 from .commands import DecisionCommand
 from .item_view import FLAG_KEYS, EmptyStateView, ItemView
+from .verdict import comparison_queue_name, comparison_verdict
 
 POLL_MS = 1000
 #: Checkpoint the WAL (off the GUI thread) once it holds this much.
@@ -383,6 +384,8 @@ class RankingPanel(QWidget):
         queue.set_counts(counts)
         self._comparison = comparison
         self._update_progress()
+        if queue.is_comparison and queue.current is None:
+            self._show_state()  # the "Comparison done" screen shows the verdict just counted
 
     def _update_progress(self) -> None:
         q = self.queue
@@ -434,10 +437,16 @@ class RankingPanel(QWidget):
             elif self.job_strip.running:
                 why = ("Waiting for candidates", "The generation job is running; its candidates appear here as "
                        "each batch is saved.")
+            elif self.queue.is_comparison:
+                why = ("Comparison done", "Every pair is judged. Reveal (R) shows who wrote the last one; "
+                       "Quality\u2026 keeps every comparison's result.")
             else:
                 why = ("All done in this queue", "Every item is ranked. Generate more candidates, start another "
                        "queue, or export the rankings as preference pairs.")
             self.empty_view.show_state(*why, actions=self.ws is not None)
+            done = self.queue is not None and self.queue.is_comparison and not self.job_strip.running
+            self.empty_view.set_verdict(comparison_verdict(self._comparison) if done and self._comparison else
+                                        ("Counting the result\u2026" if done else ""))
             self.item_shown.emit(None)
             self._update_progress()
             return
@@ -587,7 +596,7 @@ class RankingPanel(QWidget):
                 ref += f" ({cand.checkpoint})"
             if arm and spec is not None and spec.compare is not None:
                 ref = spec.compare.label_a if arm == "a" else spec.compare.label_b
-                who = f"model {arm.upper()}: {model_name(ref)}"
+                who, ref = f"model {arm.upper()}: {model_name(ref)}", f"model {arm.upper()}: {ref}"
             letter = label.replace("Response ", "")
             parts.append(f"{letter}: {who}")
             full.append(f"{letter}: {ref}")
@@ -742,7 +751,7 @@ class RankingPanel(QWidget):
         dialog.accept()
         arms = Q.CompareArms(run_id=handle.run_id, label_a=config["model"], label_b=config["model_b"])
         self._open_or_create(Q.QueueSpec(annotator=annotator, compare=arms,
-                                         name=f"compare {handle.run_id[-4:]} \u00b7 {annotator}"))
+                                         name=comparison_queue_name(config["model"], config["model_b"], annotator)))
 
     def _open_or_create(self, spec: Q.QueueSpec) -> None:
         try:

@@ -272,3 +272,35 @@ def test_generate_and_compare_start_from_a_prompt_set_not_the_ranked_pairs(qtbot
     for dialog in (panel.open_generation_dialog(), panel.open_comparison_dialog()):
         assert dialog.source.source() == PromptSource("dataset", "demo-sft")
         dialog.reject()
+
+
+def test_a_finished_comparison_shows_its_verdict_with_readable_model_names(qtbot, tmp_path, open_panel):
+    from workbench.store import annotations as A
+    from workbench.store import queue as Q
+
+    root = tmp_path / "ws"
+    base, tuned = "./models/demo-base", "./runs/20261203-121717-ppo-9f3e/checkpoints/step-120"
+    with Workspace.init(root) as ws, ws.transaction() as c:
+        src = {arm: c.execute("INSERT INTO sources(kind, path, detail, created_at) VALUES ('generation',?,?,0)",
+                              (m, json.dumps({"run_id": "cmp", "arm": arm}))).lastrowid
+               for arm, m in (("a", base), ("b", tuned))}
+        for i in range(5):
+            pid = A.add_prompt(c, f"Tell me about the hill number {i}.")
+            for arm in "ab":
+                c.execute("INSERT INTO candidates(prompt_id, response, model, source_id, created_at)"
+                          " VALUES (?,?,?,?,0)", (pid, f"{arm}: a calm hill {i}", base if arm == "a" else tuned,
+                                                  src[arm]))
+        Q.create_queue(c, Q.QueueSpec(annotator="ana", repeat_every=0, compare=Q.CompareArms(
+            run_id="cmp", label_a=base, label_b=tuned)))
+    panel = open_panel(root)
+    for i in range(5):
+        item = panel.current
+        if i == 4:
+            panel.decide_tie()
+        else:  # B three times, A once
+            panel.choose(item.arms.index("b") if i < 3 else item.arms.index("a"))
+    assert panel.current is None and panel.empty_title.text() == "Comparison done"
+    qtbot.waitUntil(lambda: "wins" in panel.empty_view.verdict.text(), timeout=10_000)
+    assert panel.empty_view.verdict.text() == (
+        "B (ppo-9f3e step-120) wins 75% [30%, 95%] of 4 decisive \u00b7 ties 1 \u00b7 n 5 \u00b7 against A (demo-base)")
+    assert panel.empty_view.verdict.isVisible()
