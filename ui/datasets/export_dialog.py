@@ -172,13 +172,14 @@ class ExportDialog(TaskDialog):
         root = self.root
 
         def load(ws):
-            return ds_repo.get_dataset(ws.conn, name), ds_repo.list_snapshots(ws.conn, name)
+            return (ds_repo.get_dataset(ws.conn, name), ds_repo.list_snapshots(ws.conn, name),
+                    ds_repo.live_snapshot(ws.conn, name))
 
         self.panel.run(lambda progress, cancel: with_workspace(root, load), f"Reading “{name}”…",
                        on_success=self._on_info_loaded, on_failure=self._on_load_failed, cancellable=False)
 
-    def _on_info_loaded(self, result: tuple[DatasetInfo, list[SnapshotInfo]]) -> None:
-        info, snapshots = result
+    def _on_info_loaded(self, result: tuple[DatasetInfo, list[SnapshotInfo], Optional[SnapshotInfo]]) -> None:
+        info, snapshots, live = result
         self.panel.set_status("")
         if info.name != self.dataset:
             return
@@ -186,11 +187,13 @@ class ExportDialog(TaskDialog):
         self.summary.setText(info_summary(info))
         self.snapshot_combo.blockSignals(True)
         self.snapshot_combo.clear()
-        self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, not frozen)", None)
+        if live is None:  # rows frozen as they are need no "not frozen" twin
+            self.snapshot_combo.addItem(f"Current rows ({info.rows:,}, not frozen)", None)
         for snap in reversed(snapshots):  # newest first
             note = f" · {snap.note}" if snap.note else ""
+            same = " · = current rows" if live is not None and snap.hash == live.hash else ""
             self.snapshot_combo.addItem(f"Snapshot {snap.hash[:8]} · {snap.rows:,} rows · "
-                                        f"{short_date(snap.created_at)}{note}", snap.hash)
+                                        f"{short_date(snap.created_at)}{note}{same}", snap.hash)
         self.snapshot_combo.blockSignals(False)
         self._on_selection_changed()
 

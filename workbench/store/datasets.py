@@ -291,6 +291,23 @@ def list_snapshots(conn: sqlite3.Connection, name: str) -> list[SnapshotInfo]:
         "SELECT id, hash, rows, note, created_at FROM snapshots WHERE dataset_id = ? ORDER BY id", (info.id,))]
 
 
+def live_snapshot(conn: sqlite3.Connection, name: str) -> Optional[SnapshotInfo]:
+    """The newest snapshot if it holds exactly the live rows with their splits (nothing added,
+    deleted, edited or re-split since it was frozen), else ``None``. Records are immutable (an
+    edit is a new record), so comparing ids and splits in order is comparing content; one pass."""
+    snaps = list_snapshots(conn, name)
+    if not snaps:
+        return None
+    newest = snaps[-1]
+    info = get_dataset(conn, name)
+    (same,) = conn.execute(
+        "SELECT count(*) FROM (SELECT id, split, row_number() OVER (ORDER BY id) AS seq FROM records"
+        " WHERE dataset_id = ? AND deleted = 0) l JOIN snapshot_records s"
+        " ON s.snapshot_id = ? AND s.seq = l.seq AND s.record_id = l.id AND s.split IS l.split",
+        (info.id, newest.id)).fetchone()
+    return newest if same == newest.rows == info.rows else None
+
+
 def find_snapshot(conn: sqlite3.Connection, name: str, hash_prefix: str) -> SnapshotInfo:
     """The snapshot of ``name`` whose hash starts with ``hash_prefix`` (at least 6 characters)."""
     if len(hash_prefix) < 6:
