@@ -94,6 +94,8 @@ class MainWindow(QMainWindow):
         self._demo_quick = demo_quick
         self._demo_dialog = None
         self._shut_down = False
+        self._quit_anyway = False
+        self.quit_box = None  # the "Quit while jobs run?" question while it is up
         self._first_paint_done = False
         self._pending_page: Optional[str] = None
 
@@ -591,8 +593,95 @@ class MainWindow(QMainWindow):
             self.show_page(title)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self._shut_down and not self._quit_anyway and self.ask_before_quit():
+            event.ignore()  # asked (window-modal, never blocking): the answer closes the window or not
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    def close_without_asking(self) -> bool:
+        """Close even while jobs run (a termination signal: nobody is there to answer)."""
+        self._quit_anyway = True
+        return self.close()
+
+    def active_jobs(self) -> list:
+        """The workspace's running and queued runs the user started (not the GPU probe)."""
+        if self._job_monitor is None or self._workspace_path is None:
+            return []
+        return [r for r in self._job_monitor.active_runs() if r.stage != "probe"]
+
+    def ask_before_quit(self) -> bool:
+        """Quitting while jobs run: say that they keep running and will be re-attached, and offer
+        to stop them. Returns whether it asked (then :attr:`quit_box` is up until answered; "Quit"
+        or "Stop and quit" close the window)."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        from workbench.jobs.supervisor import QUEUED
+
+        from .common.names import short_run_name
+        from .common.text import plural
+
+        if self.quit_box is not None:
+            self.quit_box.raise_()
+            return True
+        jobs = self.active_jobs()
+        if not jobs:
+            return False
+        running = [r for r in jobs if r.status != QUEUED]
+        queued = [r for r in jobs if r.status == QUEUED]
+        names = ", ".join(short_run_name(r.run_id) + (f" (step {r.last_step})" if r.last_step else "")
+                          for r in running)
+        text = (f"{plural(len(running), 'job')} still running: {names}." if running else
+                f"{plural(len(queued), 'job')} waiting in the queue.")
+        more = ("Running jobs keep running after you quit, in their own processes. When you open this "
+                "workspace again, the Runs page re-attaches to them: curves, samples and logs continue "
+                "where they are.")
+        if queued:
+            more += f" {plural(len(queued), 'queued job')} start{'s' if len(queued) == 1 else ''} " \
+                    "once the workspace is open again."
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while jobs run?", text,
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText(more + "\n\nStopping saves a checkpoint at the next step, so a run can be "
+                               "resumed later.")
+        keep = box.addButton("Quit, keep running", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Don't quit", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(stay)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def on_finished(_result: int) -> None:
+            self.quit_box = None
+            clicked = box.clickedButton()
+            if clicked is stop:
+                self._stop_jobs(jobs)
+            if clicked in (keep, stop):
+                self._quit_anyway = True
+                self.close()
+
+        box.finished.connect(on_finished)
+        self.quit_box = box
+        box.open()  # window-modal; a nested event loop (exec) would block whoever called close()
+        return True
+
+    def _stop_jobs(self, jobs: list) -> None:
+        """Ask each job to stop (it saves a checkpoint at its next step on its own; nothing
+        here waits for it), and take queued ones out of the queue."""
+        from workbench.jobs.rundir import request_cancel
+        from workbench.jobs.supervisor import QUEUED
+
+        sup = self._job_monitor.supervisor if self._job_monitor is not None else None
+        if sup is None:
+            return
+        for run in jobs:
+            try:
+                if run.status == QUEUED:
+                    sup.cancel(run.run_id)  # quick: it only leaves the queue
+                else:
+                    request_cancel(sup.run_dir(run.run_id))
+            except Exception as exc:  # noqa: BLE001 - quitting goes on; say what could not be stopped
+                self.statusBar().showMessage(f"Could not stop {run.run_id}: {exc}", 5000)
 
     def shutdown(self) -> None:
         """Save the window's settings and stop everything it runs (called on close)."""
