@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self._on_shortcuts_triggered,
-                                             "Ctrl+/")  # F1: the Rank page's key list
+                                             ["Ctrl+/", "F1"])  # F1 as the README promises
         self.about_action = self._action(f"&About {APP_NAME}", self._on_about_triggered)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(self.shortcuts_action)

@@ -210,7 +210,7 @@ class RankingPanel(QWidget):
              if self.diff_button.isEnabled() else None)
         bind("E", lambda: self.open_edit_dialog(0))
         bind("N", self._focus_note)
-        bind("?,Shift+?,F1", self.cheatsheet.toggle)
+        bind("?,Shift+?", self.cheatsheet.toggle)  # F1 is the window's Keyboard Shortcuts dialog
         for key, (flag, _text) in FLAG_KEYS.items():
             bind(key, lambda f=flag: self.flag_buttons[f].toggle())
         # Ctrl+Z / Ctrl+Shift+Z, only while no window action owns them (the main window's Edit menu
