@@ -98,6 +98,7 @@ class TrainingPanel(QWidget):
         self._start_attempted: set[str] = set()
         self._busy: dict[str, str] = {}  # run id -> "cancelling" / "resuming"
         self._merge_run: Optional[str] = None
+        self._run_configs: dict[str, Optional[dict]] = {}  # run id -> its config.yaml
         self._merge_tailer: Optional[EventTailer] = None
         self._merge_log = ""
         self.stage = "sft"
@@ -416,16 +417,32 @@ class TrainingPanel(QWidget):
     def _update_pipeline_io(self) -> None:
         for stage, card in self.pipeline.cards.items():
             sdef, form = STAGES[stage], self.forms[stage]
+            # The inputs of the run whose status the card shows (a preset applied to the form
+            # afterwards is the *next* run: its model beside this run's status misled); the form's
+            # values while the stage has no run yet.
+            run = stage_status(self._runs, stage).run
+            config = self._run_config(run) if run is not None else None
+            value = (lambda path, c=config: get_path(c, path, None)) if config is not None else form.value
             if stage == "ppo":
-                inputs = [f"Policy: {_short(form.value('policy_model'))}",
-                          f"Reward: {_short(form.value('reward_model'))}",
-                          f"Prompts: {form.value('prompt_dataset') or _DASH}"]
+                inputs = [f"Policy: {_short(value('policy_model'))}",
+                          f"Reward: {_short(value('reward_model'))}",
+                          f"Prompts: {value('prompt_dataset') or _DASH}"]
             else:
-                data = form.value(sdef.dataset_field) or _DASH
-                snap = form.value(sdef.snapshot_field)
-                inputs = [f"Model: {_short(form.value(sdef.model_field))}",
+                data = value(sdef.dataset_field) or _DASH
+                snap = value(sdef.snapshot_field)
+                inputs = [f"Model: {_short(value(sdef.model_field))}",
                           f"Data: {data}" + (f" @ {snap[:8]}" if snap else "")]
             card.set_io(inputs, self._output_line(stage))
+
+    def _run_config(self, run: RunInfo) -> Optional[dict]:
+        """A run's ``config.yaml`` (read once per run: it never changes), ``None`` if unreadable."""
+        if run.run_id not in self._run_configs:
+            try:
+                data = yaml.safe_load((Path(run.path) / "config.yaml").read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError, UnicodeDecodeError):
+                data = None
+            self._run_configs[run.run_id] = data if isinstance(data, dict) else None
+        return self._run_configs[run.run_id]
 
     def _stage_output(self, stage: str) -> Optional[RunOutput]:
         run = self._latest(stage, (COMPLETED,))
