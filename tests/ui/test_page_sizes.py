@@ -188,3 +188,23 @@ def test_the_default_size_is_bounded_by_the_screen(qtbot, tmp_path):
     qtbot.addWidget(window)
     assert window.width() < avail.width() and window.height() < avail.height(), (window.size(), avail)
     assert window.height() <= DEFAULT_SIZE.height() and window.width() <= DEFAULT_SIZE.width()
+
+
+def test_the_datasets_page_gives_the_records_the_room(qtbot, tmp_path):
+    """At 1280x720 the dataset list took ~half the width for three datasets and the records ~12 rows."""
+    from PySide6.QtCore import QSize
+
+    root = tmp_path / "ws"
+    build_workspace(root)
+    window = MainWindow(workspace_path=root, gpu_probe_delay_ms=None, demo_dir=tmp_path / "demo")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.resize(QSize(1280, 720))
+    page = window.show_page("Datasets")
+    qtbot.waitUntil(lambda: page.table.model().rowCount() > 0, timeout=10000)
+    left, right = page.splitter.sizes()
+    assert left <= 0.3 * (left + right), (left, right)
+    rows = page.table.viewport().height() // page.table.verticalHeader().defaultSectionSize()
+    assert rows >= 13, rows
+    window.shutdown()

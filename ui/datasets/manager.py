@@ -96,7 +96,7 @@ class DatasetManagerPanel(QWidget):
         splitter.addWidget(self.right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([490, 790])
+        splitter.setSizes([300, 980])  # the dataset list needs its columns, the records the rest
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
@@ -261,7 +261,7 @@ class DatasetManagerPanel(QWidget):
         self.right.addWidget(top)
         self.right.addWidget(self.detail)
         self.right.setChildrenCollapsible(False)
-        self.right.setSizes([380, 420])
+        self.right.setSizes([470, 330])  # about 15 record rows at 1280x720, the detail below
 
     def _bind_keys(self) -> None:
         def bind(key, slot, widget=None):

@@ -108,7 +108,7 @@ class RankingPanel(QWidget):
         self.new_queue_button = self._tool("New queue\u2026", "Set up what to rank and how", self.open_queue_dialog)
         self.generate_button = self._tool("Generate\u2026", "Sample candidates from a model into the queue (a job)",
                                           lambda: self.open_generation_dialog())
-        self.compare_button = self._tool("Compare models\u2026", "Blind before/after comparison of two models",
+        self.compare_button = self._tool("Compare\u2026", "Compare two models blind: a before/after comparison",
                                          lambda: self.open_comparison_dialog())
         self.quality_button = self._tool("Quality\u2026", "Agreement, self-consistency, position bias, comparisons",
                                          self.open_quality_dialog)
@@ -122,7 +122,7 @@ class RankingPanel(QWidget):
         self.progress_bar.setMaximumHeight(8)
         bar = QHBoxLayout()
         bar.setSpacing(6)
-        bar.addWidget(QLabel("Queue"))
+        self.queue_combo.setToolTip("The ranking queue: what to rank, how, and by whom")
         bar.addWidget(self.queue_combo)
         bar.addWidget(self.new_queue_button)
         bar.addSpacing(8)
@@ -592,7 +592,7 @@ class RankingPanel(QWidget):
         for label, cand, arm in zip(letters, d.item.candidates, d.item.arms or (None,) * len(d.item.candidates)):
             who, ref = model_name(cand.model) if cand.model else "unknown model", cand.model or "unknown model"
             if cand.checkpoint and cand.checkpoint not in who:
-                who += f" ({cand.checkpoint})"
+                who += f" ({model_name(cand.checkpoint) if '/checkpoints/' in cand.checkpoint else cand.checkpoint})"
                 ref += f" ({cand.checkpoint})"
             if arm and spec is not None and spec.compare is not None:
                 ref = spec.compare.label_a if arm == "a" else spec.compare.label_b

@@ -129,7 +129,7 @@ class QualityDialog(QDialog):
                 table.item(row, 0).setToolTip(comparison_verdict(r))
             self.body_layout.addWidget(table)
         else:
-            self.body_layout.addWidget(QLabel("No comparison queue yet (Compare models\u2026)."))
+            self.body_layout.addWidget(QLabel("No comparison queue yet (Compare\u2026 on the Rank page)."))
         self._heading("Annotators")
         self.body_layout.addWidget(_table("countsTable", ["Annotator", "Rankings", "Prompts", "Pairwise", "K-wise",
                                                           "Ties", "All bad", "Repeats", "Skips", "Flags"], [
