@@ -617,7 +617,21 @@ class RankingPanel(QWidget):
         dialog.preferred_requested.connect(lambda text, cid: self._save_preferred(dialog, item, text, cid))
         self._keep(dialog)
         dialog.open()
+        self._place_below_prompt(dialog)
         return dialog
+
+    def _place_below_prompt(self, dialog: QWidget) -> None:
+        """Put the edit dialog over the responses, under the prompt (it opened centred, over the
+        prompt the edit is about); kept on the screen."""
+        prompt = self.item_view.prompt_view
+        top = prompt.mapToGlobal(prompt.rect().bottomLeft()).y() + 8
+        cols = self.columns.mapToGlobal(self.columns.rect().center()).x()
+        frame = dialog.frameGeometry()
+        x, y = cols - frame.width() // 2, top
+        screen = (self.screen() or dialog.screen()).availableGeometry()
+        x = max(screen.left(), min(x, screen.right() - frame.width()))
+        y = max(screen.top(), min(y, screen.bottom() - frame.height()))
+        dialog.move(x, y)
 
     def _as_response(self, item: Q.QueueItem, text: str) -> Any:
         return [{"role": "assistant", "content": text}] if isinstance(item.prompt, list) else text

@@ -304,3 +304,30 @@ def test_a_finished_comparison_shows_its_verdict_with_readable_model_names(qtbot
     assert panel.empty_view.verdict.text() == (
         "B (ppo-9f3e step-120) wins 75% [30%, 95%] of 4 decisive \u00b7 ties 1 \u00b7 n 5 \u00b7 against A (demo-base)")
     assert panel.empty_view.verdict.isVisible()
+
+
+def test_the_edit_dialog_leaves_the_prompt_in_view(qtbot, tmp_path, open_panel):
+    """It opened centred on the page, over the (long, multi-turn) prompt the edit is about."""
+    from workbench.store import annotations as A
+
+    root = tmp_path / "ws"
+    chat = [{"role": "system", "content": "You are a careful assistant. " * 6},
+            {"role": "user", "content": "Here is my code:\n\n" + "\n".join(f"line {i} = {i} * 2" for i in range(12))},
+            {"role": "assistant", "content": "What should it do?"},
+            {"role": "user", "content": "Reverse the list without copying it."}]
+    with Workspace.init(root) as ws, ws.transaction() as c:
+        pid = A.add_prompt(c, chat)
+        for text in ("Use `items.reverse()`.", "Use `items[::-1]` (this copies)."):
+            A.add_candidate(c, pid, [{"role": "assistant", "content": text}], model="m")
+    create_queue(root)
+    panel = open_panel(root)
+    panel.resize(1100, 760)
+    qtbot.wait(50)
+    panel.item_view.fit_prompt()
+    qtbot.wait(20)
+    dialog = panel.open_edit_dialog(1)
+    qtbot.waitExposed(dialog)
+    prompt = panel.item_view.prompt_view
+    bottom = prompt.mapToGlobal(prompt.rect().bottomLeft()).y()
+    assert dialog.frameGeometry().top() >= bottom, (dialog.frameGeometry(), bottom)
+    dialog.reject()
