@@ -28,6 +28,7 @@ from workbench.store import browse
 from workbench.store.browse import NO_SPLIT, BrowseQuery, DatasetSummary
 from workbench.store.workspace import Workspace
 
+from ..common.text import plural
 from ..common.worker import Task, run_in_thread
 from .commands import EditRecordCommand, RecordChanger, SetDeletedCommand, push
 from .dataset_list import DatasetListView
@@ -411,7 +412,8 @@ class DatasetManagerPanel(QWidget):
         if s.counted:
             lines = [f"{s.name}: {s.kind}, {s.style} style, {s.rows:,} rows "
                      f"(train {s.train:,}, validation {s.validation:,}, no split {s.unassigned:,}), "
-                     f"{s.deleted:,} deleted."]
+                     f"{s.deleted - s.edited:,} deleted"
+                     + (f", {plural(s.edited, 'edited record')} (the originals are kept)." if s.edited else ".")]
         else:
             lines = [f"{s.name}: {s.kind}, {s.style} style; counting rows\u2026"]
         if s.snapshots:

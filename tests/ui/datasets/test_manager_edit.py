@@ -66,6 +66,9 @@ def test_edit_through_the_dialog_then_undo_and_redo(qtbot, datasets_ws, open_pan
     assert panel.detail.chosen.title.text() == "Chosen  (score 9)"
     assert f"edit of record #{old_id}" in panel.detail.lineage.text()
     assert panel.undo_stack.undoText() == f"Edit record #{old_id}"
+    # The dataset card counts the edit as an edit, not as "1 deleted".
+    qtbot.waitUntil(lambda: "1 edited record" in panel.dataset_card.text(), timeout=5000)
+    assert "0 deleted" in panel.dataset_card.text()
 
     undo_keys(qtbot, panel)
     assert cells(panel, "chosen")[1] == PAIRS[1]["chosen"]
