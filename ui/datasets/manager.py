@@ -731,6 +731,12 @@ class DatasetManagerPanel(QWidget):
             self.model.refresh()      # restored rows come back in their place
         else:
             self.model.forget(ids)
+        current = self.table.currentIndex()
+        if current.isValid() and not self.selected_ids():
+            # The rows went away: the next one becomes the selection, so the detail pane shows the
+            # selected record (it showed a neighbour nobody had selected).
+            self.table.selectionModel().select(current, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                                               | self.table.selectionModel().SelectionFlag.Rows)
         self._show_current_detail()
         self._after_change()
 

@@ -791,8 +791,9 @@ NO_WORKSPACE = "Open a workspace to train."
 
 # -- module helpers ---------------------------------------------------------------------------
 def _short(ref: Optional[str]) -> str:
-    name = model_name(ref)
-    return f"run {name}" if ref and "/checkpoints/" in str(ref) else name
+    if not ref:
+        return "\u2014"
+    return f"run {model_name(ref)}" if "/checkpoints/" in str(ref) else str(ref)  # a folder or hub id as typed
 
 
 def form_value(form: ConfigFormView, path: str) -> Any:

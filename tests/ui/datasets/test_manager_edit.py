@@ -193,3 +193,15 @@ def test_a_deleted_search_hit_drops_out_and_an_edit_is_searchable(qtbot, dataset
     click_row(qtbot, panel.table, 0)
     qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
     assert panel.model.rowCount() == 0
+
+
+def test_after_delete_the_detail_shows_only_a_selected_record(qtbot, datasets_ws, open_panel):
+    """After Delete the detail pane kept showing a record that was no longer selected (or gone)."""
+    panel = open_panel(datasets_ws)
+    select_dataset(qtbot, panel, "pairs")
+    ids = [panel.model.record_id(r) for r in range(6)]
+    click_row(qtbot, panel.table, 2)
+    assert panel.detail.detail is not None and panel.detail.detail.record.id == ids[2]
+    qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
+    shown = panel.detail.detail
+    assert shown is None or (shown.record.id != ids[2] and shown.record.id in panel.selected_ids())

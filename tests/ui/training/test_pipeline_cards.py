@@ -27,14 +27,14 @@ def test_the_card_keeps_its_runs_model_when_a_preset_changes_the_form(qtbot, tmp
     try:
         card = panel.pipeline.cards["sft"]
         qtbot.waitUntil(lambda: "completed \u00b7 step 750" in card.status.text(), timeout=10000)
-        assert "Model: demo-base" in card.inputs.text()          # what the run was trained from
+        assert "Model: ./models/demo-base" in card.inputs.text()  # what the run was trained from
         combo = panel.preset_combo
         names = [combo.itemData(i) for i in range(combo.count())]
         combo.setFocus()
         for _ in range(names.index("qwen2.5-1.5b-12gb")):
             qtbot.keyClick(combo, Qt.Key.Key_Down)
         assert panel.form.values()["model"]["ref"] == "Qwen/Qwen2.5-1.5B-Instruct"
-        assert "Model: demo-base" in card.inputs.text() and "Qwen" not in card.inputs.text()
+        assert "Model: ./models/demo-base" in card.inputs.text() and "Qwen" not in card.inputs.text()
         # A stage without runs shows what its form would train.
         reward = panel.pipeline.cards["reward"]
         assert reward.inputs.text().startswith("Model:")
