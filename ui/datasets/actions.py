@@ -217,10 +217,12 @@ class DedupDialog(_ActionDialog):
             return  # the user switched modes meanwhile; the rescan follows
         self.duplicates = len(dupes)
         if dupes:
+            one = len(dupes) == 1
+            verb = ("is an" if mode[0] in "aeiou" else "is a") if one else "are"
             self.preview.setText(
-                f"{len(dupes):,} of {scanned:,} rows {('is an' if mode[0] in 'aeiou' else 'is a') if len(dupes) == 1 else 'are'} {mode} "
-                f"{'duplicate' if len(dupes) == 1 else 'duplicates'} of an earlier row. The first occurrence "
-                f"of each is kept; {'the later copy' if len(dupes) == 1 else f'the {len(dupes):,} later copies'} "
+                f"{len(dupes):,} of {scanned:,} rows {verb} {mode} "
+                f"{'duplicate' if one else 'duplicates'} of an earlier row. The first occurrence "
+                f"of each is kept; {'the later copy' if one else f'the {len(dupes):,} later copies'} "
                 "will be removed.")
             self.primary.setText(f"Remove {plural(len(dupes), 'duplicate')}…")
             self.primary.setEnabled(True)
