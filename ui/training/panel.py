@@ -99,6 +99,7 @@ class TrainingPanel(QWidget):
         self._busy: dict[str, str] = {}  # run id -> "cancelling" / "resuming"
         self._merge_run: Optional[str] = None
         self._run_configs: dict[str, Optional[dict]] = {}  # run id -> its config.yaml
+        self.merge_dialog: Optional[QFileDialog] = None  # "where to" of a merge, while it is up
         self._merge_tailer: Optional[EventTailer] = None
         self._merge_log = ""
         self.stage = "sft"
@@ -644,16 +645,38 @@ class TrainingPanel(QWidget):
             rank.open_comparison_dialog(base, model)
 
     def _on_merge_clicked(self) -> None:
+        """Ask where the merged model goes (default ``models/<run>-merged``), then merge there."""
         out = self.after_run.output
+        if out is None or self._root is None:
+            return
+        from workbench.train.merge import default_output
+
+        dialog = QFileDialog(self, "Save the merged model as a folder",
+                             str(default_output(Path(out.checkpoint), self._root)))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Merge here")
+        dialog.fileSelected.connect(lambda path, o=out: self._start_merge(o, Path(path)))
+        dialog.finished.connect(lambda _r: setattr(self, "merge_dialog", None))
+        self.merge_dialog = dialog
+        dialog.open()  # window-modal, not a nested event loop
+
+    def _start_merge(self, out: RunOutput, output: Path) -> None:
         sup = self._monitor.supervisor if self._monitor else None
-        if out is None or sup is None:
+        if sup is None or self._root is None:
             return
         source = out.checkpoint
+        try:  # inside the workspace: relative, so the config stays valid if the workspace moves
+            output_ref = output.resolve().relative_to(self._root.resolve()).as_posix()
+        except ValueError:
+            output_ref = str(output)
         self.after_run.set_merge_state(True, "Starting the merge job\u2026")
 
         def work(progress, cancel):  # noqa: ARG001 - worker signature
             # The merge runs on the CPU: it does not wait behind a training job for the GPU.
-            return sup.start("merge", {"source": str(source), "overwrite": True}, queue=False).run_id
+            # overwrite: only a previous export may be replaced (the core refuses anything else).
+            return sup.start("merge", {"source": str(source), "output": output_ref, "overwrite": True},
+                             queue=False).run_id
 
         self._spawn(work, self._on_merge_started,
                     on_failure=lambda e: self.after_run.set_merge_state(False, f"Could not start the merge: {e}"))
