@@ -71,7 +71,7 @@ def close_on_termination_signals(app: QApplication) -> None:
     def close_and_quit() -> None:
         for widget in app.topLevelWidgets():
             if isinstance(widget, MainWindow):
-                widget.close()  # saves settings, cancels a demo build, stops the monitors
+                widget.close_without_asking()  # saves settings, cancels a demo build, stops the monitors
         app.quit()
 
     notifier.activated.connect(drain)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 # ``Qt`` namespace (~20 ms of enum set-up in PySide6), the job supervisor or
 # the welcome screen before the first paint; those are imported where used.
 from PySide6.QtCore import QEvent, QSize, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPalette, QUndoGroup
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QPalette, QUndoGroup
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMenu,
                                QStackedWidget, QVBoxLayout, QWidget)
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 APP_NAME = "RLHF Workbench"
 DEFAULT_SIZE = QSize(1200, 780)
+#: Room left for the window manager's title bar and borders when fitting the window to the screen.
+FRAME_ALLOWANCE = QSize(8, 36)
 #: The GPU probe starts this long after the window is shown (it imports torch
 #: in a child process: a few seconds of CPU that should not slow start-up).
 GPU_PROBE_DELAY_MS = 3000
@@ -92,6 +94,8 @@ class MainWindow(QMainWindow):
         self._demo_quick = demo_quick
         self._demo_dialog = None
         self._shut_down = False
+        self._quit_anyway = False
+        self.quit_box = None  # the "Quit while jobs run?" question while it is up
         self._first_paint_done = False
         self._pending_page: Optional[str] = None
 
@@ -409,7 +413,7 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self._on_shortcuts_triggered,
-                                             "Ctrl+/")  # F1: the Rank page's key list
+                                             ["Ctrl+/", "F1"])  # F1 as the README promises
         self.about_action = self._action(f"&About {APP_NAME}", self._on_about_triggered)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(self.shortcuts_action)
@@ -497,6 +501,9 @@ class MainWindow(QMainWindow):
             page = build_page(spec, slot)
             slot.layout().addWidget(page)
             page.show()  # the layout would show it only from a queued call, a beat later
+            from .common.wheel_guard import guard_wheel_in
+
+            guard_wheel_in(page)  # no field of a page changes under a scrolling wheel
             self._built[spec.title] = page
             stack = getattr(page, "undo_stack", None)
             if stack is not None:
@@ -527,9 +534,29 @@ class MainWindow(QMainWindow):
         geometry = self._settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(DEFAULT_SIZE)
+        self._fit_to_screen()
         state = self._settings.window_state()
         if state is not None:
             self.restoreState(state)
+
+    def _fit_to_screen(self) -> None:
+        """Never larger than the screen's available area (the default 1200x780 is taller than a
+        1280x720 screen; a geometry saved on a bigger monitor comes back on a smaller one)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        # Before the first show the frame is unknown: leave room for a title bar and borders.
+        frame = QSize(self.frameGeometry().width() - self.width(), self.frameGeometry().height() - self.height())
+        if frame.isNull() or not self.isVisible():
+            frame = FRAME_ALLOWANCE
+        size = self.size().boundedTo(avail.size() - frame)
+        if size != self.size():
+            self.resize(size)
+        x = min(max(self.x(), avail.left()), avail.right() - size.width() - frame.width() + 1)
+        y = min(max(self.y(), avail.top()), avail.bottom() - size.height() - frame.height() + 1)
+        if (x, y) != (self.x(), self.y()):
+            self.move(max(x, avail.left()), max(y, avail.top()))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -566,8 +593,95 @@ class MainWindow(QMainWindow):
             self.show_page(title)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self._shut_down and not self._quit_anyway and self.ask_before_quit():
+            event.ignore()  # asked (window-modal, never blocking): the answer closes the window or not
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    def close_without_asking(self) -> bool:
+        """Close even while jobs run (a termination signal: nobody is there to answer)."""
+        self._quit_anyway = True
+        return self.close()
+
+    def active_jobs(self) -> list:
+        """The workspace's running and queued runs the user started (not the GPU probe)."""
+        if self._job_monitor is None or self._workspace_path is None:
+            return []
+        return [r for r in self._job_monitor.active_runs() if r.stage != "probe"]
+
+    def ask_before_quit(self) -> bool:
+        """Quitting while jobs run: say that they keep running and will be re-attached, and offer
+        to stop them. Returns whether it asked (then :attr:`quit_box` is up until answered; "Quit"
+        or "Stop and quit" close the window)."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        from workbench.jobs.supervisor import QUEUED
+
+        from .common.names import short_run_name
+        from .common.text import plural
+
+        if self.quit_box is not None:
+            self.quit_box.raise_()
+            return True
+        jobs = self.active_jobs()
+        if not jobs:
+            return False
+        running = [r for r in jobs if r.status != QUEUED]
+        queued = [r for r in jobs if r.status == QUEUED]
+        names = ", ".join(short_run_name(r.run_id) + (f" (step {r.last_step})" if r.last_step else "")
+                          for r in running)
+        text = (f"{plural(len(running), 'job')} still running: {names}." if running else
+                f"{plural(len(queued), 'job')} waiting in the queue.")
+        more = ("Running jobs keep running after you quit, in their own processes. When you open this "
+                "workspace again, the Runs page re-attaches to them: curves, samples and logs continue "
+                "where they are.")
+        if queued:
+            more += f" {plural(len(queued), 'queued job')} start{'s' if len(queued) == 1 else ''} " \
+                    "once the workspace is open again."
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while jobs run?", text,
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText(more + "\n\nStopping saves a checkpoint at the next step, so a run can be "
+                               "resumed later.")
+        keep = box.addButton("Quit, keep running", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Don't quit", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(stay)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def on_finished(_result: int) -> None:
+            self.quit_box = None
+            clicked = box.clickedButton()
+            if clicked is stop:
+                self._stop_jobs(jobs)
+            if clicked in (keep, stop):
+                self._quit_anyway = True
+                self.close()
+
+        box.finished.connect(on_finished)
+        self.quit_box = box
+        box.open()  # window-modal; a nested event loop (exec) would block whoever called close()
+        return True
+
+    def _stop_jobs(self, jobs: list) -> None:
+        """Ask each job to stop (it saves a checkpoint at its next step on its own; nothing
+        here waits for it), and take queued ones out of the queue."""
+        from workbench.jobs.rundir import request_cancel
+        from workbench.jobs.supervisor import QUEUED
+
+        sup = self._job_monitor.supervisor if self._job_monitor is not None else None
+        if sup is None:
+            return
+        for run in jobs:
+            try:
+                if run.status == QUEUED:
+                    sup.cancel(run.run_id)  # quick: it only leaves the queue
+                else:
+                    request_cancel(sup.run_dir(run.run_id))
+            except Exception as exc:  # noqa: BLE001 - quitting goes on; say what could not be stopped
+                self.statusBar().showMessage(f"Could not stop {run.run_id}: {exc}", 5000)
 
     def shutdown(self) -> None:
         """Save the window's settings and stop everything it runs (called on close)."""

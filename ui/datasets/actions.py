@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QFont, QFontDatabase, QPalette
 from PySide6.QtWidgets import (QComboBox, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
                                QLineEdit, QMessageBox, QSpinBox, QVBoxLayout, QWidget)
 
@@ -26,6 +26,7 @@ from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo
 
 from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
+from ..common.text import plural
 
 
 def short_date(ts: float) -> str:
@@ -218,10 +219,14 @@ class DedupDialog(_ActionDialog):
             return  # the user switched modes meanwhile; the rescan follows
         self.duplicates = len(dupes)
         if dupes:
+            one = len(dupes) == 1
+            verb = ("is an" if mode[0] in "aeiou" else "is a") if one else "are"
             self.preview.setText(
-                f"{len(dupes):,} of {scanned:,} rows are {mode} duplicates of an earlier row. "
-                f"The first occurrence of each is kept; the {len(dupes):,} later copies will be removed.")
-            self.primary.setText(f"Remove {len(dupes):,} duplicates…")
+                f"{len(dupes):,} of {scanned:,} rows {verb} {mode} "
+                f"{'duplicate' if one else 'duplicates'} of an earlier row. The first occurrence "
+                f"of each is kept; {'the later copy' if one else f'the {len(dupes):,} later copies'} "
+                "will be removed.")
+            self.primary.setText(f"Remove {plural(len(dupes), 'duplicate')}…")
             self.primary.setEnabled(True)
         else:
             self.preview.setText(f"No {mode} duplicates among {scanned:,} rows: nothing to remove.")
@@ -231,10 +236,10 @@ class DedupDialog(_ActionDialog):
         n = self.duplicates or 0
         self.confirm_box = confirm(
             self, "Remove duplicates",
-            f"Remove {n:,} {self.mode} duplicate rows from “{self.dataset_name}”?",
+            f"Remove {plural(n, f'{self.mode} duplicate row')} from “{self.dataset_name}”?",
             "They are soft-deleted, not erased: show deleted rows in the dataset manager to restore "
             "them. Frozen snapshots keep them.",
-            f"Remove {n:,} rows", self.start)
+            f"Remove {plural(n, 'row')}", self.start)
 
     def start(self) -> None:
         root, name, mode = self.root, self.dataset_name, self.mode
@@ -248,7 +253,7 @@ class DedupDialog(_ActionDialog):
         self.primary.setText(self.PRIMARY)
         self.preview.setText("")
         self.show_result(
-            f"Removed {report.removed:,} {report.mode} duplicates: “{report.dataset}” went from "
+            f"Removed {plural(report.removed, f'{report.mode} duplicate')}: “{report.dataset}” went from "
             f"{report.rows_before:,} to {report.rows_before - report.removed:,} rows.\n"
             "The removed rows are soft-deleted: show deleted rows in the dataset manager to restore them.")
         if report.removed:
@@ -393,6 +398,15 @@ class FreezeDialog(_ActionDialog):
         self.note_edit = QLineEdit()
         self.note_edit.setPlaceholderText("What this snapshot is for, e.g. “reward model v2 training set”")
         self.form.addRow("Note", self.note_edit)
+        # The full hash in a field of its own: a 64-character word in a wrapped label was clipped.
+        self.hash_field = QLineEdit()
+        self.hash_field.setObjectName("snapshotHash")
+        self.hash_field.setReadOnly(True)
+        self.hash_field.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.hash_field.setToolTip("The snapshot's full content hash (select to copy)")
+        self.hash_field.setMinimumWidth(self.hash_field.fontMetrics().horizontalAdvance("0" * 64) + 16)
+        self.hash_field.hide()
+        self.layout().insertWidget(self.layout().indexOf(self.result) + 1, self.hash_field)
         self.snapshot = None
         self.created: Optional[bool] = None
 
@@ -400,8 +414,12 @@ class FreezeDialog(_ActionDialog):
         info = self.info
         if info is None:
             return
-        if info.snapshots:
-            self.preview.setText(f"{len(info.snapshots)} earlier snapshot(s), the latest "
+        if self.created and self.snapshot is not None:  # just frozen: say so, not "No snapshot yet"
+            self.preview.setText(f"The latest of {plural(len(info.snapshots), 'snapshot')} is "
+                                 f"{self.snapshot.hash[:12]}, made now: it holds these {info.rows:,} rows and "
+                                 "their splits; training runs refer to it by hash.")
+        elif info.snapshots:
+            self.preview.setText(f"{plural(len(info.snapshots), 'earlier snapshot')}, the latest "
                                  f"{info.snapshots[-1][:12]}. A snapshot keeps these {info.rows:,} rows and "
                                  "their splits as they are now; training runs refer to it by hash.")
         else:
@@ -427,10 +445,14 @@ class FreezeDialog(_ActionDialog):
         self.panel.set_status("")
         if created:
             self.show_result(f"Snapshot {snap.hash[:12]} created: {snap.rows:,} rows frozen"
-                             + (f" (“{snap.note}”)." if snap.note else ".") + f"\nFull hash: {snap.hash}")
+                             + (f" (“{snap.note}”)." if snap.note else ".") + " Its full hash:")
             self.changed.emit(self.dataset_name)
+            self.reload()  # the summary and preview of the dataset as it is now (frozen)
         else:
             self.show_result(f"Nothing changed since snapshot {snap.hash[:12]} of {short_date(snap.created_at)}"
                              + (f" (“{snap.note}”)" if snap.note else "")
                              + f": its {snap.rows:,} rows are already frozen, so no new snapshot was made.")
-        self.primary.setEnabled(True)
+        self.hash_field.setText(snap.hash)
+        self.hash_field.setCursorPosition(0)
+        self.hash_field.show()
+        self.primary.setEnabled(not self.panel.busy)  # re-enabled by load() once the reload is in

@@ -32,6 +32,7 @@ from workbench.store.records import KINDS
 
 from ..common.render import plain_preview
 from ..common.progress_panel import ProgressPanel, error_text, with_workspace
+from ..common.text import human_size
 
 _KIND_HELP = {"sft": "SFT demonstrations", "preference": "preference pairs", "prompts": "prompts only",
               "unpaired": "unpaired (KTO) labels"}
@@ -156,7 +157,7 @@ class FilePage(QWizardPage):
                 # Cheap: a stat and at most 4 KB read, fine on the GUI thread.
                 self.format = readers.detect_format(self.path)
                 size = readers.file_size(self.path)
-                self.format_label.setText(f"Format: {self.format.upper()} · {size / 1e6:,.1f} MB")
+                self.format_label.setText(f"Format: {self.format.upper()} · {human_size(size)}")
             except WorkbenchError as exc:
                 self.format_label.setText(str(exc))
             except OSError as exc:

@@ -28,6 +28,7 @@ from workbench.store import browse
 from workbench.store.browse import NO_SPLIT, BrowseQuery, DatasetSummary
 from workbench.store.workspace import Workspace
 
+from ..common.text import plural
 from ..common.worker import Task, run_in_thread
 from .commands import EditRecordCommand, RecordChanger, SetDeletedCommand, push
 from .dataset_list import DatasetListView
@@ -96,7 +97,7 @@ class DatasetManagerPanel(QWidget):
         splitter.addWidget(self.right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([490, 790])
+        splitter.setSizes([300, 980])  # the dataset list needs its columns, the records the rest
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
@@ -261,7 +262,7 @@ class DatasetManagerPanel(QWidget):
         self.right.addWidget(top)
         self.right.addWidget(self.detail)
         self.right.setChildrenCollapsible(False)
-        self.right.setSizes([380, 420])
+        self.right.setSizes([470, 330])  # about 15 record rows at 1280x720, the detail below
 
     def _bind_keys(self) -> None:
         def bind(key, slot, widget=None):
@@ -411,7 +412,8 @@ class DatasetManagerPanel(QWidget):
         if s.counted:
             lines = [f"{s.name}: {s.kind}, {s.style} style, {s.rows:,} rows "
                      f"(train {s.train:,}, validation {s.validation:,}, no split {s.unassigned:,}), "
-                     f"{s.deleted:,} deleted."]
+                     f"{s.deleted - s.edited:,} deleted"
+                     + (f", {plural(s.edited, 'edited record')} (the originals are kept)." if s.edited else ".")]
         else:
             lines = [f"{s.name}: {s.kind}, {s.style} style; counting rows\u2026"]
         if s.snapshots:
@@ -729,6 +731,12 @@ class DatasetManagerPanel(QWidget):
             self.model.refresh()      # restored rows come back in their place
         else:
             self.model.forget(ids)
+        current = self.table.currentIndex()
+        if current.isValid() and not self.selected_ids():
+            # The rows went away: the next one becomes the selection, so the detail pane shows the
+            # selected record (it showed a neighbour nobody had selected).
+            self.table.selectionModel().select(current, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                                               | self.table.selectionModel().SelectionFlag.Rows)
         self._show_current_detail()
         self._after_change()
 

@@ -1,6 +1,6 @@
 """The on-screen cheat sheet: the keys of the current mode as key caps, always visible.
 
-A single calm row under the columns; ``?`` or F1 expands it to every key of
+A single calm row under the columns; ``?`` expands it to every key of
 the page (the same list :meth:`RankingPanel.shortcuts` gives the main
 window's Keyboard Shortcuts dialog).
 """
@@ -33,7 +33,7 @@ ALL_KEYS = [
     ("E", "edit a response (demonstration or better candidate)"),
     ("N", "write a rationale note; Enter or Esc returns"),
     ("U / O / F", "flag unsafe / off-topic / factual error"),
-    ("? or F1", "show or hide all keys"),
+    ("?", "show or hide all keys"),
 ]
 
 _CAP_STYLE = ("QLabel { border: 1px solid palette(mid); border-radius: 4px; padding: 1px 6px;"

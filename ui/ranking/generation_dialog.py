@@ -107,7 +107,7 @@ class SamplingForm(QWidget):
         rows = [("Responses per prompt", self.n, "n")] if with_n else []
         rows += [("Temperature", self.temperature, "temperature"), ("Top-p", self.top_p, "top_p"),
                  ("Max new tokens", self.max_new_tokens, "max_new_tokens"), ("Seed", self.seed, "seed"),
-                 ("Prompts (at most)", self.limit, "limit")]
+                 ("Distinct prompts (at most)", self.limit, "limit")]
         for label, widget, name in rows:
             widget.setToolTip(help_[name])
             widget.setObjectName(name)
@@ -173,6 +173,7 @@ class GenerationDialog(_JobDialog):
         self.root = root
         self.model = ModelPicker(root, model)
         self.source = PromptSourceCombo(conn, include_all=False)
+        self.source.select_default()
         self.sampling = SamplingForm()
         self.rank_now = QCheckBox("Rank these candidates as they arrive (switch the queue)")
         self.rank_now.setChecked(True)
@@ -218,6 +219,7 @@ class ComparisonDialog(_JobDialog):
         self.model_a = ModelPicker(root, model_a)
         self.model_b = ModelPicker(root, model_b)
         self.source = PromptSourceCombo(conn, include_all=False)
+        self.source.select_default()
         self.sampling = SamplingForm(with_n=False, limit=100)
         self.annotator = QLineEdit(annotator)
         self.start_button.setText("Start comparison")

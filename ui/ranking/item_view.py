@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButt
 
 from workbench.store.queue import QueueItem
 
+from ui.common.elided_label import ElidedLabel
 from ui.common.render import MarkdownView
 
 from .columns import ComparisonColumnsView
@@ -104,17 +105,16 @@ class ItemView(QWidget):
         self.diff_button.toggled.connect(self.columns.set_diff)
         decision.addWidget(self.diff_button)
         # -- the last decision
-        self.last_label = QLabel()
-        self.last_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
+        self.last_label = ElidedLabel()
         self.last_label.setObjectName("lastDecision")
         self.last_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.reveal_button = _toggle("Reveal models", "Show which models wrote the last decided item (R)")
-        self.reveal_label = QLabel()
-        self.reveal_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
+        # Revealed model paths are long: elided in the middle (run folder and step stay readable).
+        self.reveal_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.reveal_label.setObjectName("revealLabel")
         self.reveal_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         last = QHBoxLayout()
-        last.addWidget(self.last_label)
+        last.addWidget(self.last_label, 1)
         last.addWidget(self.reveal_button)
         last.addWidget(self.reveal_label, 1)
 
@@ -185,6 +185,15 @@ class EmptyStateView(QWidget):
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.verdict = QLabel()  # a blind comparison's result, where the comparison ends
+        self.verdict.setObjectName("verdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        vf = QFont(self.verdict.font())
+        vf.setPointSizeF(vf.pointSizeF() * 1.15)
+        self.verdict.setFont(vf)
+        self.verdict.hide()
         self.new_queue = QPushButton("New queue\u2026")
         self.generate = QPushButton("Generate candidates\u2026")
         buttons = QHBoxLayout()
@@ -195,10 +204,15 @@ class EmptyStateView(QWidget):
         lay = QVBoxLayout(self)
         lay.addStretch(1)
         lay.addWidget(self.title)
+        lay.addWidget(self.verdict)
         lay.addWidget(self.text)
         lay.addSpacing(12)
         lay.addLayout(buttons)
         lay.addStretch(2)
+
+    def set_verdict(self, text: str) -> None:
+        self.verdict.setText(text)
+        self.verdict.setVisible(bool(text))
 
     def show_state(self, title: str, text: str, *, actions: bool) -> None:
         self.title.setText(title)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QPushButton, QToolButton, QWidget
 
 from workbench.jobs.events import EventTailer, FinishedEvent, LogEvent, MetricEvent, StartedEvent, WarningEvent
 
+from ui.common.elided_label import ElidedLabel
 from ui.common.worker import Task, run_in_thread
 
 
@@ -29,8 +30,7 @@ class JobStripView(QFrame):
         super().__init__(parent)
         self.setObjectName("jobStrip")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.label = QLabel()
-        self.label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
+        self.label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)  # two checkpoint paths and a count
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)

@@ -44,11 +44,15 @@ from workbench.store import queue as Q
 from workbench.store.db import DEFAULT_LOCK_TIMEOUT_S, checkpoint_in_background, lock_timeout
 from workbench.store.workspace import Workspace
 
+from ui.common.elided_label import ElidedLabel
+from ui.common.names import model_name
+from ui.common.wheel_guard import guard_wheel_in
 from ui.common.worker import Task, run_in_thread
 
 from .cheatsheet import ALL_KEYS, CheatSheetView
 from .commands import DecisionCommand
 from .item_view import FLAG_KEYS, EmptyStateView, ItemView
+from .verdict import comparison_queue_name, comparison_verdict
 
 POLL_MS = 1000
 #: Checkpoint the WAL (off the GUI thread) once it holds this much.
@@ -109,34 +113,35 @@ class RankingPanel(QWidget):
     def _build(self) -> None:
         self.queue_combo = QComboBox()
         self.queue_combo.setObjectName("queueCombo")
-        self.queue_combo.setMinimumContentsLength(28)
+        self.queue_combo.setMinimumContentsLength(20)  # long names elide; the popup shows them whole
         self.queue_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.queue_combo.activated.connect(self._on_queue_combo_activated)
+        guard_wheel_in(self.queue_combo)  # the wheel over it never switches the queue by accident
         self.new_queue_button = self._tool("New queue\u2026", "Set up what to rank and how", self.open_queue_dialog)
         self.generate_button = self._tool("Generate\u2026", "Sample candidates from a model into the queue (a job)",
                                           lambda: self.open_generation_dialog())
-        self.compare_button = self._tool("Compare models\u2026", "Blind before/after comparison of two models",
+        self.compare_button = self._tool("Compare\u2026", "Compare two models blind: a before/after comparison",
                                          lambda: self.open_comparison_dialog())
         self.quality_button = self._tool("Quality\u2026", "Agreement, self-consistency, position bias, comparisons",
                                          self.open_quality_dialog)
         self.export_button = self._tool("Export\u2026", "Rankings to a preference dataset", self.open_export_dialog)
-        self.progress_label = QLabel()
-        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
+        self.progress_label = ElidedLabel()
         self.progress_label.setObjectName("progressLabel")
+        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
-        self.progress_bar.setFixedWidth(140)
+        self.progress_bar.setFixedWidth(90)
         self.progress_bar.setMaximumHeight(8)
         bar = QHBoxLayout()
         bar.setSpacing(6)
-        bar.addWidget(QLabel("Queue"))
+        self.queue_combo.setToolTip("The ranking queue: what to rank, how, and by whom")
         bar.addWidget(self.queue_combo)
         bar.addWidget(self.new_queue_button)
-        bar.addSpacing(12)
+        bar.addSpacing(8)
         for b in (self.generate_button, self.compare_button, self.quality_button, self.export_button):
             bar.addWidget(b)
-        bar.addStretch(1)
-        bar.addWidget(self.progress_label)
+        bar.addSpacing(12)
+        bar.addWidget(self.progress_label, 1)
         bar.addWidget(self.progress_bar)
 
         from .job_strip import JobStripView
@@ -218,7 +223,7 @@ class RankingPanel(QWidget):
              if self.diff_button.isEnabled() else None)
         bind("E", lambda: self.open_edit_dialog(0))
         bind("N", self._focus_note)
-        bind("?,Shift+?,F1", self.cheatsheet.toggle)
+        bind("?,Shift+?", self.cheatsheet.toggle)  # F1 is the window's Keyboard Shortcuts dialog
         for key, (flag, _text) in FLAG_KEYS.items():
             bind(key, lambda f=flag: self.flag_buttons[f].toggle())
         # Ctrl+Z / Ctrl+Shift+Z, only while no window action owns them (the main window's Edit menu
@@ -397,6 +402,8 @@ class RankingPanel(QWidget):
         queue.set_counts(counts)
         self._comparison = comparison
         self._update_progress()
+        if queue.is_comparison and queue.current is None:
+            self._show_state()  # the "Comparison done" screen shows the verdict just counted
 
     def _update_progress(self) -> None:
         q = self.queue
@@ -448,10 +455,16 @@ class RankingPanel(QWidget):
             elif self.job_strip.running:
                 why = ("Waiting for candidates", "The generation job is running; its candidates appear here as "
                        "each batch is saved.")
+            elif self.queue.is_comparison:
+                why = ("Comparison done", "Every pair is judged. Reveal (R) shows who wrote the last one; "
+                       "Quality\u2026 keeps every comparison's result.")
             else:
                 why = ("All done in this queue", "Every item is ranked. Generate more candidates, start another "
                        "queue, or export the rankings as preference pairs.")
             self.empty_view.show_state(*why, actions=self.ws is not None)
+            done = self.queue is not None and self.queue.is_comparison and not self.job_strip.running
+            self.empty_view.set_verdict(comparison_verdict(self._comparison) if done and self._comparison else
+                                        ("Counting the result\u2026" if done else ""))
             self.item_shown.emit(None)
             self._update_progress()
             return
@@ -618,21 +631,34 @@ class RankingPanel(QWidget):
             self.last_label.setText("")
             self.reveal_label.clear()
             return
-        self.last_label.setText(f"Saved: {self.describe(d)}" + (f" \u00b7 ranking #{d.ranking_id}" if d.ranking_id else ""))
+        stored = []  # what was saved with the decision, so the annotator sees it was not lost
+        if d.note:
+            stored.append("rationale")
+        if d.flags:
+            stored.append(("flag " if len(d.flags) == 1 else "flags ") + ", ".join(d.flags))
+        self.last_label.setText(f"Saved: {self.describe(d)}"
+                                + (f" with {' and '.join(stored)}" if stored else "")
+                                + (f" \u00b7 ranking #{d.ranking_id}" if d.ranking_id else ""))
+        self.last_label.setToolTip(f"Rationale: {d.note}" if d.note else "")
         if not self.reveal_button.isChecked() or d.kind != "ranking":
             self.reveal_label.clear()
             return
         spec = self.queue.spec if self.queue else None
-        parts = []
+        parts, full = [], []
         letters = [label for label, _keys in self._labels(len(d.item.candidates))]
         for label, cand, arm in zip(letters, d.item.candidates, d.item.arms or (None,) * len(d.item.candidates)):
-            who = cand.model or "unknown model"
-            if cand.checkpoint:
-                who += f" ({cand.checkpoint})"
+            who, ref = model_name(cand.model) if cand.model else "unknown model", cand.model or "unknown model"
+            if cand.checkpoint and cand.checkpoint not in who:
+                who += f" ({model_name(cand.checkpoint) if '/checkpoints/' in cand.checkpoint else cand.checkpoint})"
+                ref += f" ({cand.checkpoint})"
             if arm and spec is not None and spec.compare is not None:
-                who = f"model {arm.upper()}: {spec.compare.label_a if arm == 'a' else spec.compare.label_b}"
-            parts.append(f"{label.replace('Response ', '')}: {who}")
+                ref = spec.compare.label_a if arm == "a" else spec.compare.label_b
+                who, ref = f"model {arm.upper()}: {model_name(ref)}", f"model {arm.upper()}: {ref}"
+            letter = label.replace("Response ", "")
+            parts.append(f"{letter}: {who}")
+            full.append(f"{letter}: {ref}")
         self.reveal_label.setText("   ".join(parts))
+        self.reveal_label.setToolTip("\n".join(full))  # the full model paths
 
     # ================================================================== edits
     def open_edit_dialog(self, column: int = 0):
@@ -648,7 +674,21 @@ class RankingPanel(QWidget):
         dialog.preferred_requested.connect(lambda text, cid: self._save_preferred(dialog, item, text, cid))
         self._keep(dialog)
         dialog.open()
+        self._place_below_prompt(dialog)
         return dialog
+
+    def _place_below_prompt(self, dialog: QWidget) -> None:
+        """Put the edit dialog over the responses, under the prompt (it opened centred, over the
+        prompt the edit is about); kept on the screen."""
+        prompt = self.item_view.prompt_view
+        top = prompt.mapToGlobal(prompt.rect().bottomLeft()).y() + 8
+        cols = self.columns.mapToGlobal(self.columns.rect().center()).x()
+        frame = dialog.frameGeometry()
+        x, y = cols - frame.width() // 2, top
+        screen = (self.screen() or dialog.screen()).availableGeometry()
+        x = max(screen.left(), min(x, screen.right() - frame.width()))
+        y = max(screen.top(), min(y, screen.bottom() - frame.height()))
+        dialog.move(x, y)
 
     def _as_response(self, item: Q.QueueItem, text: str) -> Any:
         return [{"role": "assistant", "content": text}] if isinstance(item.prompt, list) else text
@@ -680,6 +720,7 @@ class RankingPanel(QWidget):
 
     # ================================================================== dialogs
     def _keep(self, dialog: QWidget) -> None:
+        guard_wheel_in(dialog)
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
         dialog.finished.connect(lambda *_: self._focus_columns())
@@ -763,7 +804,7 @@ class RankingPanel(QWidget):
         return handle
 
     def _start_generation(self, dialog, config: dict, source: Optional[Q.PromptSource]) -> None:
-        handle = self._start_job(dialog, config, f"Generating from {config['model']}")
+        handle = self._start_job(dialog, config, f"Generating from {model_name(config['model'])}")
         if handle is None:
             return
         dialog.accept()
@@ -774,13 +815,14 @@ class RankingPanel(QWidget):
         self._show_state()
 
     def _start_comparison(self, dialog, config: dict, annotator: str) -> None:
-        handle = self._start_job(dialog, config, f"Sampling {config['model']} and {config['model_b']}")
+        handle = self._start_job(dialog, config,
+                                 f"Sampling {model_name(config['model'])} and {model_name(config['model_b'])}")
         if handle is None:
             return
         dialog.accept()
         arms = Q.CompareArms(run_id=handle.run_id, label_a=config["model"], label_b=config["model_b"])
         self._open_or_create(Q.QueueSpec(annotator=annotator, compare=arms,
-                                         name=f"compare {handle.run_id[-4:]} \u00b7 {annotator}"))
+                                         name=comparison_queue_name(config["model"], config["model_b"], annotator)))
 
     def _open_or_create(self, spec: Q.QueueSpec) -> None:
         try:

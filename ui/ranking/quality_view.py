@@ -18,7 +18,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHe
 from workbench.data.quality import QualityReport, quality_report
 from workbench.store.workspace import Workspace
 
+from ui.common.names import model_name
 from ui.common.worker import Task, run_in_thread
+
+from .verdict import comparison_verdict
 
 
 def compute_report(root: Path) -> QualityReport:
@@ -115,6 +118,21 @@ class QualityDialog(QDialog):
                 item.widget().deleteLater()
         total = sum(c.rankings for c in report.counts)
         self.status.setText(f"{total:,} rankings by {len(report.counts)} annotator(s)")
+        # First: the verdicts are what a comparison was run for (they were the last section).
+        self._heading("Blind comparisons",
+                      "Model B's wins among the decisive comparisons, with a Wilson 95% interval; ties include "
+                      "\u201cboth bad\u201d.")
+        if report.comparisons:
+            table = _table("comparisonTable", ["Queue", "A", "B", "Decisions", "B wins", "95% interval", "Ties"], [
+                [name, model_name(r.label_a), model_name(r.label_b), f"{r.n:,}", _pct(r.win_rate_b),
+                 _ci(r.low, r.high), _pct(r.tie_rate)] for _qid, name, r in report.comparisons])
+            for row, (_qid, _name, r) in enumerate(report.comparisons):
+                table.item(row, 1).setToolTip(r.label_a)  # the full model paths
+                table.item(row, 2).setToolTip(r.label_b)
+                table.item(row, 0).setToolTip(comparison_verdict(r))
+            self.body_layout.addWidget(table)
+        else:
+            self.body_layout.addWidget(QLabel("No comparison queue yet (Compare\u2026 on the Rank page)."))
         self._heading("Annotators")
         self.body_layout.addWidget(_table("countsTable", ["Annotator", "Rankings", "Prompts", "Pairwise", "K-wise",
                                                           "Ties", "All bad", "Repeats", "Skips", "Flags"], [
@@ -145,16 +163,6 @@ class QualityDialog(QDialog):
                       "How often the left response wins a pairwise decision (ties left out); 50% is no bias.")
         self.body_layout.addWidget(_table("positionTable", ["Annotator", "Decisions", "Left wins", "95% interval"], [
             [p.annotator or "Everyone", f"{p.n:,}", _pct(p.rate), _ci(p.low, p.high)] for p in report.position]))
-        self._heading("Blind comparisons",
-                      "Model B's wins among the decisive comparisons, with a Wilson 95% interval; ties include "
-                      "\u201cboth bad\u201d.")
-        if report.comparisons:
-            self.body_layout.addWidget(_table("comparisonTable", ["Queue", "A", "B", "Decisions", "B wins",
-                                                                  "95% interval", "Ties"], [
-                [name, r.label_a, r.label_b, f"{r.n:,}", _pct(r.win_rate_b), _ci(r.low, r.high), _pct(r.tie_rate)]
-                for _qid, name, r in report.comparisons]))
-        else:
-            self.body_layout.addWidget(QLabel("No comparison queue yet (Compare models\u2026)."))
         self.body_layout.addStretch(1)
 
     def done(self, result: int) -> None:  # noqa: D401 - Qt override

@@ -41,14 +41,32 @@ class PromptSourceCombo(QComboBox):
                  parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("promptSource")
+        self._kinds: dict[str, str] = {}  # dataset name -> kind
         if include_all:
             self.addItem("All prompts in the workspace", PromptSource())
         if conn is not None:
             for name, kind, rows in datasets_with_prompts(conn):
+                self._kinds[name] = kind
                 self.addItem(f"Dataset: {name}  ({kind}, {rows:,} rows)", PromptSource("dataset", name))
             if include_tags:
                 for tag, n in prompt_tags(conn):
                     self.addItem(f"Tag: {tag}  ({n:,} prompts)", PromptSource("tag", tag))
+
+    def select_default(self) -> None:
+        """Choose the source a generation should start from: a prompts dataset, else an SFT
+        dataset, else the most used tag, else what is listed first. Not a preference dataset when
+        anything else is there (its prompts are the ones already ranked, many times over)."""
+        order = {"prompts": 0, "sft": 1}
+        best, rank = -1, 99
+        for i in range(self.count()):
+            src = self.itemData(i)
+            if src is None or src.kind == "all":
+                continue
+            r = order.get(self._kinds.get(src.name), 3) if src.kind == "dataset" else 2
+            if r < rank:
+                best, rank = i, r
+        if best >= 0:
+            self.setCurrentIndex(best)
 
     def source(self) -> Optional[PromptSource]:
         return self.currentData()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ..common.wheel_guard import guard_wheel_in
 from .stages import MODEL_FIELDS, STAGES, defaults, field_specs, get_path, set_path
 
 #: Spin box maxima by field name (the last part of the path); others 10^9. Minima are 0 (-1 for
@@ -343,6 +344,7 @@ class ConfigFormView(QWidget):
         layout.addWidget(self.banner)
         layout.addLayout(columns)
         self.set_values(self._extra)
+        guard_wheel_in(self)  # scrolling the form over a field scrolls the form
 
     # -- layout --------------------------------------------------------------------------------
     @property

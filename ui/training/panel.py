@@ -50,7 +50,9 @@ from workbench.train import vram as V
 from workbench.train.outputs import RunOutput, loadable_model
 
 from ..common.jobs import JobMonitor
+from ..common.names import model_name
 from ..common.worker import Task, run_in_thread
+
 from .after_run import AfterRunView
 from .config_form import ConfigFormView
 from .form_io import (ConfigFileError, apply_preset, preset_stages, read_config_file, restorable_config,
@@ -96,6 +98,8 @@ class TrainingPanel(QWidget):
         self._start_attempted: set[str] = set()
         self._busy: dict[str, str] = {}  # run id -> "cancelling" / "resuming"
         self._merge_run: Optional[str] = None
+        self._run_configs: dict[str, Optional[dict]] = {}  # run id -> its config.yaml
+        self.merge_dialog: Optional[QFileDialog] = None  # "where to" of a merge, while it is up
         self._merge_tailer: Optional[EventTailer] = None
         self._merge_log = ""
         self.stage = "sft"
@@ -414,16 +418,32 @@ class TrainingPanel(QWidget):
     def _update_pipeline_io(self) -> None:
         for stage, card in self.pipeline.cards.items():
             sdef, form = STAGES[stage], self.forms[stage]
+            # The inputs of the run whose status the card shows (a preset applied to the form
+            # afterwards is the *next* run: its model beside this run's status misled); the form's
+            # values while the stage has no run yet.
+            run = stage_status(self._runs, stage).run
+            config = self._run_config(run) if run is not None else None
+            value = (lambda path, c=config: get_path(c, path, None)) if config is not None else form.value
             if stage == "ppo":
-                inputs = [f"Policy: {_short(form.value('policy_model'))}",
-                          f"Reward: {_short(form.value('reward_model'))}",
-                          f"Prompts: {form.value('prompt_dataset') or _DASH}"]
+                inputs = [f"Policy: {_short(value('policy_model'))}",
+                          f"Reward: {_short(value('reward_model'))}",
+                          f"Prompts: {value('prompt_dataset') or _DASH}"]
             else:
-                data = form.value(sdef.dataset_field) or _DASH
-                snap = form.value(sdef.snapshot_field)
-                inputs = [f"Model: {_short(form.value(sdef.model_field))}",
+                data = value(sdef.dataset_field) or _DASH
+                snap = value(sdef.snapshot_field)
+                inputs = [f"Model: {_short(value(sdef.model_field))}",
                           f"Data: {data}" + (f" @ {snap[:8]}" if snap else "")]
             card.set_io(inputs, self._output_line(stage))
+
+    def _run_config(self, run: RunInfo) -> Optional[dict]:
+        """A run's ``config.yaml`` (read once per run: it never changes), ``None`` if unreadable."""
+        if run.run_id not in self._run_configs:
+            try:
+                data = yaml.safe_load((Path(run.path) / "config.yaml").read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError, UnicodeDecodeError):
+                data = None
+            self._run_configs[run.run_id] = data if isinstance(data, dict) else None
+        return self._run_configs[run.run_id]
 
     def _stage_output(self, stage: str) -> Optional[RunOutput]:
         run = self._latest(stage, (COMPLETED,))
@@ -625,16 +645,38 @@ class TrainingPanel(QWidget):
             rank.open_comparison_dialog(base, model)
 
     def _on_merge_clicked(self) -> None:
+        """Ask where the merged model goes (default ``models/<run>-merged``), then merge there."""
         out = self.after_run.output
+        if out is None or self._root is None:
+            return
+        from workbench.train.merge import default_output
+
+        dialog = QFileDialog(self, "Save the merged model as a folder",
+                             str(default_output(Path(out.checkpoint), self._root)))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Merge here")
+        dialog.fileSelected.connect(lambda path, o=out: self._start_merge(o, Path(path)))
+        dialog.finished.connect(lambda _r: setattr(self, "merge_dialog", None))
+        self.merge_dialog = dialog
+        dialog.open()  # window-modal, not a nested event loop
+
+    def _start_merge(self, out: RunOutput, output: Path) -> None:
         sup = self._monitor.supervisor if self._monitor else None
-        if out is None or sup is None:
+        if sup is None or self._root is None:
             return
         source = out.checkpoint
+        try:  # inside the workspace: relative, so the config stays valid if the workspace moves
+            output_ref = output.resolve().relative_to(self._root.resolve()).as_posix()
+        except ValueError:
+            output_ref = str(output)
         self.after_run.set_merge_state(True, "Starting the merge job\u2026")
 
         def work(progress, cancel):  # noqa: ARG001 - worker signature
             # The merge runs on the CPU: it does not wait behind a training job for the GPU.
-            return sup.start("merge", {"source": str(source), "overwrite": True}, queue=False).run_id
+            # overwrite: only a previous export may be replaced (the core refuses anything else).
+            return sup.start("merge", {"source": str(source), "output": output_ref, "overwrite": True},
+                             queue=False).run_id
 
         self._spawn(work, self._on_merge_started,
                     on_failure=lambda e: self.after_run.set_merge_state(False, f"Could not start the merge: {e}"))
@@ -774,12 +816,7 @@ NO_WORKSPACE = "Open a workspace to train."
 def _short(ref: Optional[str]) -> str:
     if not ref:
         return "\u2014"
-    ref = str(ref)
-    if "/checkpoints/" in ref:  # ./runs/<id>/checkpoints/step-N[/merged]
-        parts = ref.split("/")
-        i = parts.index("checkpoints")
-        return f"run {parts[i - 1].split('-')[-1]} {parts[i + 1]}"
-    return ref
+    return f"run {model_name(ref)}" if "/checkpoints/" in str(ref) else str(ref)  # a folder or hub id as typed
 
 
 def form_value(form: ConfigFormView, path: str) -> Any:

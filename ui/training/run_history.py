@@ -24,6 +24,7 @@ from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, QUEUED, RUNN
 from workbench.store.workspace import DB_NAME
 
 from ..common.render import plain_tooltip
+from ui.common.names import short_run_name  # noqa: F401 - re-exported for the Runs page
 
 
 def _duration(seconds: Optional[float]) -> str:
@@ -37,20 +38,21 @@ def _duration(seconds: Optional[float]) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def short_run_name(run_id: str) -> str:
-    """``20261123-030919-ppo-e700`` -> ``ppo-e700`` (the date is in the Started column)."""
-    parts = run_id.split("-")
-    return "-".join(parts[2:]) if len(parts) >= 4 else run_id
+#: Bookkeeping stages the list leaves out unless asked (the GPU probe runs at every app start).
+HIDDEN_STAGES = frozenset({"probe"})
 
 
 class RunHistoryModel(QAbstractTableModel):
-    """The workspace's runs: queued first (in queue order), then running, then newest first."""
+    """The workspace's runs: queued first (in queue order), then running, then newest first;
+    runs of :data:`HIDDEN_STAGES` only with :meth:`set_show_hidden`."""
 
     COLUMNS = ("Run", "Stage", "Status", "Started", "Duration", "Step", "Key metric")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._runs: list[RunInfo] = []
+        self._runs: list[RunInfo] = []  # the listed ones, in order
+        self._all: list[RunInfo] = []   # as given, hidden stages included
+        self._show_hidden = False
         self._key: dict[str, str] = {}
         self._queue_time: dict[str, float] = {}
         self._queue_pos: dict[str, int] = {}
@@ -58,7 +60,8 @@ class RunHistoryModel(QAbstractTableModel):
     # -- feeding --------------------------------------------------------------------------------
     def set_runs(self, runs: list[RunInfo]) -> bool:
         """Replace the runs; returns whether rows were added, removed or reordered (a reset)."""
-        ordered = self._ordered(runs)
+        self._all = list(runs)
+        ordered = self._ordered([r for r in runs if self._show_hidden or r.stage not in HIDDEN_STAGES])
         same = [r.run_id for r in ordered] == [r.run_id for r in self._runs]
         if same:
             self._runs = ordered
@@ -74,7 +77,17 @@ class RunHistoryModel(QAbstractTableModel):
         """Set the key metric texts and queue times; returns whether the rows were reordered."""
         self._key = dict(key_metrics)
         self._queue_time = dict(queue_times)
-        return self.set_runs(list(self._runs))
+        return self.set_runs(self._all)
+
+    def set_show_hidden(self, show: bool) -> bool:
+        """List the bookkeeping runs too (or not); returns whether the rows changed (a reset)."""
+        self._show_hidden = bool(show)
+        return self.set_runs(self._all)
+
+    @property
+    def hidden_count(self) -> int:
+        """Runs left out of the list now."""
+        return len(self._all) - len(self._runs)
 
     def _ordered(self, runs: list[RunInfo]) -> list[RunInfo]:
         queued = sorted((r for r in runs if r.status == QUEUED),
@@ -146,6 +159,8 @@ class RunHistoryModel(QAbstractTableModel):
         if col == 4:
             if run.started is None:
                 return ""
+            if run.active_s is not None:  # summed over resumes: a stopped run's idle time is not counted
+                return _duration(run.active_s)
             end = run.ended if run.ended is not None else (time.time() if run.status == RUNNING else None)
             return _duration(end - run.started) if end is not None else ""
         if col == 5:

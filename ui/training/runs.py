@@ -32,9 +32,9 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-                               QLabel, QMessageBox, QPushButton, QSlider, QSplitter, QTableView, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QMessageBox, QPushButton, QSlider, QSplitter, QTableView,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.jobs.metrics import KeyMetricScanner, RunFeed, TextTail, format_key_metric, stores_to_csv
 from workbench.jobs.rundir import RunDir, read_queued
@@ -48,6 +48,7 @@ from .log_view import FailurePanel, LogView
 from .plots import MetricPlotView, PlotGridView, preload_pyqtgraph
 from .run_history import RunHistoryModel, delete_run_folder, short_run_name
 from .samples_view import SamplesView
+from .stages import STAGES
 
 #: Tail-and-redraw period (10 Hz). Each tick updates at most :data:`VIEWS_PER_TICK` plots,
 #: so a plot is redrawn at most 10 times a second and a PPO grid of 8 every 0.4 s.
@@ -57,6 +58,15 @@ VIEWS_PER_TICK = 2
 MAX_SHOWN = 6
 #: Feeds kept in memory (the shown ones and the recently shown).
 FEED_CACHE = 10
+
+
+def default_run(runs: list[RunInfo]) -> RunInfo:
+    """The run to show when the user has chosen none: the running training run (a Train-page
+    stage), else the newest training run that has started, else a running job, else the first."""
+    training = [r for r in runs if r.stage in STAGES]
+    return next((r for r in training if r.status == RUNNING), None) \
+        or next((r for r in training if r.status != QUEUED), None) \
+        or next((r for r in runs if r.status == RUNNING), None) or runs[0]
 
 
 # -- one watched run ------------------------------------------------------------------------------
@@ -135,6 +145,9 @@ class RunsPanel(QWidget):
         self.open_button.setToolTip("Open the run folder (config, events, checkpoints, logs)")
         self.delete_button = QPushButton("Delete…", self)
         self.delete_button.setToolTip("Delete a finished run's folder (not while other runs were trained from it)")
+        self.probes_check = QCheckBox("GPU probes", self)
+        self.probes_check.setToolTip("Also list the short GPU probe job the app runs when it opens a workspace")
+        self.probes_check.toggled.connect(self._on_probes_check_toggled)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.resume_button.clicked.connect(self._on_resume_button_clicked)
         self.resume_from_button.clicked.connect(self._on_resume_from_button_clicked)
@@ -144,6 +157,7 @@ class RunsPanel(QWidget):
         top.addWidget(title)
         top.addSpacing(12)
         top.addWidget(self.queue_label, 1)
+        top.addWidget(self.probes_check)
         for b in (self.cancel_button, self.resume_button, self.resume_from_button, self.open_button,
                   self.delete_button):
             top.addWidget(b)
@@ -243,7 +257,7 @@ class RunsPanel(QWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setStretchFactor(2, 3)
-        split.setSizes([170, 400, 230])
+        split.setSizes([250, 360, 200])  # the history shows about 7 runs at 1280x720
         split.setChildrenCollapsible(False)
         self.splitter = split
         self.status_label = QLabel("", self)
@@ -331,8 +345,7 @@ class RunsPanel(QWidget):
         if self._pending_select and self._select_row(self._pending_select):
             self._pending_select = None
         elif not self._user_selected and self._primary is None and self.model.rowCount():
-            running = next((r for r in self.model.runs if r.status == RUNNING), None)
-            self._select_row((running or self.model.runs[0]).run_id, user=False)
+            self._select_row(default_run(self.model.runs).run_id, user=False)
         self._update_queue_label()
         self._update_actions()
         self._update_header()
@@ -708,13 +721,22 @@ class RunsPanel(QWidget):
         self._action_task.done.connect(self._update_actions)
         self._update_actions()
 
-    def _confirm(self, title: str, text: str, yes: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+    def _confirm(self, title: str, text: str, yes: str, no: str) -> bool:
+        """Ask with two verbs (never "Cancel" beside "cancel run"); the safe one, ``no``, is the default."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)
         box.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
         yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        no_button = box.addButton(no, QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(no_button)
+        box.setEscapeButton(no_button)
         box.exec()
         return box.clickedButton() is yes_button
+
+    def _on_probes_check_toggled(self, show: bool) -> None:
+        keep, current = self._selected_ids(), self._primary
+        if self.model.set_show_hidden(show):
+            self._restore_selection(current, keep)
+        self._update_queue_label()
 
     def _on_cancel_button_clicked(self) -> None:
         info, sup = self._current_info(), self._monitor.supervisor if self._monitor else None
@@ -724,7 +746,9 @@ class RunsPanel(QWidget):
         text = (f"Take {short_run_name(info.run_id)} out of the queue?" if queued else
                 f"Stop {short_run_name(info.run_id)}? It saves a checkpoint at its next step, "
                 "so you can resume it later.")
-        if not self._confirm("Cancel run", text, "Remove from queue" if queued else "Stop run"):
+        if not self._confirm("Remove from the queue" if queued else "Stop the run", text,
+                             "Remove from queue" if queued else "Stop run",
+                             "Keep in queue" if queued else "Keep running"):
             return
         run_id = info.run_id
         self._run_action(f"Cancelling {short_run_name(run_id)}",
@@ -767,7 +791,7 @@ class RunsPanel(QWidget):
         if info is None or sup is None or info.status not in TERMINAL or info.alive:
             return
         if not self._confirm("Delete run", f"Delete {info.run_id} and its checkpoints? This cannot be undone.",
-                             "Delete"):
+                             "Delete", "Keep it"):
             return
         run_id, runs_dir = info.run_id, sup.runs_dir
         watch = self._watches.pop(run_id, None)

@@ -58,6 +58,14 @@ class RankingRow:
     repeat_of: Optional[int] = None
     queue_id: Optional[int] = None
     created_at: float = 0.0
+    edited: int = 0  # responses the annotator wrote (an edit preferred) among ``shown``
+
+    @property
+    def shown_count(self) -> int:
+        """How many model responses the annotator compared: the mode of the decision. An edited
+        response preferred over a pair adds a third candidate, but the decision was pairwise."""
+        seen = len(self.shown) if self.shown is not None else sum(len(g) for g in self.ordering)
+        return seen - self.edited
 
     @property
     def decisive_pair(self) -> bool:
@@ -131,8 +139,8 @@ def annotator_counts(rows: Iterable[RankingRow], skips: Optional[dict[str, int]]
         flags: Counter = Counter(f for r in rs for f in r.flags)
         out.append(AnnotatorCounts(
             annotator=name, rankings=len(rs),
-            pairwise=sum(sum(len(g) for g in r.ordering) == 2 for r in rs),
-            kwise=sum(sum(len(g) for g in r.ordering) > 2 for r in rs),
+            pairwise=sum(r.shown_count == 2 for r in rs),
+            kwise=sum(r.shown_count > 2 for r in rs),
             ties=sum(len(r.ordering) == 1 and not r.all_bad for r in rs),
             all_bad=sum(r.all_bad for r in rs), repeats=sum(r.repeat_of is not None for r in rs),
             skips=skips.get(name, 0), flags=dict(sorted(flags.items())),
@@ -312,13 +320,15 @@ def load_rankings(conn: sqlite3.Connection, *, queue_id: Optional[int] = None,
     if annotator is not None:
         where.append("annotator = ?")
         args.append(annotator)
-    sql = ("SELECT id, prompt_id, annotator, ordering, all_bad, flags, shown, repeat_of, queue_id, created_at"
-           " FROM rankings" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id")
+    edited = ("(SELECT count(*) FROM json_each(rankings.shown) s JOIN candidates c ON c.id = s.value"
+              " WHERE json_extract(c.params, '$.edited_by') IS NOT NULL)")  # see Queue.prefer_edited
+    sql = ("SELECT id, prompt_id, annotator, ordering, all_bad, flags, shown, repeat_of, queue_id, created_at, "
+           f"{edited} FROM rankings" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id")
     return [RankingRow(id=r[0], prompt_id=r[1], annotator=r[2],
                        ordering=tuple(tuple(g) for g in json.loads(r[3])), all_bad=bool(r[4]),
                        flags=tuple(json.loads(r[5] or "[]")),
                        shown=tuple(json.loads(r[6])) if r[6] else None, repeat_of=r[7], queue_id=r[8],
-                       created_at=r[9]) for r in conn.execute(sql, args)]
+                       created_at=r[9], edited=r[10] or 0) for r in conn.execute(sql, args)]
 
 
 def comparison_result(conn: sqlite3.Connection, queue_id: int) -> ComparisonResult:

@@ -56,7 +56,7 @@ class GenerateConfig:
     tag: str = field(default="", metadata=_m(
         "Tag given to prompts this run creates (default: the dataset's name, else 'generated'); "
         "a ranking queue over that tag follows this run."))
-    limit: int = field(default=0, metadata=_m("Answer at most this many prompts (0: all)."))
+    limit: int = field(default=0, metadata=_m("Answer at most this many distinct prompts (0: all)."))
     # -- sampling
     n: int = field(default=4, metadata=_m("Responses per prompt (per model)."))
     temperature: float = field(default=0.8, metadata=_m(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ..jobs.rundir import CONFIG, latest_complete_checkpoint, list_checkpoints, read_json
+from ..jobs.rundir import CONFIG, latest_complete_checkpoint, list_checkpoints, parse_run_id, read_json
 from ..models.refs import ModelError, ModelRef, check_model_ref
 
 MANIFEST = "workbench.json"
@@ -120,9 +120,26 @@ def resolve_model(ref: Union[str, os.PathLike], workspace: Optional[Union[str, o
                      "nor a run with checkpoints")
 
 
+#: Run stages whose checkpoints cannot generate text (a sequence-classification head).
+NOT_GENERATORS = frozenset({"reward"})
+
+
+def _run_stage(run: Path) -> Optional[str]:
+    parsed = parse_run_id(run.name)
+    if parsed is not None:
+        return parsed[1]
+    try:  # a folder not named like a run id: its config says
+        import yaml
+
+        return (yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) or {}).get("stage")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+
+
 def list_run_models(workspace: Union[str, os.PathLike]) -> list[tuple[str, str]]:
     """``(label, path relative to the workspace)`` of models a user may sample from: the
-    workspace's ``models/`` folders, then every complete checkpoint of its runs, newest run first."""
+    workspace's ``models/`` folders, then every complete checkpoint of its runs, newest run first.
+    Reward-model runs are left out: a reward model scores text, it does not write it."""
     root = Path(workspace)
     out: list[tuple[str, str]] = []
     models = root / "models"
@@ -133,6 +150,8 @@ def list_run_models(workspace: Union[str, os.PathLike]) -> list[tuple[str, str]]
     runs = root / "runs"
     if runs.is_dir():
         for run in sorted((p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True):
+            if _run_stage(run) in NOT_GENERATORS:
+                continue
             for step, path in reversed(list_checkpoints(run)):
                 out.append((f"{run.name} · step {step}", f"./runs/{run.name}/checkpoints/{path.name}"))
     return out

@@ -51,11 +51,27 @@ def record_prompt(rec) -> Optional[Text]:
 
 
 def select_prompts(conn: sqlite3.Connection, cfg: GenerateConfig) -> tuple[list[PromptRow], int]:
-    """``(rows, skipped)``: the prompts to answer, in a stable order, at most ``cfg.limit``;
-    ``skipped`` counts dataset records that hold no prompt."""
+    """``(rows, skipped)``: the distinct prompts to answer, in a stable order, at most ``cfg.limit``;
+    ``skipped`` counts dataset records that hold no prompt.
+
+    Distinct by text: a preference dataset holds many pairs per prompt, and answering (then
+    ranking) the same prompt ten times is not ten prompts. The first record of a prompt is kept."""
     rows: list[PromptRow] = []
+    seen: dict[str, PromptRow] = {}
     skipped = 0
     limit = cfg.limit or None
+
+    def add(row: PromptRow) -> bool:
+        """Keep ``row`` unless its prompt is already kept; whether the limit is reached."""
+        key = encode_text(row.text)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = row
+            rows.append(row)
+        elif first.prompt_id is None and row.prompt_id is not None:
+            first.prompt_id, first.record_id = row.prompt_id, row.record_id  # answered before: reuse it
+        return bool(limit) and len(rows) >= limit
+
     if cfg.prompt_dataset:
         try:
             info = ds_repo.get_dataset(conn, cfg.prompt_dataset)
@@ -69,8 +85,7 @@ def select_prompts(conn: sqlite3.Connection, cfg: GenerateConfig) -> tuple[list[
             if text is None or (isinstance(text, str) and not text.strip()):
                 skipped += 1
                 continue
-            rows.append(PromptRow(text=text, prompt_id=known.get(rec.id), record_id=rec.id))
-            if limit and len(rows) >= limit:
+            if add(PromptRow(text=text, prompt_id=known.get(rec.id), record_id=rec.id)):
                 break
         if not rows:
             raise ConfigError("prompt_dataset", f"dataset {cfg.prompt_dataset!r} holds no prompts")
@@ -78,19 +93,19 @@ def select_prompts(conn: sqlite3.Connection, cfg: GenerateConfig) -> tuple[list[
         for pid, text, style in conn.execute(
                 "SELECT p.id, p.prompt, p.style FROM prompts p WHERE EXISTS"
                 " (SELECT 1 FROM json_each(p.tags) t WHERE t.value = ?) ORDER BY p.id", (cfg.prompt_tag,)):
-            rows.append(PromptRow(text=decode_text(text, style), prompt_id=pid))
-            if limit and len(rows) >= limit:
+            if add(PromptRow(text=decode_text(text, style), prompt_id=pid)):
                 break
         if not rows:
             raise ConfigError("prompt_tag", f"no prompts tagged {cfg.prompt_tag!r} in the workspace")
     else:
         tag = cfg.prompt_tag_for_new
-        for text in (cfg.prompts or [])[:limit]:
+        for text in cfg.prompts or []:
             row = conn.execute(
                 "SELECT p.id FROM prompts p WHERE p.prompt = ? AND p.style = 'standard' AND EXISTS"
                 " (SELECT 1 FROM json_each(p.tags) t WHERE t.value = ?) ORDER BY p.id LIMIT 1",
                 (text, tag)).fetchone()
-            rows.append(PromptRow(text=text, prompt_id=row[0] if row else None))
+            if add(PromptRow(text=text, prompt_id=row[0] if row else None)):
+                break
     return rows, skipped
 
 

@@ -72,6 +72,8 @@ class RunInfo:
     ``alive`` says whether the job process still exists (a run can be
     ``completed`` and still ``alive`` for the moment it takes to exit).
     ``error`` is the user-facing error of a failed or cancelled run.
+    ``active_s`` is the time the run's processes ran, summed over resumes (the
+    time it sat stopped between a cancel and a resume is not counted).
     """
 
     run_id: str
@@ -85,6 +87,7 @@ class RunInfo:
     pid: Optional[int] = None
     alive: bool = False
     error: Optional[str] = None
+    active_s: Optional[float] = None
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "path": str(self.path)}
@@ -126,6 +129,18 @@ class _RunState:
         self.started = False
         self.finished: Optional[FinishedEvent] = None  # since the last `started`
         self.last_step: Optional[int] = None
+        self.active = 0.0  # seconds of the processes that ended, summed
+        self.segment_start: Optional[float] = None  # `started` of the process running (or died unreported)
+        self.last_time: Optional[float] = None  # of the newest event
+
+    def active_seconds(self, running: bool, now: float) -> Optional[float]:
+        """Run time so far, without the gaps between a process's end and the next resume."""
+        if self.first_started is None:
+            return None
+        if self.segment_start is None:
+            return self.active
+        end = now if running else (self.last_time or self.segment_start)
+        return self.active + max(0.0, end - self.segment_start)
 
     def update(self, rd: RunDir) -> Optional[PidRecord]:
         """Read new events; return the pid record (re-read only when the file changed)."""
@@ -134,11 +149,19 @@ class _RunState:
                 self.stage, self.started, self.finished = ev.stage, True, None
                 if self.first_started is None:
                     self.first_started = ev.time
+                if self.segment_start is not None:  # the last process died without `finished`
+                    self.active += max(0.0, (self.last_time or ev.time) - self.segment_start)
+                self.segment_start = ev.time
             elif isinstance(ev, FinishedEvent):
                 self.finished = ev
+                if self.segment_start is not None:
+                    self.active += max(0.0, ev.time - self.segment_start)
+                    self.segment_start = None
             elif isinstance(ev, (MetricEvent, SamplesEvent, CheckpointEvent, WarningEvent)):
                 if ev.step is not None:
                     self.last_step = ev.step if self.last_step is None else max(self.last_step, ev.step)
+            if getattr(ev, "time", None) is not None:
+                self.last_time = ev.time
         try:
             mtime = os.stat(rd.pid).st_mtime_ns
         except FileNotFoundError:
@@ -365,7 +388,7 @@ class Supervisor:
                        started=state.first_started,
                        ended=finished.time if status in TERMINAL and finished else None,
                        last_step=state.last_step, pid=rec.pid if rec else None, alive=alive,
-                       error=error)
+                       error=error, active_s=state.active_seconds(status == RUNNING, time.time()))
 
     def _alive(self, rd: RunDir, state: _RunState, rec: Optional[PidRecord]
                ) -> tuple[bool, Optional[str]]:

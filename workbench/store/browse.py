@@ -337,6 +337,8 @@ class DatasetSummary:
     train: int = 0
     validation: int = 0
     deleted: int = 0
+    #: Of the deleted: originals of edits (an edit stores a new record and hides the old one).
+    edited: int = 0
     snapshots: tuple[SnapshotBrief, ...] = field(default=())
     #: False when read with ``counts=False``: the counts above are not known yet.
     counted: bool = True
@@ -366,13 +368,16 @@ def list_summaries(conn: sqlite3.Connection, *, counts: bool = True) -> list[Dat
     counted: dict[int, dict] = {}
     if counts:
         def entry(ds_id):
-            return counted.setdefault(ds_id, {"rows": 0, "train": 0, "validation": 0, "deleted": 0})
+            return counted.setdefault(ds_id, {"rows": 0, "train": 0, "validation": 0, "deleted": 0, "edited": 0})
         for ds_id, n in conn.execute("SELECT dataset_id, count(*) FROM records GROUP BY dataset_id"):
             entry(ds_id)["rows"] += n
         for ds_id, n in conn.execute("SELECT dataset_id, count(*) FROM records WHERE deleted = 1 "
                                      "GROUP BY dataset_id"):
             entry(ds_id)["rows"] -= n
             entry(ds_id)["deleted"] += n
+        for ds_id, n in conn.execute("SELECT o.dataset_id, count(*) FROM records o WHERE o.deleted = 1 AND EXISTS"
+                                     " (SELECT 1 FROM records e WHERE e.replaces_id = o.id) GROUP BY o.dataset_id"):
+            entry(ds_id)["edited"] += n
         for ds_id, split, n in conn.execute(
                 "SELECT dataset_id, split, count(*) FROM records WHERE split IS NOT NULL AND deleted = 0 "
                 "GROUP BY dataset_id, split"):

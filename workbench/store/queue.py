@@ -372,8 +372,14 @@ class RankingQueue:
         return " AND ".join(sql), args
 
     def _scope_sql(self) -> tuple[str, list]:
-        """Restriction on ``r`` (a ranking row) to this queue's scope."""
-        return ("AND r.queue_id = ?", [self.id]) if self.is_comparison else ("", [])
+        """Restriction on ``r`` (a ranking row) to this queue's scope: a comparison counts its own
+        decisions; a k-wise queue counts k-wise rankings only (a prompt decided pairwise elsewhere is
+        still to rank k-wise: a new k-wise queue started at "10 done"); a pairwise queue counts any."""
+        if self.is_comparison:
+            return "AND r.queue_id = ?", [self.id]
+        if self.spec.mode == "kwise":
+            return "AND r.queue_id IN (SELECT q.id FROM queues q WHERE q.mode = 'kwise')", []
+        return "", []
 
     def _not_done_sql(self) -> tuple[str, list]:
         scope, sargs = self._scope_sql()

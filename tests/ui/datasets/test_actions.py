@@ -121,6 +121,14 @@ def test_freeze_creates_then_reports_existing_snapshot(qtbot, ws):
     snap = R.list_snapshots(ws.conn, "sft")[0]
     assert dialog.created is True
     assert f"Snapshot {snap.hash[:12]} created: 87 rows frozen (“SFT run 1”)" in dialog.result.text()
+    # The full hash is readable whole (a 64-character word in the wrapped label was clipped) ...
+    field = dialog.hash_field
+    assert field.isVisible() and field.text() == snap.hash and field.isReadOnly()
+    assert field.width() >= field.fontMetrics().horizontalAdvance(snap.hash)
+    assert snap.hash not in dialog.result.text()
+    # ... and the dialog no longer says "No snapshot yet".
+    qtbot.waitUntil(lambda: not dialog.panel.busy and "No snapshot yet" not in dialog.preview.text(), timeout=10_000)
+    assert f"{snap.hash[:12]}, made now" in dialog.preview.text()
 
     # Freezing the unchanged dataset again makes no new snapshot and says which one holds it.
     qtbot.waitUntil(dialog.primary.isEnabled)
@@ -138,3 +146,60 @@ def test_closing_while_scanning_cancels(qtbot, ws):
     dialog.reject()                      # right away: the info load may still run
     qtbot.waitUntil(lambda: not dialog.isVisible() and not dialog.panel.busy, timeout=10_000)
     assert R.get_dataset(ws.conn, "sft").rows == 87
+
+
+def test_one_duplicate_is_worded_in_the_singular(qtbot, tmp_path):
+    w = Workspace.init(tmp_path / "one")
+    path = tmp_path / "one.jsonl"
+    rows = [{"prompt": "Wie heißt du?", "completion": "Ich heiße Ada."}] * 2 + \
+        [{"prompt": "¿Qué hora es?", "completion": "Son las tres."}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    import_file(w, path, "one")
+    try:
+        dialog = show(qtbot, DedupDialog(w.root, "one"))
+        qtbot.waitUntil(lambda: dialog.duplicates is not None)
+        assert dialog.primary.text() == "Remove 1 duplicate…"       # was "Remove 1 duplicates…"
+        assert dialog.preview.text().startswith("1 of 3 rows is an exact duplicate of an earlier row.")
+        assert "the later copy will be removed" in dialog.preview.text()
+        qtbot.mouseClick(dialog.primary, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox))
+        box = QApplication.activeModalWidget()
+        assert box.defaultButton().text() == "Remove 1 row"          # was "Remove 1 rows"
+        assert "Remove 1 exact duplicate row from" in box.text()
+        answer(qtbot, dialog, accept=False)
+    finally:
+        w.close()
+
+
+
+def test_export_says_when_the_current_rows_are_a_snapshot(qtbot, ws):
+    """After Freeze, the rows *are* the snapshot: "Current rows (87, not frozen)" beside it misled;
+    now the entry says which snapshot they equal."""
+    from ui.datasets.export_dialog import ExportDialog
+
+    def items():
+        dialog = ExportDialog(ws.root, "sft")
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.info is not None and not dialog.panel.busy, timeout=10_000)
+        out = [(dialog.snapshot_combo.itemText(i), dialog.snapshot_combo.itemData(i))
+               for i in range(dialog.snapshot_combo.count())]
+        dialog.close()
+        return out
+
+    assert items() == [("Current rows (87, not frozen)", None)]
+    with ws.transaction() as conn:
+        snap = R.freeze(conn, "sft")
+    listed = items()
+    assert listed[0] == (f"Current rows (87, the same as snapshot {snap.hash[:8]})", None)
+    assert [data for _text, data in listed] == [None, snap.hash]
+    assert R.is_current(ws.conn, R.get_dataset(ws.conn, "sft"), snap)
+    ops.dedup(ws, "sft")                                   # changed since: the current rows are offered again
+    assert not R.is_current(ws.conn, R.get_dataset(ws.conn, "sft"), snap)
+    listed = items()
+    assert listed[0] == ("Current rows (81, not frozen)", None) and listed[1][1] == snap.hash
+    with ws.transaction() as conn:                          # a re-split also differs from the snapshot
+        snap2 = R.freeze(conn, "sft")
+        first = next(R.iter_records(conn, R.get_dataset(conn, "sft")))
+        R.set_splits(conn, [(first.id, "validation" if first.split != "validation" else "train")])
+    assert snap2.hash != snap.hash and not R.is_current(ws.conn, R.get_dataset(ws.conn, "sft"), snap2)

@@ -66,6 +66,9 @@ def test_edit_through_the_dialog_then_undo_and_redo(qtbot, datasets_ws, open_pan
     assert panel.detail.chosen.title.text() == "Chosen  (score 9)"
     assert f"edit of record #{old_id}" in panel.detail.lineage.text()
     assert panel.undo_stack.undoText() == f"Edit record #{old_id}"
+    # The dataset card counts the edit as an edit, not as "1 deleted".
+    qtbot.waitUntil(lambda: "1 edited record" in panel.dataset_card.text(), timeout=5000)
+    assert "0 deleted" in panel.dataset_card.text()
 
     undo_keys(qtbot, panel)
     assert cells(panel, "chosen")[1] == PAIRS[1]["chosen"]
@@ -190,3 +193,15 @@ def test_a_deleted_search_hit_drops_out_and_an_edit_is_searchable(qtbot, dataset
     click_row(qtbot, panel.table, 0)
     qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
     assert panel.model.rowCount() == 0
+
+
+def test_after_delete_the_detail_shows_only_a_selected_record(qtbot, datasets_ws, open_panel):
+    """After Delete the detail pane kept showing a record that was no longer selected (or gone)."""
+    panel = open_panel(datasets_ws)
+    select_dataset(qtbot, panel, "pairs")
+    ids = [panel.model.record_id(r) for r in range(6)]
+    click_row(qtbot, panel.table, 2)
+    assert panel.detail.detail is not None and panel.detail.detail.record.id == ids[2]
+    qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
+    shown = panel.detail.detail
+    assert shown is None or (shown.record.id != ids[2] and shown.record.id in panel.selected_ids())

@@ -67,6 +67,7 @@ def test_blind_comparison_from_the_dialog(qtbot, tmp_path, open_panel, tiny_chat
     assert not dialog.isVisible(), dialog.error.text()
     spec = panel.queue.spec
     assert spec.compare is not None and spec.compare.label_b == "./models/tuned" and spec.annotator == "ana"
+    assert spec.name == "base vs tuned \u00b7 ana"  # readable (was "compare 3f2a \u00b7 ana")
     qtbot.waitUntil(lambda: panel.job_strip.status == "completed", timeout=120_000)
     qtbot.waitUntil(lambda: panel.current is not None, timeout=10_000)
     activate(qtbot, panel)
@@ -78,8 +79,13 @@ def test_blind_comparison_from_the_dialog(qtbot, tmp_path, open_panel, tiny_chat
         decisions += 1
     assert decisions == 4
     qtbot.keyClick(panel, Qt.Key_R)
-    assert "model B: ./models/tuned" in panel.reveal_label.text()
+    assert "model B: tuned" in panel.reveal_label.text()   # readable; the full path is the tooltip
+    assert "model B: ./models/tuned" in panel.reveal_label.toolTip()
     qtbot.waitUntil(lambda: "B wins 100%" in panel.progress_label.text(), timeout=10_000)
+    # Where the comparison ends: the verdict, with the models named.
+    assert panel.empty_title.text() == "Comparison done"
+    qtbot.waitUntil(lambda: panel.empty_view.verdict.text().startswith("B (tuned) wins 100% ["), timeout=10_000)
+    assert "of 4 decisive \u00b7 ties 0 \u00b7 n 4 \u00b7 against A (base)" in panel.empty_view.verdict.text()
 
 
 def test_cancel_a_generation_from_the_strip(qtbot, tmp_path, open_panel, tiny_chat_model, job_env):

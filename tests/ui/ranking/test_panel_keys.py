@@ -224,3 +224,30 @@ def test_a_job_ending_keeps_the_half_made_decision(qtbot, tmp_path, open_panel):
     qtbot.keyClick(panel, Qt.Key_A)
     (r,) = rows(root)
     assert r[3] == "half written" and json.loads(r[4]) == ["unsafe"]
+
+
+def test_f1_on_the_rank_page_opens_the_keyboard_shortcuts_dialog(qtbot, tmp_path):
+    """The README promises F1 for Help > Keyboard Shortcuts; on the Rank page it toggled the cheat sheet."""
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+    from ui.shortcuts_dialog import ShortcutsDialog
+
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=2)
+    create_queue(root)
+    window = MainWindow(workspace_path=root, gpu_probe_delay_ms=None, demo_dir=tmp_path / "demo")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    page = window.show_page("Rank")
+    qtbot.waitUntil(lambda: page.current is not None)
+    window.activateWindow()
+    page.setFocus()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    qtbot.keyClick(page, Qt.Key_F1)
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(ShortcutsDialog)), timeout=5000)
+    assert not page.cheatsheet.expanded
+    for d in window.findChildren(ShortcutsDialog):
+        d.close()
+    window.shutdown()

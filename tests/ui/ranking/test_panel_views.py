@@ -4,7 +4,7 @@ edit, queue set-up, export, quality, the job dialogs' checks."""
 import json
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QTableWidget
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QTableWidget
 
 from workbench.store import datasets as D
 from workbench.store.queue import PromptSource
@@ -31,7 +31,7 @@ def test_models_hidden_until_revealed_after_deciding(qtbot, tmp_path, open_panel
     make_workspace(root, prompts=3)
     create_queue(root)
     panel = open_panel(root)
-    texts = [w.text() for w in panel.findChildren(type(panel.last_label))]
+    texts = [w.text() for w in panel.findChildren(QLabel)]
     assert not any("m0" in t or "m1" in t for t in texts)         # model names are nowhere on screen
     assert not panel.reveal_button.isEnabled()
     qtbot.keyClick(panel, Qt.Key_R)
@@ -44,6 +44,20 @@ def test_models_hidden_until_revealed_after_deciding(qtbot, tmp_path, open_panel
     assert panel.reveal_label.text() == f"A: {models[0]}   B: {models[1]}"
     qtbot.keyClick(panel, Qt.Key_R)
     assert panel.reveal_label.text() == ""
+
+
+def test_the_saved_line_says_the_rationale_and_flags_were_stored(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    panel.note.setText("B cites the docs")
+    qtbot.keyClick(panel, Qt.Key_U)
+    qtbot.keyClick(panel, Qt.Key_2)
+    assert panel.last_label.text().startswith("Saved: B preferred with rationale and flag unsafe \u00b7 ranking #")
+    assert panel.last_label.toolTip() == "Rationale: B cites the docs"
+    qtbot.keyClick(panel, Qt.Key_1)
+    assert panel.last_label.text().startswith("Saved: A preferred \u00b7 ranking #")
 
 
 def test_diff_highlight_and_synchronized_scrolling(qtbot, tmp_path, open_panel):
@@ -83,9 +97,9 @@ def test_cheat_sheet_toggles_and_lists_every_key(qtbot, tmp_path, open_panel):
     create_queue(root)
     panel = open_panel(root)
     assert panel.cheatsheet.isVisible() and not panel.cheatsheet.expanded
-    qtbot.keyClick(panel, Qt.Key_F1)
+    qtbot.keyClick(panel, Qt.Key_Question, Qt.ShiftModifier)
     assert panel.cheatsheet.expanded
-    qtbot.keyClick(panel, Qt.Key_F1)
+    qtbot.keyClick(panel, Qt.Key_Question, Qt.ShiftModifier)
     assert not panel.cheatsheet.expanded
     keys = dict(panel.shortcuts())
     assert {"1 or A", "2 or B", "T", "X", "S", "Ctrl+Z", "Enter"} <= set(keys)
@@ -219,3 +233,101 @@ def test_job_dialogs_prefill_and_check_before_starting(qtbot, tmp_path, open_pan
     qtbot.mouseClick(cmp_.start_button, Qt.LeftButton)
     assert "different model" in cmp_.error.text()
     cmp_.close()
+
+
+def test_generate_and_compare_do_not_offer_reward_models(qtbot, tmp_path, open_panel):
+    """A reward model scores text; it cannot write candidates (the pickers listed its checkpoints)."""
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=2)
+    for run_id, stage in (("20261203-110000-sft-5f7a", "sft"), ("20261203-120000-reward-0c1d", "reward")):
+        ck = root / "runs" / run_id / "checkpoints" / "step-40"
+        ck.mkdir(parents=True)
+        (root / "runs" / run_id / "config.yaml").write_text(f"stage: {stage}\n", encoding="utf-8")
+        (ck / "config.json").write_text("{}", encoding="utf-8")
+        (ck / "COMPLETE").write_text("", encoding="utf-8")
+    panel = open_panel(root)
+    generate = panel.open_generation_dialog()
+    compare = panel.open_comparison_dialog()
+    for picker in (generate.model, compare.model_a, compare.model_b):
+        refs = [picker.combo.itemData(i) for i in range(picker.combo.count())]
+        assert "./runs/20261203-110000-sft-5f7a/checkpoints/step-40" in refs
+        assert not any("reward" in r for r in refs), refs
+    generate.reject()
+    compare.reject()
+
+
+def test_generate_and_compare_start_from_a_prompt_set_not_the_ranked_pairs(qtbot, tmp_path, open_panel):
+    """The first dataset by name was the default: in the demo, the preference pairs (one prompt
+    per ten rows, every one of them already ranked)."""
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=2)
+    with Workspace.open(root) as ws, ws.transaction() as c:
+        pairs = D.create_dataset(c, "demo-pairs", "preference", "standard")
+        sft = D.create_dataset(c, "demo-sft", "sft", "conversational")
+        for i in range(3):
+            D.add_record(c, pairs, Record(prompt="Tell me about rivers.", chosen="calm", rejected="wet"))
+            D.add_record(c, sft, Record(messages=[{"role": "user", "content": f"Tell me about hill {i}."},
+                                                  {"role": "assistant", "content": "A quiet hill."}]))
+    panel = open_panel(root)
+    for dialog in (panel.open_generation_dialog(), panel.open_comparison_dialog()):
+        assert dialog.source.source() == PromptSource("dataset", "demo-sft")
+        dialog.reject()
+
+
+def test_a_finished_comparison_shows_its_verdict_with_readable_model_names(qtbot, tmp_path, open_panel):
+    from workbench.store import annotations as A
+    from workbench.store import queue as Q
+
+    root = tmp_path / "ws"
+    base, tuned = "./models/demo-base", "./runs/20261203-121717-ppo-9f3e/checkpoints/step-120"
+    with Workspace.init(root) as ws, ws.transaction() as c:
+        src = {arm: c.execute("INSERT INTO sources(kind, path, detail, created_at) VALUES ('generation',?,?,0)",
+                              (m, json.dumps({"run_id": "cmp", "arm": arm}))).lastrowid
+               for arm, m in (("a", base), ("b", tuned))}
+        for i in range(5):
+            pid = A.add_prompt(c, f"Tell me about the hill number {i}.")
+            for arm in "ab":
+                c.execute("INSERT INTO candidates(prompt_id, response, model, source_id, created_at)"
+                          " VALUES (?,?,?,?,0)", (pid, f"{arm}: a calm hill {i}", base if arm == "a" else tuned,
+                                                  src[arm]))
+        Q.create_queue(c, Q.QueueSpec(annotator="ana", repeat_every=0, compare=Q.CompareArms(
+            run_id="cmp", label_a=base, label_b=tuned)))
+    panel = open_panel(root)
+    for i in range(5):
+        item = panel.current
+        if i == 4:
+            panel.decide_tie()
+        else:  # B three times, A once
+            panel.choose(item.arms.index("b") if i < 3 else item.arms.index("a"))
+    assert panel.current is None and panel.empty_title.text() == "Comparison done"
+    qtbot.waitUntil(lambda: "wins" in panel.empty_view.verdict.text(), timeout=10_000)
+    assert panel.empty_view.verdict.text() == (
+        "B (ppo-9f3e step-120) wins 75% [30%, 95%] of 4 decisive \u00b7 ties 1 \u00b7 n 5 \u00b7 against A (demo-base)")
+    assert panel.empty_view.verdict.isVisible()
+
+
+def test_the_edit_dialog_leaves_the_prompt_in_view(qtbot, tmp_path, open_panel):
+    """It opened centred on the page, over the (long, multi-turn) prompt the edit is about."""
+    from workbench.store import annotations as A
+
+    root = tmp_path / "ws"
+    chat = [{"role": "system", "content": "You are a careful assistant. " * 6},
+            {"role": "user", "content": "Here is my code:\n\n" + "\n".join(f"line {i} = {i} * 2" for i in range(12))},
+            {"role": "assistant", "content": "What should it do?"},
+            {"role": "user", "content": "Reverse the list without copying it."}]
+    with Workspace.init(root) as ws, ws.transaction() as c:
+        pid = A.add_prompt(c, chat)
+        for text in ("Use `items.reverse()`.", "Use `items[::-1]` (this copies)."):
+            A.add_candidate(c, pid, [{"role": "assistant", "content": text}], model="m")
+    create_queue(root)
+    panel = open_panel(root)
+    panel.resize(1100, 760)
+    qtbot.wait(50)
+    panel.item_view.fit_prompt()
+    qtbot.wait(20)
+    dialog = panel.open_edit_dialog(1)
+    qtbot.waitExposed(dialog)
+    prompt = panel.item_view.prompt_view
+    bottom = prompt.mapToGlobal(prompt.rect().bottomLeft()).y()
+    assert dialog.frameGeometry().top() >= bottom, (dialog.frameGeometry(), bottom)
+    dialog.reject()

@@ -123,11 +123,16 @@ def test_start_queue_cancel_complete_merge_and_resume(qtbot, ws):
     # Merge adapter and export: a real merge job; its folder loads and feeds the later stages.
     assert panel.after_run.merge_button.isEnabled() and run_b in panel.after_run.summary.text()
     qtbot.mouseClick(panel.after_run.merge_button, Qt.MouseButton.LeftButton)
+    # Where to: the dialog proposes models/<run>-merged; the user picks another name.
+    qtbot.waitUntil(lambda: panel.merge_dialog is not None and panel.merge_dialog.isVisible(), timeout=5000)
+    assert f"{run_b}-merged" in panel.merge_dialog.selectedFiles()[0]
+    export = ws / "models" / "sft-final"
+    panel.merge_dialog.selectFile(str(export))
+    panel.merge_dialog.accept()
     qtbot.waitUntil(lambda: panel.after_run.merge_status.text().startswith("Exported:"), timeout=TIMEOUT_MS)
-    export = ws / "models" / f"{run_b}-merged"
     assert str(export) in panel.after_run.merge_status.text()
     check_model_ref(export, require_tokenizer=True)
-    ref = f"./models/{run_b}-merged"
+    ref = "./models/sft-final"
     qtbot.waitUntil(lambda: panel.forms["reward"].value("model.ref") == ref, timeout=TIMEOUT_MS)
     assert panel.forms["ppo"].value("policy_model") == ref and panel.forms["dpo"].value("model.ref") == ref
     assert "LoRA, exported" in card.output.text()

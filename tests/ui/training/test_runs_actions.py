@@ -57,11 +57,14 @@ def status(panel: RunsPanel, rid: str) -> str:
     return panel.model.index(row, 2).data() if row >= 0 else ""
 
 
-def answer(button_text: str, tries: int = 250) -> None:
-    """Click ``button_text`` in the next message box once it is up (gives up after ~5 s)."""
+def answer(button_text: str, tries: int = 250, seen: dict | None = None) -> None:
+    """Click ``button_text`` in the next message box once it is up (gives up after ~5 s); ``seen``
+    gets the box's button texts and its default button's."""
     def poll(left=tries):
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox) and box.isVisible():
+            if seen is not None:
+                seen.update(buttons=sorted(b.text() for b in box.buttons()), default=box.defaultButton().text())
             next(b for b in box.buttons() if b.text() == button_text).click()
         elif left:
             QTimer.singleShot(20, lambda: poll(left - 1))
@@ -92,8 +95,11 @@ def test_queue_cancel_and_resume(qtbot, sup, panel):
 
     # Stop the running one: it saves a checkpoint, and the queue moves on.
     click_run(qtbot, panel, a.run_id)
-    answer("Stop run")
+    seen: dict = {}
+    answer("Stop run", seen=seen)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    # Two unambiguous verbs (not "Cancel" beside "Cancel run"); Enter keeps it running.
+    assert seen == {"buttons": ["Keep running", "Stop run"], "default": "Keep running"}
     qtbot.waitUntil(lambda: status(panel, a.run_id) == "cancelled" and status(panel, b.run_id) == "running",
                     timeout=20000)
     assert (a.path / "checkpoints").is_dir() and any((a.path / "checkpoints").iterdir())

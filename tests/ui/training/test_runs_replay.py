@@ -9,6 +9,7 @@ The run folders under ``data/`` were recorded from real jobs (see
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -263,7 +264,7 @@ def test_delete_refuses_a_run_others_were_trained_from_and_deletes_a_free_one(qt
 
     click_run(qtbot, panel, INJECTED)
     qtbot.waitUntil(lambda: panel.delete_button.isEnabled(), timeout=5000)
-    answer_modal(press("Cancel"))  # asked first; Cancel keeps it
+    answer_modal(press("Keep it"))  # asked first; "Keep it" keeps it
     qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
     assert (ws / "runs" / INJECTED).exists()
     qtbot.waitUntil(lambda: panel.delete_button.isEnabled(), timeout=5000)
@@ -308,3 +309,63 @@ def test_samples_slider_follows_the_newest_step_until_moved_back(qtbot, monkeypa
     assert view.shown_step == 3 and view.slider.maximum() == 4
     qtbot.keyClick(view.slider, Qt.Key.Key_End)
     assert view.shown_step == 7 and view.step_label.text().startswith("step 7 (latest)")
+
+
+# -- GPU probes, default selection, durations ---------------------------------------------------
+def _write_run(ws: Path, run_id: str, stage: str, segments: list[tuple[float, float, str]]) -> Path:
+    """A run folder as the job writes it: one ``started``/``finished`` pair per process."""
+    path = ws / "runs" / run_id
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(f"stage: {stage}\n", encoding="utf-8")
+    lines = []
+    for start, end, status in segments:
+        lines.append({"type": "started", "run_id": run_id, "stage": stage, "pid": 1, "config": {},
+                      "resume_from": None, "time": start})
+        lines.append({"type": "finished", "status": status, "error": None, "traceback": None, "time": end})
+    (path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def test_gpu_probes_stay_out_of_the_list_and_the_latest_training_run_is_shown(qtbot, ws):
+    # Newer than every training run: each app start added one, and it became the selected run.
+    for i, t in enumerate((1795500000.0, 1795600000.0)):
+        _write_run(ws, f"2026120{i + 3}-11000{i}-probe-00{i}a", "probe", [(t, t + 4, "completed")])
+    _write_run(ws, "20261203-115500-generate-77aa", "generate", [(1795590000.0, 1795590030.0, "completed")])
+    p = RunsPanel()
+    qtbot.addWidget(p)
+    p.resize(1280, 720)
+    p.show()
+    p.set_workspace(ws)
+    try:
+        qtbot.waitUntil(lambda: p.model.rowCount() == len(RUNS) + 1, timeout=10000)
+        assert not any(r.stage == "probe" for r in p.model.runs)
+        qtbot.waitUntil(lambda: p.primary_run is not None, timeout=5000)
+        newest_training = max((r for r in p.model.runs if r.stage in ("sft", "reward", "ppo")),
+                              key=lambda r: r.run_id)
+        assert p.primary_run == newest_training.run_id == PPO   # not the probe, not the generation job
+        p.probes_check.setChecked(True)
+        assert sum(r.stage == "probe" for r in p.model.runs) == 2
+        assert p.primary_run == PPO  # showing the probes keeps the selection
+        p.probes_check.setChecked(False)
+        assert p.model.rowCount() == len(RUNS) + 1
+        # The history is tall enough for several runs at 1280x720.
+        rows = p.table.viewport().height() // p.table.verticalHeader().defaultSectionSize()
+        assert rows >= 6, rows
+    finally:
+        p.shutdown()
+
+
+def test_duration_leaves_out_the_time_a_run_sat_cancelled(qtbot, ws):
+    rid = "20261203-100000-sft-c0de"
+    # Ran 100 s, was cancelled, resumed a day later, ran 50 s more.
+    _write_run(ws, rid, "sft", [(1795400000.0, 1795400100.0, "cancelled"),
+                                (1795486400.0, 1795486450.0, "completed")])
+    p = RunsPanel()
+    qtbot.addWidget(p)
+    p.show()
+    p.set_workspace(ws)
+    try:
+        qtbot.waitUntil(lambda: p.model.row_of(rid) >= 0, timeout=10000)
+        assert p.model.index(p.model.row_of(rid), 4).data() == "2m 30s"
+    finally:
+        p.shutdown()

@@ -108,3 +108,21 @@ def test_quality_report_from_a_workspace(tmp_path):
         assert report.counts[0].annotator == "ana" and report.counts[0].rankings == 12
         left = report.position[0]
         assert left.n == 12 and 0 < left.left_wins < 12        # B was on both sides
+
+
+def test_an_edited_response_preferred_over_a_pair_counts_as_pairwise(tmp_path):
+    """The edit adds a third candidate to the ranking, but the annotator compared two responses."""
+    with Workspace.init(tmp_path / "ws") as ws:
+        with ws.transaction() as c:
+            for i in range(2):
+                pid = A.add_prompt(c, f"Tell me about the sea, part {i}.")
+                for j in range(2 if i == 0 else 3):
+                    A.add_candidate(c, pid, f"Response {j}", model="m")
+            pair = Q.create_queue(c, Q.QueueSpec(annotator="ana", repeat_every=0))
+        q = Q.RankingQueue(ws.conn, pair)
+        q.prefer_edited("The sea is calm and wide.", q.current.shown[0])   # the 2-candidate prompt
+        q.choose(0)                                                        # two of the 3-candidate one
+        rows = QL.load_rankings(ws.conn)
+        assert [len(r.shown) for r in rows] == [3, 2] and [r.edited for r in rows] == [1, 0]
+        (ana,) = QL.annotator_counts(rows)
+        assert (ana.pairwise, ana.kwise) == (2, 0)

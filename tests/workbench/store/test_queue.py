@@ -255,3 +255,20 @@ def test_rate_per_hour_ignores_breaks(ws):
     q = _queue(ws)
     q._times.extend([0.0, 10.0, 1000.0, 1010.0, 1020.0, 1030.0])
     assert q.rate_per_hour() == pytest.approx(3 / 30 * 3600)
+
+
+def test_a_new_kwise_queue_does_not_count_pairwise_decisions_as_done(ws):
+    """Ranking the same prompts k-wise after pairwise started at "10 done" with nothing to rank."""
+    _prompts(ws, 4, k=4)
+    pair = _queue(ws)
+    while pair.current is not None:
+        pair.choose(0)
+    assert pair.progress().done == 4
+    kwise = _queue(ws, mode="kwise", k=4)
+    assert kwise.progress().done == 0 and kwise.progress().remaining == 4
+    assert kwise.current is not None and len(kwise.current.candidates) == 4
+    kwise.decide([[c] for c in kwise.current.shown])
+    assert Q.RankingQueue(ws.conn, kwise.id).count() == (1, 3, 0)
+    # Another k-wise queue sees the k-wise ranking; the pairwise queue still counts everything.
+    again = _queue(ws, mode="kwise", k=3, name="again")
+    assert again.count()[0] == 1 and pair.count() == (4, 0, 0)
