@@ -221,3 +221,21 @@ def test_runs_show_reports_disk_use(sup):
     text = subprocess.run([sys.executable, "-m", "workbench.cli", "runs", "show", handle.run_id, "--workspace",
                            str(sup.root)], capture_output=True, text=True, timeout=60).stdout
     assert "in 2 checkpoints)" in text and "  disk: " in text
+
+
+def test_after_resuming_from_an_earlier_checkpoint_pruning_keeps_the_new_continuation(tmp_path, test_recipes):
+    """Resumed from step-3 while step-5..9 exist (a continuation the user went back from): the
+    checkpoint the resumed run just wrote is kept, and a later resume continues from it."""
+    import yaml
+
+    from workbench.jobs.rundir import list_checkpoints
+
+    rd = new_run_dir(tmp_path / "runs", "steps", {"n_steps": 10, "step_s": 0, "every": 2, "keep": 0})
+    assert J.run_job(rd, registry=REGISTRY) == J.EXIT_COMPLETED
+    assert [s for s, _p in list_checkpoints(rd)] == [1, 3, 5, 7, 9]
+    # The resumed run stops after step 6 (its last save is step-5) and keeps 2 checkpoints.
+    rd.config.write_text(yaml.safe_dump({"stage": "steps", "n_steps": 7, "step_s": 0, "every": 2, "keep": 2}))
+    assert J.run_job(rd, resume=True, checkpoint="step-3", registry=REGISTRY) == J.EXIT_COMPLETED
+    assert [s for s, _p in list_checkpoints(rd)] == [3, 5]
+    assert (rd.checkpoints / "step-5" / "step.txt").read_text() == "5"
+    assert resume_checkpoint(rd)[0].name == "step-5"
