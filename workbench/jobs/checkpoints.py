@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
+from ..config_files import MAX_BYTES
 from ..errors import WorkbenchError
 from .rundir import COMPLETE, RunDirLike, as_run_dir, checkpoint_step, list_checkpoints, read_json
 
@@ -207,8 +208,12 @@ def depended_on_steps(rd: RunDirLike) -> set[int]:
     runs = rd.path.parent
     for other in runs.iterdir():
         if other.name != rd.run_id and not other.name.startswith("."):
+            config = other / "config.yaml"
+            if not config.is_file():
+                continue   # another run folder is not trusted: a FIFO there would block this job's save
             try:
-                text = (other / "config.yaml").read_text(encoding="utf-8", errors="replace")
+                with open(config, "rb") as f:
+                    text = f.read(MAX_BYTES).decode("utf-8", errors="replace")
             except OSError:
                 continue
             steps.update(int(m.group(1)) for m in pattern.finditer(text))

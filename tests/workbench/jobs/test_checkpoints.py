@@ -239,3 +239,29 @@ def test_after_resuming_from_an_earlier_checkpoint_pruning_keeps_the_new_continu
     assert [s for s, _p in list_checkpoints(rd)] == [3, 5]
     assert (rd.checkpoints / "step-5" / "step.txt").read_text() == "5"
     assert resume_checkpoint(rd)[0].name == "step-5"
+
+
+def test_pruning_is_not_blocked_by_a_fifo_as_another_runs_config(tmp_path):
+    """Other run folders are read to find checkpoints in use; a FIFO there must not hang the job."""
+    import os
+    import threading
+
+    from workbench.jobs.checkpoints import prune_checkpoints
+
+    rd = new_run_dir(tmp_path / "runs", "sft", {})
+    for step in (1, 2, 3):
+        with atomic_checkpoint(rd, step) as d:
+            (d / "weights.bin").write_bytes(b"\0" * 10)
+    hostile = tmp_path / "runs" / "20260101-000000-sft-fifo"
+    hostile.mkdir()
+    os.mkfifo(hostile / "config.yaml")
+    result = []
+    worker = threading.Thread(target=lambda: result.append(prune_checkpoints(rd, keep_last=1, stage="sft")),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():   # blocked opening the FIFO: release it so the test process can end
+        os.close(os.open(hostile / "config.yaml", os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("pruning blocked on a FIFO config.yaml of another run folder")
+    assert sorted(p.name for p in result[0]) == ["step-1", "step-2"]
