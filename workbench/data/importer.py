@@ -204,6 +204,9 @@ class _Importer:
             raise DataError(exc.message, file=self.file, field=exc.field) from None
         out: list[tuple] = []
         for item, line in items:
+            if isinstance(item, FieldError):
+                self.problem(line, item.message, item.field)   # skipped with skip_invalid, else raised
+                continue
             if isinstance(item, KwiseRow):
                 out.extend(self.kwise(item, line, None))
             else:

@@ -202,7 +202,8 @@ class Shape:
     #: Other kinds the layout can store besides ``kind`` (``--kind``), e.g. SFT from oasst trees.
     kinds: tuple[str, ...] = ()
     #: Whole-file layouts (message trees) collect rows in ``convert`` and build the records here:
-    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``.
+    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``; a ``FieldError`` in place of
+    #: the content is a problem located at that line (skipped with ``skip_invalid``).
     finish: Optional[Callable[[Context], list]] = field(default=None, repr=False, compare=False)
 
 

@@ -428,6 +428,26 @@ def test_oasst_sft_follows_the_best_ranked_path(kit):
     assert counts(kit.ws)["rankings"] == 0
 
 
+
+def test_an_oasst_parent_with_too_many_ranked_replies_is_located_and_skippable(kit):
+    """A ranking is capped (MAX_RANKING_RESPONSES); the trees are built after the whole file is read,
+    yet the problem names the parent message's line, and --skip-invalid skips that ranking alone."""
+    from workbench.data.preview import preview_file
+
+    wide = [_msg("3p", None, "prompter", "Nenne eine Zahl.")] + [
+        _msg(f"3a{i}", "3p", "assistant", f"Zahl {i} ✓", rank=i) for i in range(101)]
+    path, lines = kit.write(kit.tmp_path, "jsonl", OASST[8:] + wide + OASST[:8])
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "oa")
+    assert (err.value.line, err.value.field) == (lines[2], "rank")
+    assert "101 responses in one ranking" in err.value.message
+    assert counts(kit.ws) == {"records": 0, "prompts": 0, "candidates": 0, "rankings": 0}
+    report = import_file(kit.ws, path, "oa", skip_invalid=True)
+    assert (report.rankings, report.rows, report.skipped) == (2, 4, 1)
+    assert report.skipped_rows == [{"line": lines[2], "field": "rank", "message": err.value.message}]
+    problems = preview_file(path, limit=200).problems
+    assert [(p.line, p.field) for p in problems] == [(lines[2], "rank")]
+
 # -- Label Studio --------------------------------------------------------------------------------
 
 LS_PAIRWISE = [
