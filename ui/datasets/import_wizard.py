@@ -30,7 +30,7 @@ from workbench.errors import WorkbenchError
 from workbench.store import datasets as ds_repo
 from workbench.store.records import KINDS
 
-from ..common.render import plain_preview
+from ..common.render import plain_preview, plain_tooltip
 from ..common.progress_panel import ProgressPanel, error_text, with_workspace
 
 _KIND_HELP = {"sft": "SFT demonstrations", "preference": "preference pairs", "prompts": "prompts only",
@@ -41,7 +41,7 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
     if tooltip:
-        item.setToolTip(tooltip)
+        item.setToolTip(plain_tooltip(tooltip))  # quotes the file: never markup (an <img> would be read)
     return item
 
 
