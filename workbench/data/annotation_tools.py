@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from .cells import decoded, reply, required
+from .cells import reply, required_value
 from .messages import FieldError, type_name
 from .shapes import Context, Judgement, KwiseRow
 
@@ -39,8 +39,10 @@ def _ls_annotator(ann: dict) -> str:
 
 
 def convert_label_studio(row: dict, ctx: Context) -> KwiseRow:
-    data = decoded(required(row, "data")) if ctx.text_cells else required(row, "data")
-    anns = decoded(required(row, "annotations")) if ctx.text_cells else required(row, "annotations")
+    """One Label Studio task (pairwise or ranker template) as a ranking with a judgement per
+    annotation (``label-studio:<user>``); cancelled annotations are left out."""
+    data = required_value(row, "data", ctx)
+    anns = required_value(row, "annotations", ctx)
     if not isinstance(data, dict):
         raise FieldError("data", f"expected an object, got {type_name(data)}")
     if not isinstance(anns, list):
@@ -136,6 +138,8 @@ def _argilla_ranking(value: Any, names: set) -> Optional[list[list[str]]]:
 
 
 def convert_argilla(row: dict, ctx: Context) -> KwiseRow:
+    """One Argilla 2 record (nested or flattened) as a ranking with a judgement per submitted
+    response to its ranking question (``argilla:<user>``); drafts and discarded ones are left out."""
     fields, answers = _argilla_parts(row)
     names = set(fields)
     question, votes = None, []

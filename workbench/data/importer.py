@@ -400,6 +400,7 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
 
 
 def check_layout(layout: Optional[str]) -> None:
+    """Refuse a ``layout`` that is not one of :data:`~workbench.data.layouts.LAYOUTS` (``None``: detect)."""
     if layout is not None and layout not in LAYOUTS:
         raise WorkbenchError(f"--layout {layout}: expected one of {', '.join(LAYOUTS)}")
 

@@ -43,7 +43,7 @@ from typing import Any, Optional
 
 from ..errors import DataError
 from . import annotation_tools, oasst
-from .cells import as_bool, decoded, get, int_choice, ordering, reply, required, score_of
+from .cells import as_bool, decoded, get, int_choice, ordering, reply, required, required_value, score_of
 from .messages import FieldError, check_messages, looks_like_hh, parse_hh, split_implicit_prompt, type_name
 from .shapes import MISSING, SHAPES, Context, KwiseRow, Shape, detect_shape
 
@@ -88,7 +88,7 @@ def _sharegpt_turn(turn: Any, field: str, i: Optional[int] = None) -> dict:
 
 
 def _sharegpt_messages(row: dict, ctx: Context) -> list:
-    turns = decoded(required(row, "conversations")) if ctx.text_cells else required(row, "conversations")
+    turns = required_value(row, "conversations", ctx)
     if not isinstance(turns, list) or not turns:
         raise FieldError("conversations", f"expected a non-empty list of turns, got {type_name(turns)}")
     messages = [_sharegpt_turn(t, "conversations", i) for i, t in enumerate(turns)]
@@ -134,10 +134,8 @@ ARENA_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 
 
 def _conv_arena(row: dict, ctx: Context) -> KwiseRow:
-    a = ctx.text(decoded(required(row, "conversation_a")) if ctx.text_cells else required(row, "conversation_a"),
-                 "conversation_a")
-    b = ctx.text(decoded(required(row, "conversation_b")) if ctx.text_cells else required(row, "conversation_b"),
-                 "conversation_b")
+    a = ctx.text(required_value(row, "conversation_a", ctx), "conversation_a")
+    b = ctx.text(required_value(row, "conversation_b", ctx), "conversation_b")
     if not isinstance(a, list) or not isinstance(b, list):
         raise FieldError("conversation_a", "expected conversations (lists of messages)")
     try:
@@ -171,7 +169,7 @@ def _hh_prompt(text: str, field: str) -> list:
 
 def _conv_nectar(row: dict, ctx: Context) -> KwiseRow:
     prompt = ctx.plain(get(row, "prompt"), "prompt")
-    answers = decoded(required(row, "answers")) if ctx.text_cells else required(row, "answers")
+    answers = required_value(row, "answers", ctx)
     if not isinstance(answers, list) or len(answers) < 2:
         raise FieldError("answers", f"expected a list of at least 2 answers, got {type_name(answers)}"
                          + (f" of {len(answers)}" if isinstance(answers, list) else ""))

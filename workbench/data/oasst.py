@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cells import as_bool, decoded, get, ordering, reply, required
+from .cells import as_bool, get, ordering, reply, required, required_value
 from .messages import FieldError, type_name
 from .shapes import MISSING, Context, KwiseRow
 
@@ -30,7 +30,7 @@ def collect_flat(row: dict, ctx: Context) -> None:
 
 def collect_tree(row: dict, ctx: Context) -> None:
     """Collect a nested oasst tree (``*.trees.jsonl``: ``prompt`` with its ``replies``), one row per tree."""
-    root = decoded(required(row, "prompt")) if ctx.text_cells else required(row, "prompt")
+    root = required_value(row, "prompt", ctx)
     if not isinstance(root, dict):
         raise FieldError("prompt", f"expected the tree's root message (an object), got {type_name(root)}")
     known = ctx.state.setdefault("messages", {})

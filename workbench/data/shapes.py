@@ -188,6 +188,7 @@ class KwiseRow:
                                          f"gives k(k-1)/2 pairs)")
 
     def judgements(self) -> list[Judgement]:
+        """Every annotator's ordering: the row's own first, then :attr:`others`."""
         return [Judgement(self.ordering, self.annotator, self.all_bad), *self.others]
 
 
