@@ -186,6 +186,10 @@ class KwiseRow:
             raise FieldError(self.source_field, f"{len(self.responses):,} responses in one ranking; at most "
                                          f"{MAX_RANKING_RESPONSES} are accepted (a ranking of k responses "
                                          f"gives k(k-1)/2 pairs)")
+        for judgement in self.judgements():   # an annotation tool's export may name a response twice
+            placed = [i for group in judgement.ordering for i in group]
+            if len(set(placed)) != len(placed):
+                raise FieldError(self.source_field, "a response appears twice in one ranking")
 
     def judgements(self) -> list[Judgement]:
         """Every annotator's ordering: the row's own first, then :attr:`others`."""

@@ -546,6 +546,41 @@ ARGILLA_FLAT = [
 ]
 
 
+
+_LS_PAIR = {"prompt": "Résume ce texte.", "answer1": "Un résumé.", "answer2": "Autre chose."}
+_LS_ITEMS = {"prompt": "Classe ces réponses.", "items": [{"id": "a", "text": "Bien."}, {"id": "b", "text": "Mal."}]}
+_ARG_FIELDS = {"prompt": "Welche Antwort ist besser?", "r1": "Diese.", "r2": "Jene."}
+
+
+@pytest.mark.parametrize("row, field, message", [
+    ({"data": _LS_PAIR, "annotations": [{"result": [{"type": "pairwise", "value": "left"}]}]},
+     "annotations", "'selected' must be left or right"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker", "value": "a,b"}]}]},
+     "annotations", "expected {'ranker'"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker", "value": {"ranker": {"rank": 5}}}]}]},
+     "annotations", "must hold item ids"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker",
+                                                      "value": {"ranker": {"rank": ["a", "a", "b"]}}}]}]},
+     "data", "appears twice"),
+    ({"fields": _ARG_FIELDS, "responses": {"rank": [{"user_id": "u", "status": "submitted",
+                                                     "value": [{"value": ["r1"], "rank": 1}]}]}},
+     "responses", "no ranking question"),
+    ({"fields": _ARG_FIELDS, "responses": {"rank": [{"user_id": "u", "value": ["r1", "r1"]}]}},
+     "rank.responses", "appears twice"),
+    ({**_ARG_FIELDS, "rank.responses": [["r1", "r2"]], "rank.responses.users": 5},
+     "rank.responses.users", "expected a list"),
+    ({**_ARG_FIELDS, "rank.responses": [["r1", "r2"]], "rank.responses.users": ["u"], "rank.responses.status": 7},
+     "rank.responses.status", "expected a list"),
+])
+def test_annotation_tool_exports_with_wrong_types_are_located_errors(kit, row, field, message):
+    """Values of the wrong type inside a Label Studio or Argilla export are a problem at the
+    task's line naming the field (they were AttributeError / TypeError / ValueError tracebacks)."""
+    path, lines = kit.write(kit.tmp_path, "json", [row])
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "tool")
+    assert (err.value.line, err.value.field) == (lines[0], field) and message in err.value.message
+    assert counts(kit.ws) == {"records": 0, "prompts": 0, "candidates": 0, "rankings": 0}
+
 def test_argilla_nested_ranking_with_ties_and_drafts_left_out(kit):
     path, lines = kit.write(kit.tmp_path, "jsonl", ARGILLA)
     report = import_file(kit.ws, path, "arg")
