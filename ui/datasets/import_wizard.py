@@ -5,8 +5,8 @@ first rows will be stored as, the raw rows, the column mapping, the layout and
 kind, the ignored columns, a validation report of the previewed rows) →
 name → import (progress, cancel, the report). The preview and the import
 run on worker threads (:func:`workbench.data.preview.preview_file`,
-:func:`workbench.data.importer.import_file`); the import is one
-transaction, so a cancel or an error leaves the workspace as it was.
+:func:`workbench.data.importer.import_file`); the import is all or
+nothing, so a cancel or an error leaves the workspace as it was.
 ``imported(name)`` is emitted after a successful import.
 """
 
