@@ -54,7 +54,8 @@ def convert_label_studio(row: dict, ctx: Context) -> KwiseRow:
     if not isinstance(anns, list):
         raise FieldError("annotations", f"expected a list, got {type_name(anns)}")
     results = [(a, r) for a in anns if isinstance(a, dict) and not a.get("was_cancelled")
-               for r in (a.get("result") or []) if isinstance(r, dict) and r.get("type") in ("pairwise", "ranker")]
+               for r in (a.get("result") if isinstance(a.get("result"), list) else [])
+               if isinstance(r, dict) and r.get("type") in ("pairwise", "ranker")]
     if not results:
         raise FieldError("annotations", "no completed pairwise or ranker annotation in this task")
     kind = results[0][1]["type"]

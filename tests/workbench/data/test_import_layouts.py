@@ -553,6 +553,7 @@ _ARG_FIELDS = {"prompt": "Welche Antwort ist besser?", "r1": "Diese.", "r2": "Je
 
 
 @pytest.mark.parametrize("row, field, message", [
+    ({"data": _LS_PAIR, "annotations": [{"result": 5}]}, "annotations", "no completed pairwise or ranker"),
     ({"data": _LS_PAIR, "annotations": [{"result": [{"type": "pairwise", "value": "left"}]}]},
      "annotations", "'selected' must be left or right"),
     ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker", "value": "a,b"}]}]},
