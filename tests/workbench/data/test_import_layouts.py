@@ -732,3 +732,63 @@ def test_preview_of_hh_rows_shows_the_prompt_with_its_history(kit):
     assert [s.content for s in p.stored] == [
         {"prompt": [M("user", "hi"), M("assistant", "hello"), M("user", "¿y tú?")],
          "chosen": [M("assistant", "bien")], "rejected": [M("assistant", "vete")]}]
+
+
+_ODD_VALUES = [None, 0, 1, 2, -1, 10**30, 1.5, float("inf"), True, False, "", "x", "left", "right", "model_a",
+               "prompter", "assistant", [], {}, [1], ["a"], [None], {"a": 1}, [[1, 2]], [{"id": "a"}],
+               {"selected": 3}, {"ranker": []}, "\n\nHuman: hi\n\nAssistant:", [{"role": "user", "content": 5}]]
+
+
+def _json_paths(value, path=()):
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _json_paths(child, path + (key,))
+
+
+@pytest.mark.parametrize("text_cells", [False, True], ids=["json", "csv-cells"])
+def test_fixture_rows_with_one_nested_value_changed_give_field_errors_never_a_crash(text_cells):
+    """Each layout's converter on its real-shaped fixture rows with a value deep inside replaced
+    (a result that is a number, a ranker bucket that is a dict, ...): a FieldError or a row, never
+    an AttributeError / TypeError. Random values at the top level (the hypothesis test above) rarely
+    reach these places."""
+    import copy
+    import random
+
+    from workbench.data.layouts import LAYOUTS
+    from workbench.data.messages import FieldError
+    from workbench.data.pairs import pairs_from_ordering
+    from workbench.data.shapes import Context, KwiseRow
+
+    fixtures = {"ultrafeedback": UF, "sharegpt": SHAREGPT, "dolly": DOLLY, "chatbot-arena": ARENA,
+                "nectar": NECTAR, "pku-saferlhf": PKU, "shp": SHP, "oasst": OASST,
+                "label-studio": LS_PAIRWISE + LS_RANKER, "argilla": ARGILLA + ARGILLA_FLAT}
+    rnd = random.Random(7)
+    crashes = []
+    for name, rows in fixtures.items():
+        shape = LAYOUTS[name]
+        for _ in range(400):
+            row = copy.deepcopy(rnd.choice(rows))
+            for _ in range(rnd.choice((1, 2))):
+                path = rnd.choice(list(_json_paths(row))[1:])
+                target = row
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = copy.deepcopy(rnd.choice(_ODD_VALUES))
+            if text_cells:   # a CSV row: every cell text, lists and objects as JSON
+                row = {k: json.dumps(v) if isinstance(v, (list, dict)) else "" if v is None else str(v)
+                       for k, v in row.items()}
+            ctx = Context(text_cells=text_cells)
+            ctx.kind, ctx.line = shape.kind, 1
+            try:
+                out = shape.convert(row, ctx)
+                for item, _line in (shape.finish(ctx) if shape.finish else [(out, 1)]):
+                    if isinstance(item, KwiseRow):
+                        for judgement in item.judgements():
+                            list(pairs_from_ordering(judgement.ordering))
+                            assert all(0 <= i < len(item.responses) for g in judgement.ordering for i in g)
+            except FieldError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                crashes.append(f"{name}: {type(exc).__name__}: {exc} in {str(row)[:200]}")
+    assert crashes == []
