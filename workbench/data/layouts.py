@@ -12,6 +12,9 @@ written from the dataset's card:
 - ``sharegpt`` / ``sharegpt-preference``: ShareGPT / FastChat
   ``conversations: [{from, value}]`` (LLaMA-Factory's reading; its ranking
   variant adds ``chosen``/``rejected`` turns).
+- ``llamafactory-alpaca`` / ``llamafactory-alpaca-preference``: LLaMA-Factory's
+  alpaca layout with ``system`` and ``history`` ([[user, assistant], ...]), as
+  its own datasets and this app's ``llamafactory-alpaca`` export write it.
 - ``dolly``: databricks-dolly-15k (``instruction``, ``context``, ``response``,
   ``category``).
 - ``chatbot-arena``: lmsys/chatbot_arena_conversations.
@@ -111,6 +114,40 @@ def _conv_sharegpt_preference(row: dict, ctx: Context) -> dict:
         turn = required(row, name)
         out[name] = ctx.text([_sharegpt_turn(decoded(turn) if ctx.text_cells else turn, name)], name)
     return out
+
+
+# -- LLaMA-Factory alpaca ------------------------------------------------------------------
+
+def _lf_alpaca_prompt(row: dict, ctx: Context) -> list:
+    """The chat a LLaMA-Factory alpaca row asks: ``system``, the ``history`` pairs, then the
+    instruction (with its ``input``) as the last user turn. Always a chat, so that a file whose
+    first rows have no history and later ones do keeps one style."""
+    instruction = ctx.plain(get(row, "instruction"), "instruction")
+    extra = ctx.plain(get(row, "input"), "input", required=False)
+    system = ctx.plain(get(row, "system"), "system", required=False)
+    history = get(row, "history")
+    history = [] if history is MISSING or history is None or history == "" else \
+        decoded(history) if ctx.text_cells else history
+    if not isinstance(history, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in history):
+        raise FieldError("history", "expected a list of [user, assistant] pairs of strings")
+    messages = [{"role": "system", "content": system}] if system and system.strip() else []
+    for user, assistant in history:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    messages.append({"role": "user", "content": f"{instruction}\n\n{extra}" if extra and extra.strip()
+                     else instruction})
+    return ctx.text(messages, "instruction")
+
+
+def _conv_lf_alpaca(row: dict, ctx: Context) -> dict:
+    prompt = _lf_alpaca_prompt(row, ctx)
+    return {"prompt": prompt, "completion": ctx.text(reply(ctx.plain(get(row, "output"), "output")), "output")}
+
+
+def _conv_lf_alpaca_preference(row: dict, ctx: Context) -> dict:
+    prompt = _lf_alpaca_prompt(row, ctx)
+    return {"prompt": prompt, **{name: ctx.text(reply(ctx.plain(get(row, name), name)), name)
+                                 for name in ("chosen", "rejected")}}
 
 
 # -- databricks-dolly-15k -------------------------------------------------------------------
@@ -237,6 +274,13 @@ PUBLIC_LAYOUTS: tuple[Shape, ...] = (
     Shape("sharegpt-preference", "preference", ("conversations", "system", "chosen", "rejected"),
           "LLaMA-Factory ShareGPT ranking {conversations, chosen: {from, value}, rejected: {from, value}}",
           _conv_sharegpt_preference),
+    Shape("llamafactory-alpaca", "sft", ("instruction", "input", "output", "system", "history"),
+          "LLaMA-Factory alpaca {instruction, input, output, system, history: [[user, assistant], ...]}",
+          _conv_lf_alpaca),
+    Shape("llamafactory-alpaca-preference", "preference",
+          ("instruction", "input", "chosen", "rejected", "system", "history"),
+          "LLaMA-Factory alpaca ranking {instruction, input, chosen, rejected, system, history}",
+          _conv_lf_alpaca_preference),
     Shape("dolly", "sft", ("instruction", "context", "response", "category"),
           "databricks-dolly-15k {instruction, context, response, category}", _conv_dolly),
     Shape("chatbot-arena", "preference",
@@ -315,6 +359,10 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
             if {"chosen", "rejected"} <= keys:
                 return "sharegpt-preference", "'conversations' of {from, value} with 'chosen'/'rejected' turns"
             return "sharegpt", "'conversations' of {from, value} turns (ShareGPT)"
+    if {"instruction", "chosen", "rejected"} <= keys:
+        return "llamafactory-alpaca-preference", "'instruction' with 'chosen'/'rejected' (LLaMA-Factory alpaca ranking)"
+    if {"instruction", "output"} <= keys and keys & {"system", "history"}:
+        return "llamafactory-alpaca", "'instruction' and 'output' with 'system'/'history' (LLaMA-Factory alpaca)"
     if {"instruction", "response"} <= keys and "output" not in keys:
         return "dolly", "'instruction' and 'response' (databricks-dolly-15k)"
     return None

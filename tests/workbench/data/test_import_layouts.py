@@ -182,6 +182,43 @@ def test_dolly_keeps_the_context_as_the_input(kit, fmt):
     check_lineage(kit, path, records, lines)
 
 
+
+# -- LLaMA-Factory alpaca (what the llamafactory-alpaca export writes) ----------------------------
+
+_LF_CHAT = [M("system", "Tu es un assistant concis."), M("user", "Bonjour ! 👋"), M("assistant", "Bonjour."),
+            M("user", "Traduis « chat » en allemand.")]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_llamafactory_alpaca_export_imports_back_with_system_and_history(kit, tmp_path, fmt):
+    """The app's own LLaMA-Factory alpaca export (system, history pairs, chosen/rejected or output)
+    imports back as the same conversations (before: the ranking export was refused, the SFT one
+    lost its system and history)."""
+    from workbench.data.exporter import export_dataset
+
+    pairs = [{"prompt": _LF_CHAT, "chosen": [M("assistant", "Katze")], "rejected": [M("assistant", "Hund")]},
+             {"prompt": [M("user", "2+2?")], "chosen": [M("assistant", "4")], "rejected": [M("assistant", "5")]}]
+    sft = [{"messages": _LF_CHAT + [M("assistant", "Katze")]}, {"messages": [M("user", "Hi"), M("assistant", "Hey")]}]
+    for name, rows in (("pairs", pairs), ("chat", sft)):
+        import_file(kit.ws, kit.write(tmp_path, "jsonl", rows, stem=name)[0], name)
+        export_dataset(kit.ws, name, "llamafactory-alpaca", tmp_path / f"{name}_lf")
+        exported = [json.loads(line) for line in (tmp_path / f"{name}_lf" / f"{name}.jsonl").open(encoding="utf-8")]
+        assert exported[0]["history"] == [["Bonjour ! 👋", "Bonjour."]]
+        path, _ = kit.write(tmp_path, fmt, exported, stem=f"{name}_back")
+        report = import_file(kit.ws, path, f"{name}_back")
+        assert report.shape == ("llamafactory-alpaca-preference" if name == "pairs" else "llamafactory-alpaca")
+        assert report.ignored_fields == []
+        back = kit.contents(kit.ws, f"{name}_back")
+        if name == "pairs":
+            assert back == kit.contents(kit.ws, "pairs")
+        else:   # the SFT chat comes back as its prompt and completion
+            assert [r["prompt"] + r["completion"] for r in back] == [r["messages"] for r in sft]
+    bad, lines = kit.write(tmp_path, "jsonl", [{"instruction": "x", "output": "y", "history": [["only one"]]}],
+                           stem="bad")
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, bad, "bad")
+    assert (err.value.line, err.value.field) == (lines[0], "history")
+
 # -- Chatbot Arena -------------------------------------------------------------------------------
 
 def _arena(qid, a, b, model_a, model_b, winner, judge):
