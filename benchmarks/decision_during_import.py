@@ -15,7 +15,12 @@ connection's 10 s lock timeout) is counted, not retried. Prints both
 phases' p50/p99, their ratio, the busy count and the import's own time, and
 ends with one JSON line. Target: p99 during the import < 100 ms, zero busy.
 
+``--layout nectar`` imports Nectar rows instead (a prompt and 7 ranked
+answers each): an import that stores rankings is one transaction from its
+first ranking on, so this shows what a decision meets then.
+
     python benchmarks/decision_during_import.py [--rows 1000000] [--decisions 200] [--interval-ms 20]
+                                                [--layout preference|nectar]
 """
 
 from __future__ import annotations
@@ -57,13 +62,18 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def write_jsonl(path: Path, rows: int) -> None:
+def write_jsonl(path: Path, rows: int, layout: str = "preference") -> None:
     rnd = random.Random(0)
     with open(path, "w", encoding="utf-8") as f:
         for i in range(rows):
             w = " ".join(rnd.choice(WORDS) for _ in range(8))
-            f.write(json.dumps({"prompt": f"Question {i}: {w}?", "chosen": f"good {w}", "rejected": f"bad {i}"})
-                    + "\n")
+            if layout == "nectar":   # berkeley-nest/Nectar: an HH-style prompt, 7 answers ranked 1..7
+                row = {"prompt": f"\n\nHuman: Question {i}: {w}?\n\nAssistant:",
+                       "answers": [{"answer": f"answer {k} {w}", "model": f"model-{k}", "rank": k}
+                                   for k in range(1, 8)]}
+            else:
+                row = {"prompt": f"Question {i}: {w}?", "chosen": f"good {w}", "rejected": f"bad {i}"}
+            f.write(json.dumps(row) + "\n")
 
 
 def build(root: Path, items: int) -> int:
@@ -100,6 +110,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the imported file")
     ap.add_argument("--decisions", type=int, default=200, help="baseline decisions")
     ap.add_argument("--interval-ms", type=float, default=20.0, help="pause between decisions during the import")
+    ap.add_argument("--layout", choices=("preference", "nectar"), default="preference",
+                    help="what the imported file holds: pairs, or Nectar rankings (stored as rankings)")
     args = ap.parse_args()
 
     from workbench.store import queue as Q
@@ -109,7 +121,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="decide-import-") as tmp:
         tmp = Path(tmp)
         data = tmp / "big.jsonl"
-        write_jsonl(data, args.rows)
+        write_jsonl(data, args.rows, args.layout)
         items = args.decisions + 20_000
         queue_id = build(tmp / "ws", items)
         ws = Workspace.open(tmp / "ws")
@@ -145,7 +157,7 @@ def main() -> None:
           f"{len(during)} decisions, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(during, default=0):.1f} ms, "
           f"busy {busy}")
     print(f"ratio p99 during/baseline: {p99 / p99_base:.2f}x; target p99 < 100 ms, zero busy")
-    print(json.dumps({"rows": import_rows, "import_s": round(import_s, 2), "decisions": len(during),
+    print(json.dumps({"layout": args.layout, "rows": import_rows, "import_s": round(import_s, 2), "decisions": len(during),
                       "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "max_ms": round(max(during, default=0), 2),
                       "baseline_p50_ms": round(p50_base, 2), "baseline_p99_ms": round(p99_base, 2),
                       "p99_ratio": round(p99 / p99_base, 2), "busy": busy, "baseline_busy": baseline_busy}))

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input format (default: from the extension and content)")
     p.add_argument("--layout", metavar="NAME",
                    help="the file's layout when detection is ambiguous or the file was renamed, e.g. "
-                        "ultrafeedback, sharegpt, sharegpt-preference, dolly, chatbot-arena, nectar, pku-saferlhf, "
+                        "ultrafeedback, sharegpt, sharegpt-preference, llamafactory-alpaca, "
+                        "llamafactory-alpaca-preference, dolly, chatbot-arena, nectar, pku-saferlhf, "
                         "pku-saferlhf-safer, shp, oasst, oasst-trees, label-studio, argilla, or a core shape "
                         "(preference, implicit-preference, hh-rlhf, kwise, messages, prompt-completion, alpaca, ...)")
     p.add_argument("--map", action="append", default=[], metavar="SRC=DST",

@@ -6,7 +6,8 @@ An export never removes anything it did not create:
 - anything else is refused unless the caller asks to overwrite, and even then
   a folder is replaced only when it is recognisably a previous export of ours
   (it holds :data:`MANIFEST`, written into every export folder, and nothing
-  but the files that manifest lists), a file only when it is a plain file;
+  but the files that manifest lists) of the same kind (a dataset export never
+  replaces a merged model, nor the reverse), a file only when it is a plain file;
 - never, overwrite or not: a filesystem root, the home folder, the workspace or
   any folder that contains it, anything inside the workspace's ``runs/``, a
   workspace database file, a symbolic link.
@@ -51,6 +52,7 @@ class OutputTarget:
     workspace: Optional[Path]
     overwrite: bool
     recognise: Optional[Callable[[Path], bool]] = None
+    kind: Optional[str] = None
 
     def replace_with(self, built: Path) -> None:
         """Move the finished export ``built`` (a sibling temp path) to :attr:`path`.
@@ -59,7 +61,7 @@ class OutputTarget:
         replaceable. ``built`` is left in place when that check fails.
         """
         again = check_target(self.path, folder=self.folder, workspace=self.workspace, overwrite=self.overwrite,
-                             recognise=self.recognise)
+                             recognise=self.recognise, kind=self.kind)
         path = again.path
         if not again.exists or not path.is_dir():
             os.replace(built, path)  # a file (or nothing) at the target: one atomic rename
@@ -149,11 +151,21 @@ def write_manifest(folder: Path, **info: Any) -> None:
                                    encoding="utf-8")
 
 
-def _is_ours(folder: Path) -> Optional[str]:
-    """Why ``folder`` is not recognisably a previous export of ours, or ``None`` when it is."""
+#: The manifest ``kind`` of each writer, and what it is called in a refusal.
+DATASET_EXPORT, MERGED_MODEL = "dataset-export", "merged-model"
+KIND_NAMES = {DATASET_EXPORT: "a dataset export", MERGED_MODEL: "a merged model"}
+
+
+def _is_ours(folder: Path, kind: Optional[str] = None) -> Optional[str]:
+    """Why ``folder`` is not recognisably a previous export of ours (of ``kind``, when given),
+    or ``None`` when it is."""
     manifest = read_manifest(folder)
     if manifest is None:
         return f"is not a folder this app exported (no {MANIFEST} in it)"
+    if kind is not None and manifest.get("kind") != kind:
+        found = manifest.get("kind")
+        return (f"holds {KIND_NAMES.get(found, 'another export') if isinstance(found, str) else 'another export'}"
+                f", not {KIND_NAMES.get(kind, kind)}")
     listed = {str(f) for f in manifest["files"]}
     implied = {parent.as_posix() + "/" for f in listed for parent in Path(f).parents if str(parent) != "."}
     extra = [f for f in _folder_files(folder) if f not in listed and f not in implied]
@@ -164,20 +176,23 @@ def _is_ours(folder: Path) -> Optional[str]:
 
 
 def check_target(path: Path | str, *, folder: bool, workspace: Optional[Path | str] = None,
-                 overwrite: bool = False, recognise: Optional[Callable[[Path], bool]] = None) -> OutputTarget:
+                 overwrite: bool = False, recognise: Optional[Callable[[Path], bool]] = None,
+                 kind: Optional[str] = None) -> OutputTarget:
     """Apply the rule of the module docstring to ``path``; raise :class:`TargetError` naming why not.
 
     ``folder``: the export is a folder (else one file). ``workspace``: the
     workspace the export comes from (never replaced, nor anything holding it).
     ``recognise``: the writer's own test for a folder of its own written before
-    manifests existed (only asked when the folder has no manifest).
+    manifests existed (only asked when the folder has no manifest). ``kind``: the manifest
+    ``kind`` this writer writes (see :data:`KIND_NAMES`); a previous export of another kind is
+    never replaced.
     """
     path = _absolute(path)
     ws = _absolute(workspace) if workspace is not None else None
     if path.is_symlink():
         raise TargetError(f"{path}: is a symbolic link; choose another output path")
     if not path.exists():
-        return OutputTarget(path, folder, False, ws, overwrite, recognise)
+        return OutputTarget(path, folder, False, ws, overwrite, recognise, kind)
     why = _protected(path, ws)
     if why:
         raise TargetError(f"{path}: {why}; an export never replaces it, choose another output path")
@@ -185,16 +200,16 @@ def check_target(path: Path | str, *, folder: bool, workspace: Optional[Path | s
         if not folder:
             raise TargetError(f"{path}: is a folder; give the export a file name")
         if not any(path.iterdir()):
-            return OutputTarget(path, folder, True, ws, overwrite, recognise)
+            return OutputTarget(path, folder, True, ws, overwrite, recognise, kind)
         if not overwrite:
             raise TargetError(f"{path}: already exists and is not empty; choose another output path "
                               "(or overwrite to replace a previous export)")
-        why = _is_ours(path)
+        why = _is_ours(path, kind)
         if why and read_manifest(path) is None and recognise is not None and recognise(path):
             why = None
         if why:
             raise TargetError(f"{path}: {why}; only a previous export is replaced, choose another output path")
-        return OutputTarget(path, folder, True, ws, overwrite, recognise)
+        return OutputTarget(path, folder, True, ws, overwrite, recognise, kind)
     if folder:
         raise TargetError(f"{path}: is a file; this export is a folder, choose another output path")
     if not path.is_file():

@@ -114,3 +114,4 @@ def test_ppo_and_generate_errors_show_bounded_values(stage, body):
     with pytest.raises(ConfigError) as err:
         load_ppo_config(body) if stage == "ppo" else GenerateConfig.from_dict(body)
     assert len(str(err.value)) < 300, str(err.value)[:300]
+

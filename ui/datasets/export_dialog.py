@@ -25,7 +25,7 @@ from workbench.data.exporter import slug
 from workbench.data.tool_exports import TOOL_FORMATS, unsupported
 from workbench.store import datasets as ds_repo
 from workbench.store.records import DatasetInfo, SnapshotInfo
-from workbench.targets import TargetError, check_target
+from workbench.targets import DATASET_EXPORT, TargetError, check_target
 
 from ..common.progress_panel import ProgressPanel, TaskDialog, confirm, error_text, result_label, with_workspace
 from .actions import info_summary, short_date
@@ -282,7 +282,7 @@ class ExportDialog(TaskDialog):
         out = self.output
         try:
             target = check_target(out, folder=self.format in exporter.FOLDER_FORMATS, workspace=self.root,
-                                  overwrite=True)
+                                  overwrite=True, kind=DATASET_EXPORT)
         except TargetError as exc:
             self._show_result(f"Not exported: {exc}")
             return

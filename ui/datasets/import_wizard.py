@@ -5,8 +5,8 @@ first rows will be stored as, the raw rows, the column mapping, the layout and
 kind, the ignored columns, a validation report of the previewed rows) →
 name → import (progress, cancel, the report). The preview and the import
 run on worker threads (:func:`workbench.data.preview.preview_file`,
-:func:`workbench.data.importer.import_file`); the import is one
-transaction, so a cancel or an error leaves the workspace as it was.
+:func:`workbench.data.importer.import_file`); the import is all or
+nothing, so a cancel or an error leaves the workspace as it was.
 ``imported(name)`` is emitted after a successful import.
 """
 
@@ -30,7 +30,7 @@ from workbench.errors import WorkbenchError
 from workbench.store import datasets as ds_repo
 from workbench.store.records import KINDS
 
-from ..common.render import plain_preview
+from ..common.render import plain_preview, plain_tooltip
 from ..common.progress_panel import ProgressPanel, error_text, with_workspace
 from ..common.text import human_size
 
@@ -42,7 +42,7 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
     if tooltip:
-        item.setToolTip(tooltip)
+        item.setToolTip(plain_tooltip(tooltip))  # quotes the file: never markup (an <img> would be read)
     return item
 
 

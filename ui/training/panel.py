@@ -38,13 +38,13 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from workbench.jobs.events import EventTailer, LogEvent
+from workbench.jobs.rundir import RunDir
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, RunInfo
 from workbench.train import vram as V
 from workbench.train.outputs import RunOutput, loadable_model
@@ -614,12 +614,14 @@ class TrainingPanel(QWidget):
 
     def _base_model(self, out: RunOutput) -> str:
         """The model the run started from, as its config names it (relative folders resolved)."""
-        try:
-            config = yaml.safe_load((self._root / "runs" / out.run_id / "config.yaml").read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, TypeError):
+        try:  # the core's reader: bounded alias expansion and size, a regular file only
+            config = RunDir(self._root / "runs" / out.run_id).read_config()
+        except (OSError, ValueError, TypeError):
             config = {}
         ref = (config.get("policy_model") if out.stage == "ppo" else get_path(config, "model.ref")) \
             or out.base_model or ""
+        if not isinstance(ref, str):
+            ref = out.base_model or ""
         if self._root is not None and ref.startswith(("./", "../")):
             ref = str((self._root / ref).resolve())
         return ref

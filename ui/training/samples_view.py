@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from workbench.jobs.events import SamplesEvent
 
-from ..common.render import MarkdownView, plain_preview
+from ..common.render import MarkdownView, plain_preview, plain_tooltip
 
 COLUMNS = ("Prompt", "Response", "Score")
 
@@ -139,7 +139,7 @@ class SamplesView(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c < 2:
-                    item.setToolTip((prompt, response)[c][:4000])
+                    item.setToolTip(plain_tooltip((prompt, response)[c][:4000]))  # dataset / model text: never markup
                 else:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if score is not None:

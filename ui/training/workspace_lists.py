@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-import yaml
-
 from workbench.errors import WorkbenchError
+from workbench.jobs.rundir import RunDir
 from workbench.jobs.supervisor import CANCELLED, COMPLETED, FAILED, RunInfo
 from workbench.store import datasets as ds_repo
 from workbench.store.workspace import Workspace
@@ -63,12 +62,10 @@ def read_lists(root: Optional[Path], runs: Sequence[RunInfo]) -> WorkspaceLists:
                 out.outputs[r.run_id] = found
     for r in runs:  # oldest first: the latest run of each stage wins
         if r.stage in STAGES:
-            try:
-                config = yaml.safe_load((Path(r.path) / "config.yaml").read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
+            try:  # the core's reader: a copied-in run folder's config is untrusted (alias bombs, size)
+                out.last_configs[r.stage] = RunDir(Path(r.path)).read_config()
+            except (OSError, ValueError):
                 continue
-            if isinstance(config, dict):
-                out.last_configs[r.stage] = config
     out.exports = exports_by_source([r.path for r in runs if r.status == COMPLETED])
     out.gpu = V.read_probe(root)
     if out.gpu is not None and out.gpu.path is not None:

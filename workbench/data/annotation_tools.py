@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from .cells import decoded, reply, required
+from .cells import reply, required_value
 from .messages import FieldError, type_name
 from .shapes import Context, Judgement, KwiseRow
 
@@ -38,15 +38,24 @@ def _ls_annotator(ann: dict) -> str:
     return f"label-studio:{who}" if who not in (None, "") else "label-studio"
 
 
+def _value(result: dict) -> dict:
+    """A Label Studio result's ``value`` object (empty when it is missing or not an object)."""
+    value = result.get("value")
+    return value if isinstance(value, dict) else {}
+
+
 def convert_label_studio(row: dict, ctx: Context) -> KwiseRow:
-    data = decoded(required(row, "data")) if ctx.text_cells else required(row, "data")
-    anns = decoded(required(row, "annotations")) if ctx.text_cells else required(row, "annotations")
+    """One Label Studio task (pairwise or ranker template) as a ranking with a judgement per
+    annotation (``label-studio:<user>``); cancelled annotations are left out."""
+    data = required_value(row, "data", ctx)
+    anns = required_value(row, "annotations", ctx)
     if not isinstance(data, dict):
         raise FieldError("data", f"expected an object, got {type_name(data)}")
     if not isinstance(anns, list):
         raise FieldError("annotations", f"expected a list, got {type_name(anns)}")
     results = [(a, r) for a in anns if isinstance(a, dict) and not a.get("was_cancelled")
-               for r in (a.get("result") or []) if isinstance(r, dict) and r.get("type") in ("pairwise", "ranker")]
+               for r in (a.get("result") if isinstance(a.get("result"), list) else [])
+               if isinstance(r, dict) and r.get("type") in ("pairwise", "ranker")]
     if not results:
         raise FieldError("annotations", "no completed pairwise or ranker annotation in this task")
     kind = results[0][1]["type"]
@@ -62,7 +71,7 @@ def convert_label_studio(row: dict, ctx: Context) -> KwiseRow:
         responses = [data[k] for k in keys]
         judgements = []
         for ann, res in results:
-            selected = (res.get("value") or {}).get("selected")
+            selected = _value(res).get("selected")
             if selected not in ("left", "right"):
                 raise FieldError("annotations", f"pairwise result: 'selected' must be left or right, "
                                                 f"got {selected!r:.40}")
@@ -83,10 +92,12 @@ def convert_label_studio(row: dict, ctx: Context) -> KwiseRow:
         prompt_key = _prompt_key(data, {list_key}, "data")
         judgements = []
         for ann, res in results:
-            value = (res.get("value") or {}).get("ranker")
+            value = _value(res).get("ranker")
             if not isinstance(value, dict) or not value:
                 raise FieldError("annotations", "ranker result: expected {'ranker': {name: [ids]}}")
             buckets = [(k, v) for k, v in value.items() if k != "_"]   # "_": Label Studio's unplaced items
+            if not all(isinstance(ids, list) for _k, ids in buckets):
+                raise FieldError("annotations", "ranker result: each list of the ranker must hold item ids")
             if len(buckets) == 1:
                 groups = [[index.get(str(x))] for x in buckets[0][1]]     # one list: a strict order
             else:
@@ -115,6 +126,9 @@ def _argilla_parts(row: dict) -> tuple[dict, dict]:
             q = key[:-len(".responses")]
             users = row.get(f"{key}.users") or [None] * len(values)
             status = row.get(f"{key}.status") or [None] * len(values)
+            for name, column in ((f"{key}.users", users), (f"{key}.status", status)):
+                if not isinstance(column, list):
+                    raise FieldError(name, f"expected a list (one entry per response), got {type_name(column)}")
             answers[q] = list(zip(values, users, status))
             consumed |= {key, f"{key}.users", f"{key}.status"}
     fields = {k: v for k, v in row.items() if k not in consumed and "." not in k
@@ -126,7 +140,8 @@ def _argilla_ranking(value: Any, names: set) -> Optional[list[list[str]]]:
     """A ranking question's answer as tie groups of field names, or None if it is not one."""
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return [[v] for v in value] if set(value) <= names else None
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "value" in v for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, dict) and isinstance(v.get("value"), str)
+                                                 for v in value):
         if not {v["value"] for v in value} <= names:
             return None
         ranked = [v for v in value if isinstance(v.get("rank"), int)]
@@ -136,6 +151,8 @@ def _argilla_ranking(value: Any, names: set) -> Optional[list[list[str]]]:
 
 
 def convert_argilla(row: dict, ctx: Context) -> KwiseRow:
+    """One Argilla 2 record (nested or flattened) as a ranking with a judgement per submitted
+    response to its ranking question (``argilla:<user>``); drafts and discarded ones are left out."""
     fields, answers = _argilla_parts(row)
     names = set(fields)
     question, votes = None, []

@@ -36,6 +36,13 @@ def required(row: dict, name: str) -> Any:
     return value
 
 
+def required_value(row: dict, name: str, ctx: Context) -> Any:
+    """The value of required field ``name`` that may hold a list or an object: from a CSV cell,
+    its JSON decoded (a JSON value is taken as it is, so a string stays a string)."""
+    value = required(row, name)
+    return decoded(value) if ctx.text_cells else value
+
+
 def int_choice(value: Any, field: str, choices: tuple) -> Any:
     """An id such as ``better_response_id`` (0 or 1), read from JSON or a CSV cell."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:

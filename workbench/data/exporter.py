@@ -30,7 +30,7 @@ from ..progress import CancelToken, ProgressFn, check, no_progress
 from ..store import datasets as ds_repo
 from ..store.records import CONTENT_FIELDS, TEXT_FIELDS, DatasetInfo, Record, SnapshotInfo
 from ..store.workspace import Workspace
-from ..targets import check_target, write_manifest
+from ..targets import DATASET_EXPORT, check_target, write_manifest
 from . import tool_exports as tools
 
 #: TRL-ready formats, then the layouts of other tools (:mod:`workbench.data.tool_exports`).
@@ -264,7 +264,8 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
         raise WorkbenchError(f"--split {split}: expected train or validation")
     if csv_formulas not in ("neutralise", "keep"):
         raise WorkbenchError(f"--csv-formulas {csv_formulas}: expected neutralise or keep")
-    destination = check_target(out, folder=fmt in FOLDER_FORMATS, workspace=ws.root, overwrite=overwrite)
+    destination = check_target(out, folder=fmt in FOLDER_FORMATS, workspace=ws.root, overwrite=overwrite,
+                               kind=DATASET_EXPORT)
     out = destination.path
     conn = ws.connect()  # a private read connection: the export sees one consistent state
     try:
@@ -327,7 +328,7 @@ def export_dataset(ws: Workspace, name: str, fmt: str, out: Path | str, *, snaps
                     else:
                         n = _write_hf_split(target, rows(), schema, fingerprint, split or "train", cancel)
             if fmt in FOLDER_FORMATS:
-                write_manifest(target, kind="dataset-export", format=fmt, dataset=name,
+                write_manifest(target, kind=DATASET_EXPORT, format=fmt, dataset=name,
                                snapshot=snap.hash if snap else None, split=split)
             destination.replace_with(target)
         except OSError as exc:

@@ -204,6 +204,9 @@ class _Importer:
             raise DataError(exc.message, file=self.file, field=exc.field) from None
         out: list[tuple] = []
         for item, line in items:
+            if isinstance(item, FieldError):
+                self.problem(line, item.message, item.field)   # skipped with skip_invalid, else raised
+                continue
             if isinstance(item, KwiseRow):
                 out.extend(self.kwise(item, line, None))
             else:
@@ -397,6 +400,7 @@ def import_file(ws: Workspace, path: Path | str, name: str, *, kind: Optional[st
 
 
 def check_layout(layout: Optional[str]) -> None:
+    """Refuse a ``layout`` that is not one of :data:`~workbench.data.layouts.LAYOUTS` (``None``: detect)."""
     if layout is not None and layout not in LAYOUTS:
         raise WorkbenchError(f"--layout {layout}: expected one of {', '.join(LAYOUTS)}")
 

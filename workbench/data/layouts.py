@@ -12,6 +12,9 @@ written from the dataset's card:
 - ``sharegpt`` / ``sharegpt-preference``: ShareGPT / FastChat
   ``conversations: [{from, value}]`` (LLaMA-Factory's reading; its ranking
   variant adds ``chosen``/``rejected`` turns).
+- ``llamafactory-alpaca`` / ``llamafactory-alpaca-preference``: LLaMA-Factory's
+  alpaca layout with ``system`` and ``history`` ([[user, assistant], ...]), as
+  its own datasets and this app's ``llamafactory-alpaca`` export write it.
 - ``dolly``: databricks-dolly-15k (``instruction``, ``context``, ``response``,
   ``category``).
 - ``chatbot-arena``: lmsys/chatbot_arena_conversations.
@@ -43,7 +46,7 @@ from typing import Any, Optional
 
 from ..errors import DataError
 from . import annotation_tools, oasst
-from .cells import as_bool, decoded, get, int_choice, ordering, reply, required, score_of
+from .cells import as_bool, decoded, get, int_choice, ordering, reply, required, required_value, score_of
 from .messages import FieldError, check_messages, looks_like_hh, parse_hh, split_implicit_prompt, type_name
 from .shapes import MISSING, SHAPES, Context, KwiseRow, Shape, detect_shape
 
@@ -88,7 +91,7 @@ def _sharegpt_turn(turn: Any, field: str, i: Optional[int] = None) -> dict:
 
 
 def _sharegpt_messages(row: dict, ctx: Context) -> list:
-    turns = decoded(required(row, "conversations")) if ctx.text_cells else required(row, "conversations")
+    turns = required_value(row, "conversations", ctx)
     if not isinstance(turns, list) or not turns:
         raise FieldError("conversations", f"expected a non-empty list of turns, got {type_name(turns)}")
     messages = [_sharegpt_turn(t, "conversations", i) for i, t in enumerate(turns)]
@@ -113,6 +116,40 @@ def _conv_sharegpt_preference(row: dict, ctx: Context) -> dict:
     return out
 
 
+# -- LLaMA-Factory alpaca ------------------------------------------------------------------
+
+def _lf_alpaca_prompt(row: dict, ctx: Context) -> list:
+    """The chat a LLaMA-Factory alpaca row asks: ``system``, the ``history`` pairs, then the
+    instruction (with its ``input``) as the last user turn. Always a chat, so that a file whose
+    first rows have no history and later ones do keeps one style."""
+    instruction = ctx.plain(get(row, "instruction"), "instruction")
+    extra = ctx.plain(get(row, "input"), "input", required=False)
+    system = ctx.plain(get(row, "system"), "system", required=False)
+    history = get(row, "history")
+    history = [] if history is MISSING or history is None or history == "" else \
+        decoded(history) if ctx.text_cells else history
+    if not isinstance(history, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in history):
+        raise FieldError("history", "expected a list of [user, assistant] pairs of strings")
+    messages = [{"role": "system", "content": system}] if system and system.strip() else []
+    for user, assistant in history:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    messages.append({"role": "user", "content": f"{instruction}\n\n{extra}" if extra and extra.strip()
+                     else instruction})
+    return ctx.text(messages, "instruction")
+
+
+def _conv_lf_alpaca(row: dict, ctx: Context) -> dict:
+    prompt = _lf_alpaca_prompt(row, ctx)
+    return {"prompt": prompt, "completion": ctx.text(reply(ctx.plain(get(row, "output"), "output")), "output")}
+
+
+def _conv_lf_alpaca_preference(row: dict, ctx: Context) -> dict:
+    prompt = _lf_alpaca_prompt(row, ctx)
+    return {"prompt": prompt, **{name: ctx.text(reply(ctx.plain(get(row, name), name)), name)
+                                 for name in ("chosen", "rejected")}}
+
+
 # -- databricks-dolly-15k -------------------------------------------------------------------
 
 def _conv_dolly(row: dict, ctx: Context) -> dict:
@@ -134,10 +171,8 @@ ARENA_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 
 
 def _conv_arena(row: dict, ctx: Context) -> KwiseRow:
-    a = ctx.text(decoded(required(row, "conversation_a")) if ctx.text_cells else required(row, "conversation_a"),
-                 "conversation_a")
-    b = ctx.text(decoded(required(row, "conversation_b")) if ctx.text_cells else required(row, "conversation_b"),
-                 "conversation_b")
+    a = ctx.text(required_value(row, "conversation_a", ctx), "conversation_a")
+    b = ctx.text(required_value(row, "conversation_b", ctx), "conversation_b")
     if not isinstance(a, list) or not isinstance(b, list):
         raise FieldError("conversation_a", "expected conversations (lists of messages)")
     try:
@@ -171,7 +206,7 @@ def _hh_prompt(text: str, field: str) -> list:
 
 def _conv_nectar(row: dict, ctx: Context) -> KwiseRow:
     prompt = ctx.plain(get(row, "prompt"), "prompt")
-    answers = decoded(required(row, "answers")) if ctx.text_cells else required(row, "answers")
+    answers = required_value(row, "answers", ctx)
     if not isinstance(answers, list) or len(answers) < 2:
         raise FieldError("answers", f"expected a list of at least 2 answers, got {type_name(answers)}"
                          + (f" of {len(answers)}" if isinstance(answers, list) else ""))
@@ -239,6 +274,13 @@ PUBLIC_LAYOUTS: tuple[Shape, ...] = (
     Shape("sharegpt-preference", "preference", ("conversations", "system", "chosen", "rejected"),
           "LLaMA-Factory ShareGPT ranking {conversations, chosen: {from, value}, rejected: {from, value}}",
           _conv_sharegpt_preference),
+    Shape("llamafactory-alpaca", "sft", ("instruction", "input", "output", "system", "history"),
+          "LLaMA-Factory alpaca {instruction, input, output, system, history: [[user, assistant], ...]}",
+          _conv_lf_alpaca),
+    Shape("llamafactory-alpaca-preference", "preference",
+          ("instruction", "input", "chosen", "rejected", "system", "history"),
+          "LLaMA-Factory alpaca ranking {instruction, input, chosen, rejected, system, history}",
+          _conv_lf_alpaca_preference),
     Shape("dolly", "sft", ("instruction", "context", "response", "category"),
           "databricks-dolly-15k {instruction, context, response, category}", _conv_dolly),
     Shape("chatbot-arena", "preference",
@@ -317,6 +359,10 @@ def _public_layout(row: dict) -> Optional[tuple[str, str]]:
             if {"chosen", "rejected"} <= keys:
                 return "sharegpt-preference", "'conversations' of {from, value} with 'chosen'/'rejected' turns"
             return "sharegpt", "'conversations' of {from, value} turns (ShareGPT)"
+    if {"instruction", "chosen", "rejected"} <= keys:
+        return "llamafactory-alpaca-preference", "'instruction' with 'chosen'/'rejected' (LLaMA-Factory alpaca ranking)"
+    if {"instruction", "output"} <= keys and keys & {"system", "history"}:
+        return "llamafactory-alpaca", "'instruction' and 'output' with 'system'/'history' (LLaMA-Factory alpaca)"
     if {"instruction", "response"} <= keys and "output" not in keys:
         return "dolly", "'instruction' and 'response' (databricks-dolly-15k)"
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cells import as_bool, decoded, get, ordering, reply, required
+from .cells import as_bool, get, ordering, reply, required, required_value
 from .messages import FieldError, type_name
 from .shapes import MISSING, Context, KwiseRow
 
@@ -30,7 +30,7 @@ def collect_flat(row: dict, ctx: Context) -> None:
 
 def collect_tree(row: dict, ctx: Context) -> None:
     """Collect a nested oasst tree (``*.trees.jsonl``: ``prompt`` with its ``replies``), one row per tree."""
-    root = decoded(required(row, "prompt")) if ctx.text_cells else required(row, "prompt")
+    root = required_value(row, "prompt", ctx)
     if not isinstance(root, dict):
         raise FieldError("prompt", f"expected the tree's root message (an object), got {type_name(root)}")
     known = ctx.state.setdefault("messages", {})
@@ -77,6 +77,8 @@ def _collect_oasst(row: dict, ctx: Context, parent: Any, into: dict, known: dict
 
 
 def finish(ctx: Context) -> list:
+    """The records and rankings of the collected trees: ``[(KwiseRow or SFT content, line), ...]``;
+    a ranking that cannot be stored is ``(FieldError, its parent's line)``."""
     msgs = ctx.state.get("messages", {})
     children: dict = {}
     for mid, (parent, _role, _text, _rank, _line, deleted) in msgs.items():
@@ -106,10 +108,13 @@ def finish(ctx: Context) -> list:
             ranked = [k for k in kids if msgs[k][3] is not None and msgs[k][1] == "assistant"]
             if msgs[mid][1] == "user" and len(ranked) >= 2 and ctx.kind != "sft":
                 ranks = [msgs[k][3] for k in ranked]
-                out.append((KwiseRow(prompt=list(path), responses=[reply(msgs[k][2]) for k in ranked],
-                                     ordering=ordering(ranks, best_low=True), scores=None, tags=None,
-                                     response_lines=[msgs[k][4] for k in ranked], source_field="rank"),
-                            msgs[mid][4]))
+                try:
+                    item = KwiseRow(prompt=list(path), responses=[reply(msgs[k][2]) for k in ranked],
+                                    ordering=ordering(ranks, best_low=True), scores=None, tags=None,
+                                    response_lines=[msgs[k][4] for k in ranked], source_field="rank")
+                except FieldError as exc:   # too many replies: a problem at the parent's line
+                    item = exc
+                out.append((item, msgs[mid][4]))
             for k in reversed(best_first(kids)):
                 stack.append((k, path + [message(k)]))
         if ctx.kind == "sft":

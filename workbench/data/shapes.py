@@ -186,8 +186,13 @@ class KwiseRow:
             raise FieldError(self.source_field, f"{len(self.responses):,} responses in one ranking; at most "
                                          f"{MAX_RANKING_RESPONSES} are accepted (a ranking of k responses "
                                          f"gives k(k-1)/2 pairs)")
+        for judgement in self.judgements():   # an annotation tool's export may name a response twice
+            placed = [i for group in judgement.ordering for i in group]
+            if len(set(placed)) != len(placed):
+                raise FieldError(self.source_field, "a response appears twice in one ranking")
 
     def judgements(self) -> list[Judgement]:
+        """Every annotator's ordering: the row's own first, then :attr:`others`."""
         return [Judgement(self.ordering, self.annotator, self.all_bad), *self.others]
 
 
@@ -202,7 +207,8 @@ class Shape:
     #: Other kinds the layout can store besides ``kind`` (``--kind``), e.g. SFT from oasst trees.
     kinds: tuple[str, ...] = ()
     #: Whole-file layouts (message trees) collect rows in ``convert`` and build the records here:
-    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``.
+    #: ``finish(ctx)`` returns ``[(content or KwiseRow, line), ...]``; a ``FieldError`` in place of
+    #: the content is a problem located at that line (skipped with ``skip_invalid``).
     finish: Optional[Callable[[Context], list]] = field(default=None, repr=False, compare=False)
 
 

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
+from ..config_files import MAX_BYTES
 from ..errors import WorkbenchError
 from .rundir import COMPLETE, RunDirLike, as_run_dir, checkpoint_step, list_checkpoints, read_json
 
@@ -207,8 +208,12 @@ def depended_on_steps(rd: RunDirLike) -> set[int]:
     runs = rd.path.parent
     for other in runs.iterdir():
         if other.name != rd.run_id and not other.name.startswith("."):
+            config = other / "config.yaml"
+            if not config.is_file():
+                continue   # another run folder is not trusted: a FIFO there would block this job's save
             try:
-                text = (other / "config.yaml").read_text(encoding="utf-8", errors="replace")
+                with open(config, "rb") as f:
+                    text = f.read(MAX_BYTES).decode("utf-8", errors="replace")
             except OSError:
                 continue
             steps.update(int(m.group(1)) for m in pattern.finditer(text))
@@ -228,11 +233,18 @@ def depended_on_steps(rd: RunDirLike) -> set[int]:
     return steps
 
 
-def prune_checkpoints(run_dir: RunDirLike, *, keep_last: int, stage: str) -> list[Path]:
+def prune_checkpoints(run_dir: RunDirLike, *, keep_last: int, stage: str,
+                      saved: Optional[int] = None) -> list[Path]:
     """Remove the run's checkpoints except the newest ``keep_last``, the best by the stage's
     key metric and any :func:`depended_on_steps` names; returns the folders removed.
     ``keep_last`` 0 keeps everything. Each folder is renamed out of ``step-N`` first, so
-    a reader never sees half a checkpoint."""
+    a reader never sees half a checkpoint.
+
+    ``saved`` is the step just written (default: the highest). Checkpoints above it are
+    from before a resume from an earlier checkpoint (a continuation the user went back
+    from), so they count as older than every one up to ``saved``: the one just written
+    is always among the newest kept, the best is sought among this continuation's, and a
+    later resume picks this continuation."""
     import secrets
     import shutil
 
@@ -243,8 +255,11 @@ def prune_checkpoints(run_dir: RunDirLike, *, keep_last: int, stage: str) -> lis
     if len(found) <= keep_last:
         return []
     steps = [s for s, _p in found]
-    keep = set(steps[-keep_last:]) | depended_on_steps(rd)
-    best = best_checkpoint_step(rd, stage, steps)
+    if saved is None:
+        saved = steps[-1]
+    by_age = [s for s in steps if s > saved] + [s for s in steps if s <= saved]   # oldest first
+    keep = set(by_age[-keep_last:]) | depended_on_steps(rd)
+    best = best_checkpoint_step(rd, stage, [s for s in steps if s <= saved])   # metrics of this continuation
     if best is not None:
         keep.add(best)
     removed = []

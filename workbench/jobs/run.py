@@ -197,7 +197,8 @@ class JobContext:
             yield tmp
         self.emit(CheckpointEvent(step=int(step), path=f"checkpoints/step-{int(step)}"))
         if self.keep_checkpoints > 0:
-            removed = prune_checkpoints(self.run_dir, keep_last=self.keep_checkpoints, stage=self.stage)
+            removed = prune_checkpoints(self.run_dir, keep_last=self.keep_checkpoints, stage=self.stage,
+                                        saved=int(step))
             if removed:
                 self.log(f"removed older checkpoint(s) {', '.join(p.name for p in removed)} (keeping the newest "
                          f"{self.keep_checkpoints}, the best by the key metric and any in use)")

@@ -101,6 +101,7 @@ def unwritable_reason(db_path: Path | str) -> str | None:
 
 
 def wal_path(db_path: Path | str) -> Path:
+    """The write-ahead log file SQLite keeps beside ``db_path``."""
     return Path(str(db_path) + "-wal")
 
 
@@ -179,6 +180,7 @@ def free_mb(folder: Path | str) -> float:
 
 
 def disk_full_message(folder: Path | str) -> str:
+    """"the disk holding FOLDER is full (N MB free)", for a no-space error of any writer."""
     free = free_mb(folder)
     shown = "?" if free < 0 else (f"{free:.0f}" if free >= 10 else f"{free:.1f}")
     return f"the disk holding {folder} is full ({shown} MB free)"

@@ -41,7 +41,7 @@ from typing import Any, Optional
 
 from ..errors import WorkbenchError
 from ..jobs.rundir import atomic_write_json, read_json
-from ..targets import OutputTarget, TargetError, apply_umask, check_target, write_manifest
+from ..targets import MERGED_MODEL, OutputTarget, TargetError, apply_umask, check_target, write_manifest
 from .outputs import RESULT, describe_checkpoint
 from .ppo_config import resolve_ref
 
@@ -121,7 +121,8 @@ def check_output(output: Path | str, workspace: Path, *, overwrite: bool = False
     """
     try:
         return check_target(_workspace_path(str(output), workspace), folder=True, workspace=workspace,
-                            overwrite=overwrite, recognise=lambda folder: _earlier_merge(folder, workspace))
+                            overwrite=overwrite, recognise=lambda folder: _earlier_merge(folder, workspace),
+                            kind=MERGED_MODEL)
     except TargetError as exc:
         raise MergeError(f"output: {exc}") from None
 
@@ -156,7 +157,7 @@ def run(ctx) -> None:
         base = _export(ctx, found, source, tmp, workspace)
         ctx.raise_if_stopped()
         apply_umask(tmp)
-        write_manifest(tmp, kind="merged-model", source=str(source), base_model=base)
+        write_manifest(tmp, kind=MERGED_MODEL, source=str(source), base_model=base)
         try:
             target.replace_with(tmp)
         except TargetError as exc:

@@ -223,3 +223,21 @@ def test_closing_during_import_cancels_it(qtbot, ws, tmp_path):
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=30_000)
     assert wizard.import_page.cancelled
     assert state(ws) == before
+
+
+def test_preview_tooltips_show_the_files_text_never_markup(qtbot, ws, tmp_path):
+    """Cell tooltips quote the file: a value that looks like HTML (an <img> naming /dev/zero)
+    must be shown as text, or Qt renders it and reads the file it names on hover."""
+    from PySide6.QtGui import Qt as GuiQt  # QtGui's Qt namespace holds mightBeRichText
+
+    hostile = "<img src='/dev/zero'> <b>bold</b> — Grüße"
+    path = write_jsonl(tmp_path / "hostile.jsonl",
+                       [{"prompt": hostile, "chosen": f"<img src='{tmp_path}/x.png'>", "rejected": "<i>no</i>"}])
+    wizard = open_wizard(qtbot, ws)
+    choose_file(qtbot, wizard, path)
+    page = wizard.preview_page
+    assert page.preview.shape == "preference"
+    tips = [t.item(i, j).toolTip() for t in (page.table, page.stored_table)
+            for i in range(t.rowCount()) for j in range(t.columnCount()) if t.item(i, j) is not None]
+    assert hostile in [tip.replace("\u200b", "") for tip in tips]
+    assert [tip for tip in tips if GuiQt.mightBeRichText(tip)] == []

@@ -108,6 +108,27 @@ def test_a_previous_export_folder_is_replaced_only_with_overwrite_and_only_if_un
     assert sorted(p.name for p in out.parent.iterdir()) == ["pairs_hf"]  # no temporary or moved-aside copy
 
 
+
+def test_a_previous_export_of_another_kind_is_never_replaced(ws, tmp_path):
+    """A dataset export with overwrite does not take the place of a merged model (hours of work)
+    that happens to be at the path, nor does a merge replace a dataset export."""
+    from workbench.train.merge import MergeError, check_output
+    from workbench.targets import MERGED_MODEL
+
+    model = ws.root / "models" / "20261123-014500-sft-ab12-merged"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"weights")
+    write_manifest(model, kind=MERGED_MODEL, source="runs/x/checkpoints/step-2", base_model=None)
+    with pytest.raises(TargetError, match="holds a merged model, not a dataset export"):
+        export_dataset(ws, "pairs", "hf", model, overwrite=True)
+    assert (model / "model.safetensors").read_bytes() == b"weights"
+    exported = tmp_path / "pairs_hf"
+    export_dataset(ws, "pairs", "hf", exported)
+    with pytest.raises(MergeError, match="output: .*holds a dataset export, not a merged model"):
+        check_output(exported, ws.root, overwrite=True)
+    assert check_output(model, ws.root, overwrite=True).exists   # a previous merge still is replaceable
+
 def test_a_file_is_replaced_only_with_overwrite(ws, tmp_path):
     out = tmp_path / "pairs.jsonl"
     out.write_text("keep me\n", encoding="utf-8")

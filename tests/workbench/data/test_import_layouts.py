@@ -182,6 +182,43 @@ def test_dolly_keeps_the_context_as_the_input(kit, fmt):
     check_lineage(kit, path, records, lines)
 
 
+
+# -- LLaMA-Factory alpaca (what the llamafactory-alpaca export writes) ----------------------------
+
+_LF_CHAT = [M("system", "Tu es un assistant concis."), M("user", "Bonjour ! 👋"), M("assistant", "Bonjour."),
+            M("user", "Traduis « chat » en allemand.")]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_llamafactory_alpaca_export_imports_back_with_system_and_history(kit, tmp_path, fmt):
+    """The app's own LLaMA-Factory alpaca export (system, history pairs, chosen/rejected or output)
+    imports back as the same conversations (before: the ranking export was refused, the SFT one
+    lost its system and history)."""
+    from workbench.data.exporter import export_dataset
+
+    pairs = [{"prompt": _LF_CHAT, "chosen": [M("assistant", "Katze")], "rejected": [M("assistant", "Hund")]},
+             {"prompt": [M("user", "2+2?")], "chosen": [M("assistant", "4")], "rejected": [M("assistant", "5")]}]
+    sft = [{"messages": _LF_CHAT + [M("assistant", "Katze")]}, {"messages": [M("user", "Hi"), M("assistant", "Hey")]}]
+    for name, rows in (("pairs", pairs), ("chat", sft)):
+        import_file(kit.ws, kit.write(tmp_path, "jsonl", rows, stem=name)[0], name)
+        export_dataset(kit.ws, name, "llamafactory-alpaca", tmp_path / f"{name}_lf")
+        exported = [json.loads(line) for line in (tmp_path / f"{name}_lf" / f"{name}.jsonl").open(encoding="utf-8")]
+        assert exported[0]["history"] == [["Bonjour ! 👋", "Bonjour."]]
+        path, _ = kit.write(tmp_path, fmt, exported, stem=f"{name}_back")
+        report = import_file(kit.ws, path, f"{name}_back")
+        assert report.shape == ("llamafactory-alpaca-preference" if name == "pairs" else "llamafactory-alpaca")
+        assert report.ignored_fields == []
+        back = kit.contents(kit.ws, f"{name}_back")
+        if name == "pairs":
+            assert back == kit.contents(kit.ws, "pairs")
+        else:   # the SFT chat comes back as its prompt and completion
+            assert [r["prompt"] + r["completion"] for r in back] == [r["messages"] for r in sft]
+    bad, lines = kit.write(tmp_path, "jsonl", [{"instruction": "x", "output": "y", "history": [["only one"]]}],
+                           stem="bad")
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, bad, "bad")
+    assert (err.value.line, err.value.field) == (lines[0], "history")
+
 # -- Chatbot Arena -------------------------------------------------------------------------------
 
 def _arena(qid, a, b, model_a, model_b, winner, judge):
@@ -428,6 +465,26 @@ def test_oasst_sft_follows_the_best_ranked_path(kit):
     assert counts(kit.ws)["rankings"] == 0
 
 
+
+def test_an_oasst_parent_with_too_many_ranked_replies_is_located_and_skippable(kit):
+    """A ranking is capped (MAX_RANKING_RESPONSES); the trees are built after the whole file is read,
+    yet the problem names the parent message's line, and --skip-invalid skips that ranking alone."""
+    from workbench.data.preview import preview_file
+
+    wide = [_msg("3p", None, "prompter", "Nenne eine Zahl.")] + [
+        _msg(f"3a{i}", "3p", "assistant", f"Zahl {i} ✓", rank=i) for i in range(101)]
+    path, lines = kit.write(kit.tmp_path, "jsonl", OASST[8:] + wide + OASST[:8])
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "oa")
+    assert (err.value.line, err.value.field) == (lines[2], "rank")
+    assert "101 responses in one ranking" in err.value.message
+    assert counts(kit.ws) == {"records": 0, "prompts": 0, "candidates": 0, "rankings": 0}
+    report = import_file(kit.ws, path, "oa", skip_invalid=True)
+    assert (report.rankings, report.rows, report.skipped) == (2, 4, 1)
+    assert report.skipped_rows == [{"line": lines[2], "field": "rank", "message": err.value.message}]
+    problems = preview_file(path, limit=200).problems
+    assert [(p.line, p.field) for p in problems] == [(lines[2], "rank")]
+
 # -- Label Studio --------------------------------------------------------------------------------
 
 LS_PAIRWISE = [
@@ -525,6 +582,42 @@ ARGILLA_FLAT = [
      "preference.responses.users": ["u-1", "u-9"], "preference.responses.status": ["submitted", "submitted"]},
 ]
 
+
+
+_LS_PAIR = {"prompt": "Résume ce texte.", "answer1": "Un résumé.", "answer2": "Autre chose."}
+_LS_ITEMS = {"prompt": "Classe ces réponses.", "items": [{"id": "a", "text": "Bien."}, {"id": "b", "text": "Mal."}]}
+_ARG_FIELDS = {"prompt": "Welche Antwort ist besser?", "r1": "Diese.", "r2": "Jene."}
+
+
+@pytest.mark.parametrize("row, field, message", [
+    ({"data": _LS_PAIR, "annotations": [{"result": 5}]}, "annotations", "no completed pairwise or ranker"),
+    ({"data": _LS_PAIR, "annotations": [{"result": [{"type": "pairwise", "value": "left"}]}]},
+     "annotations", "'selected' must be left or right"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker", "value": "a,b"}]}]},
+     "annotations", "expected {'ranker'"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker", "value": {"ranker": {"rank": 5}}}]}]},
+     "annotations", "must hold item ids"),
+    ({"data": _LS_ITEMS, "annotations": [{"result": [{"type": "ranker",
+                                                      "value": {"ranker": {"rank": ["a", "a", "b"]}}}]}]},
+     "data", "appears twice"),
+    ({"fields": _ARG_FIELDS, "responses": {"rank": [{"user_id": "u", "status": "submitted",
+                                                     "value": [{"value": ["r1"], "rank": 1}]}]}},
+     "responses", "no ranking question"),
+    ({"fields": _ARG_FIELDS, "responses": {"rank": [{"user_id": "u", "value": ["r1", "r1"]}]}},
+     "rank.responses", "appears twice"),
+    ({**_ARG_FIELDS, "rank.responses": [["r1", "r2"]], "rank.responses.users": 5},
+     "rank.responses.users", "expected a list"),
+    ({**_ARG_FIELDS, "rank.responses": [["r1", "r2"]], "rank.responses.users": ["u"], "rank.responses.status": 7},
+     "rank.responses.status", "expected a list"),
+])
+def test_annotation_tool_exports_with_wrong_types_are_located_errors(kit, row, field, message):
+    """Values of the wrong type inside a Label Studio or Argilla export are a problem at the
+    task's line naming the field (they were AttributeError / TypeError / ValueError tracebacks)."""
+    path, lines = kit.write(kit.tmp_path, "json", [row])
+    with pytest.raises(DataError) as err:
+        import_file(kit.ws, path, "tool")
+    assert (err.value.line, err.value.field) == (lines[0], field) and message in err.value.message
+    assert counts(kit.ws) == {"records": 0, "prompts": 0, "candidates": 0, "rankings": 0}
 
 def test_argilla_nested_ranking_with_ties_and_drafts_left_out(kit):
     path, lines = kit.write(kit.tmp_path, "jsonl", ARGILLA)
@@ -676,3 +769,63 @@ def test_preview_of_hh_rows_shows_the_prompt_with_its_history(kit):
     assert [s.content for s in p.stored] == [
         {"prompt": [M("user", "hi"), M("assistant", "hello"), M("user", "¿y tú?")],
          "chosen": [M("assistant", "bien")], "rejected": [M("assistant", "vete")]}]
+
+
+_ODD_VALUES = [None, 0, 1, 2, -1, 10**30, 1.5, float("inf"), True, False, "", "x", "left", "right", "model_a",
+               "prompter", "assistant", [], {}, [1], ["a"], [None], {"a": 1}, [[1, 2]], [{"id": "a"}],
+               {"selected": 3}, {"ranker": []}, "\n\nHuman: hi\n\nAssistant:", [{"role": "user", "content": 5}]]
+
+
+def _json_paths(value, path=()):
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _json_paths(child, path + (key,))
+
+
+@pytest.mark.parametrize("text_cells", [False, True], ids=["json", "csv-cells"])
+def test_fixture_rows_with_one_nested_value_changed_give_field_errors_never_a_crash(text_cells):
+    """Each layout's converter on its real-shaped fixture rows with a value deep inside replaced
+    (a result that is a number, a ranker bucket that is a dict, ...): a FieldError or a row, never
+    an AttributeError / TypeError. Random values at the top level (the hypothesis test above) rarely
+    reach these places."""
+    import copy
+    import random
+
+    from workbench.data.layouts import LAYOUTS
+    from workbench.data.messages import FieldError
+    from workbench.data.pairs import pairs_from_ordering
+    from workbench.data.shapes import Context, KwiseRow
+
+    fixtures = {"ultrafeedback": UF, "sharegpt": SHAREGPT, "dolly": DOLLY, "chatbot-arena": ARENA,
+                "nectar": NECTAR, "pku-saferlhf": PKU, "shp": SHP, "oasst": OASST,
+                "label-studio": LS_PAIRWISE + LS_RANKER, "argilla": ARGILLA + ARGILLA_FLAT}
+    rnd = random.Random(7)
+    crashes = []
+    for name, rows in fixtures.items():
+        shape = LAYOUTS[name]
+        for _ in range(400):
+            row = copy.deepcopy(rnd.choice(rows))
+            for _ in range(rnd.choice((1, 2))):
+                path = rnd.choice(list(_json_paths(row))[1:])
+                target = row
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = copy.deepcopy(rnd.choice(_ODD_VALUES))
+            if text_cells:   # a CSV row: every cell text, lists and objects as JSON
+                row = {k: json.dumps(v) if isinstance(v, (list, dict)) else "" if v is None else str(v)
+                       for k, v in row.items()}
+            ctx = Context(text_cells=text_cells)
+            ctx.kind, ctx.line = shape.kind, 1
+            try:
+                out = shape.convert(row, ctx)
+                for item, _line in (shape.finish(ctx) if shape.finish else [(out, 1)]):
+                    if isinstance(item, KwiseRow):
+                        for judgement in item.judgements():
+                            list(pairs_from_ordering(judgement.ordering))
+                            assert all(0 <= i < len(item.responses) for g in judgement.ordering for i in g)
+            except FieldError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                crashes.append(f"{name}: {type(exc).__name__}: {exc} in {str(row)[:200]}")
+    assert crashes == []

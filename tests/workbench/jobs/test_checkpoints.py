@@ -221,3 +221,47 @@ def test_runs_show_reports_disk_use(sup):
     text = subprocess.run([sys.executable, "-m", "workbench.cli", "runs", "show", handle.run_id, "--workspace",
                            str(sup.root)], capture_output=True, text=True, timeout=60).stdout
     assert "in 2 checkpoints)" in text and "  disk: " in text
+
+
+def test_after_resuming_from_an_earlier_checkpoint_pruning_keeps_the_new_continuation(tmp_path, test_recipes):
+    """Resumed from step-3 while step-5..9 exist (a continuation the user went back from): the
+    checkpoint the resumed run just wrote is kept, and a later resume continues from it."""
+    import yaml
+
+    from workbench.jobs.rundir import list_checkpoints
+
+    rd = new_run_dir(tmp_path / "runs", "steps", {"n_steps": 10, "step_s": 0, "every": 2, "keep": 0})
+    assert J.run_job(rd, registry=REGISTRY) == J.EXIT_COMPLETED
+    assert [s for s, _p in list_checkpoints(rd)] == [1, 3, 5, 7, 9]
+    # The resumed run stops after step 6 (its last save is step-5) and keeps 2 checkpoints.
+    rd.config.write_text(yaml.safe_dump({"stage": "steps", "n_steps": 7, "step_s": 0, "every": 2, "keep": 2}))
+    assert J.run_job(rd, resume=True, checkpoint="step-3", registry=REGISTRY) == J.EXIT_COMPLETED
+    assert [s for s, _p in list_checkpoints(rd)] == [3, 5]
+    assert (rd.checkpoints / "step-5" / "step.txt").read_text() == "5"
+    assert resume_checkpoint(rd)[0].name == "step-5"
+
+
+def test_pruning_is_not_blocked_by_a_fifo_as_another_runs_config(tmp_path):
+    """Other run folders are read to find checkpoints in use; a FIFO there must not hang the job."""
+    import os
+    import threading
+
+    from workbench.jobs.checkpoints import prune_checkpoints
+
+    rd = new_run_dir(tmp_path / "runs", "sft", {})
+    for step in (1, 2, 3):
+        with atomic_checkpoint(rd, step) as d:
+            (d / "weights.bin").write_bytes(b"\0" * 10)
+    hostile = tmp_path / "runs" / "20260101-000000-sft-fifo"
+    hostile.mkdir()
+    os.mkfifo(hostile / "config.yaml")
+    result = []
+    worker = threading.Thread(target=lambda: result.append(prune_checkpoints(rd, keep_last=1, stage="sft")),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():   # blocked opening the FIFO: release it so the test process can end
+        os.close(os.open(hostile / "config.yaml", os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("pruning blocked on a FIFO config.yaml of another run folder")
+    assert sorted(p.name for p in result[0]) == ["step-1", "step-2"]
