@@ -158,3 +158,26 @@ def test_a_job_reports_eval_samples_and_score_at_its_steps_and_trains_as_without
         for name, want in values.items():
             if name not in TIMING:
                 assert metrics[step][name] == want, (step, name, metrics[step][name], want)
+
+
+def test_a_job_evaluates_on_the_validation_split_and_pins_its_snapshot(train_ws, ppo_models, tmp_path):
+    import shutil
+
+    import yaml
+
+    ws = tmp_path / "ws"  # a copy: the shared workspace must not keep this run
+    shutil.copytree(train_ws, ws)
+    config = {"policy_model": str(ppo_models["policy"]), "reward_model": str(ppo_models["reward"]),
+              "prompt_dataset": "pairs", "eval_dataset": "pairs", "eval_every": 1, "eval_num": 50,
+              "device": "cpu", "dtype": "fp32", "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1,
+              "max_new_tokens": 4, "total_steps": 1, "save_every": 0, "samples_every": 1, "num_samples": 4}
+    rd = new_run_dir(ws / "runs", "ppo", config)
+    assert J.run_job(rd) == J.EXIT_COMPLETED
+    held_out, snapshot = C.read_prompt_dataset(C.load_ppo_config(config), ws, eval_set=True)
+    events = read_events(rd.events)
+    evals = [e for e in events if isinstance(e, SamplesEvent) and e.kind == "eval"]
+    assert len(evals) == 1 and [r["prompt"] for r in evals[0].rows] == held_out  # all 8, in order
+    train = [e for e in events if isinstance(e, SamplesEvent) and e.kind == "train"]
+    assert train and not {r["prompt"] for r in train[0].rows} & set(held_out)
+    pinned = yaml.safe_load(rd.config.read_text())
+    assert pinned["eval_snapshot"] == pinned["snapshot"] == snapshot and pinned["eval_prompts"] == []
