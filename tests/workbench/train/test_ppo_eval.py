@@ -135,9 +135,17 @@ def run_job(models, tmp_path, **over) -> list:
     return read_events(rd.events)
 
 
-def test_a_job_reports_eval_samples_and_score_at_its_steps_and_trains_as_without_eval(ppo_models, tmp_path):
-    with_eval = run_job(ppo_models, tmp_path / "a", eval_temperature=0.7)
-    without = run_job(ppo_models, tmp_path / "b", eval_every=0)
+@pytest.fixture(scope="module")
+def eval_runs(ppo_models, tmp_path_factory) -> tuple[list, list]:
+    """The events of two 4-step jobs: eval sampled at temperature 0.7, and eval off."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        return (run_job(ppo_models, tmp_path_factory.mktemp("a"), eval_temperature=0.7),
+                run_job(ppo_models, tmp_path_factory.mktemp("b"), eval_every=0))
+
+
+def test_a_job_reports_eval_samples_and_score_at_its_steps_and_trains_as_without_eval(eval_runs):
+    with_eval, without = eval_runs
 
     evals = [e for e in with_eval if isinstance(e, SamplesEvent) and e.kind == "eval"]
     assert [e.step for e in evals] == [1, 3, 4]  # step 1, every 3rd, the last
@@ -158,6 +166,34 @@ def test_a_job_reports_eval_samples_and_score_at_its_steps_and_trains_as_without
         for name, want in values.items():
             if name not in TIMING:
                 assert metrics[step][name] == want, (step, name, metrics[step][name], want)
+
+
+def test_a_cancelled_run_with_eval_resumes_exactly(ppo_models, eval_runs, tmp_path, monkeypatch):
+    from workbench.jobs.rundir import clear_cancel, request_cancel
+
+    expected = {e.step: e.values for e in eval_runs[0] if isinstance(e, MetricEvent)}
+    expected_evals = {e.step: e.rows for e in eval_runs[0] if isinstance(e, SamplesEvent) and e.kind == "eval"}
+    report = J.JobContext.metric
+
+    def metric_then_cancel(self, step, values=None, /, **named):
+        report(self, step, values, **named)
+        if step == 2:
+            request_cancel(self.run_dir)
+
+    rd = new_run_dir(tmp_path / "runs", "ppo", trainer_config(ppo_models, eval_temperature=0.7))
+    with monkeypatch.context() as mp:
+        mp.setattr(J.JobContext, "metric", metric_then_cancel)
+        assert J.run_job(rd) == J.EXIT_CANCELLED
+    clear_cancel(rd)
+    assert J.run_job(rd, resume=True) == J.EXIT_COMPLETED
+    events = read_events(rd.events)
+    resumed = {e.step: e.values for e in events if isinstance(e, MetricEvent)}
+    for step in (3, 4):  # after the resume: training and the eval both as in the uninterrupted run
+        for name, want in expected[step].items():
+            if name not in TIMING:
+                assert math.isclose(resumed[step][name], want, rel_tol=1e-5, abs_tol=1e-6), (step, name)
+        assert [e.rows for e in events if isinstance(e, SamplesEvent) and e.kind == "eval"
+                and e.step == step][-1] == expected_evals[step]
 
 
 def test_a_job_evaluates_on_the_validation_split_and_pins_its_snapshot(train_ws, ppo_models, tmp_path):
