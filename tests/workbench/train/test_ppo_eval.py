@@ -15,6 +15,7 @@ from workbench.train import ppo_config as C
 from workbench.train.ppo import EVAL_METRICS, PPOConfig, PPOTrainer
 
 TIMING = {"time/step_s", "eps"}
+SAMPLED_EVAL_T = 2.0  # hot enough that the sharp tiny policy samples differently per seed
 TRAIN_PROMPTS = ["Tell me about the sea.", "Describe a quiet morning.", "What is a good lunch?",
                  "Write about the river.", "Name a colour you like.", "How was the trip?"]
 # Held out: not among the training prompts; one conversation with a system prompt, unicode.
@@ -137,10 +138,10 @@ def run_job(models, tmp_path, **over) -> list:
 
 @pytest.fixture(scope="module")
 def eval_runs(ppo_models, tmp_path_factory) -> tuple[list, list]:
-    """The events of two 4-step jobs: eval sampled at temperature 0.7, and eval off."""
+    """The events of two 4-step jobs: eval sampled at SAMPLED_EVAL_T, and eval off."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
-        return (run_job(ppo_models, tmp_path_factory.mktemp("a"), eval_temperature=0.7),
+        return (run_job(ppo_models, tmp_path_factory.mktemp("a"), eval_temperature=SAMPLED_EVAL_T),
                 run_job(ppo_models, tmp_path_factory.mktemp("b"), eval_every=0))
 
 
@@ -180,7 +181,7 @@ def test_a_cancelled_run_with_eval_resumes_exactly(ppo_models, eval_runs, tmp_pa
         if step == 2:
             request_cancel(self.run_dir)
 
-    rd = new_run_dir(tmp_path / "runs", "ppo", trainer_config(ppo_models, eval_temperature=0.7))
+    rd = new_run_dir(tmp_path / "runs", "ppo", trainer_config(ppo_models, eval_temperature=SAMPLED_EVAL_T))
     with monkeypatch.context() as mp:
         mp.setattr(J.JobContext, "metric", metric_then_cancel)
         assert J.run_job(rd) == J.EXIT_CANCELLED
