@@ -42,7 +42,10 @@ this compact one. It reads top to bottom:
 4. :func:`run`: the job recipe (``stage: ppo``), which reports TRL-named
    metrics, samples, warnings and checkpoints through the
    :class:`~workbench.jobs.run.JobContext` and stops at a step boundary on
-   cancel (saving a checkpoint first).
+   cancel (saving a checkpoint first). With ``eval_every`` it also answers the
+   held-out eval prompts at ``eval_temperature`` (:meth:`PPOTrainer.run_eval`,
+   in a forked RNG so training is unchanged) and reports them as ``eval``
+   samples with ``eval/score``.
 
 All tensor math lives in :mod:`workbench.train.ppo_math`; this module only
 wires it to models. Conventions follow Huang et al., "The N Implementation
