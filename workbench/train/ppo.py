@@ -74,8 +74,9 @@ from ..models.generation import isolate_generation_defaults
 from . import ppo_math as P
 # The config lives in ppo_config (no torch there: the training panel builds its form from it).
 from .ppo_config import (DTYPES, KL_ESTIMATORS, LR_SCHEDULERS, SECTIONS, ConfigError, PPOConfig,  # noqa: F401
-                         Prompt, eval_due, last_user_turn, load_ppo_config, prompt_display, prompt_value, read_prompt_dataset,
-                         resolve_format, resolve_ref, resolve_workspace, validate_ppo_before_load)
+                         Prompt, eval_due, last_user_turn, load_ppo_config, prompt_display, prompt_file,
+                         prompt_value, read_prompt_dataset, resolve_format, resolve_ref, resolve_workspace,
+                         validate_ppo_before_load)
 
 #: Reward function for programmatic use (tests, rule-based rewards):
 #: ``reward_fn(prompts, responses) -> one float per response``. With one, no
@@ -1138,6 +1139,9 @@ def _open_inputs(ctx: Any, cfg: PPOConfig) -> PPOConfig:
     resolved = dataclasses.replace(cfg, policy_model=resolve_ref(cfg.policy_model, workspace),
                                    policy_adapter=resolve_ref(cfg.policy_adapter, workspace),
                                    reward_model=resolve_ref(cfg.reward_model, workspace))
+    for name in ("prompts", "eval_prompts"):  # a JSONL file: relative to the workspace, not the run folder
+        if isinstance(getattr(cfg, name), str):
+            resolved = dataclasses.replace(resolved, **{name: str(prompt_file(getattr(cfg, name), workspace))})
     if not cfg.eval_every:
         resolved = dataclasses.replace(resolved, eval_prompts=[])  # nothing to evaluate on
     pinned, read = {}, {}

@@ -728,9 +728,16 @@ def validate_ppo_before_load(cfg: PPOConfig, workspace: Optional[Union[str, os.P
     return warnings
 
 
-def _check_prompt_file(spec: str, name: str, workspace: Optional[Union[str, os.PathLike]]) -> None:
+def prompt_file(spec: str, workspace: Optional[Union[str, os.PathLike]]) -> Path:
+    """A ``prompts`` / ``eval_prompts`` JSONL path, a relative one taken relative to ``workspace``
+    (the job runs in its run folder, so a relative path must not depend on the working folder)."""
     path = Path(spec).expanduser()
     if not path.is_absolute() and workspace is not None:
         path = Path(workspace) / path
+    return path
+
+
+def _check_prompt_file(spec: str, name: str, workspace: Optional[Union[str, os.PathLike]]) -> None:
+    path = prompt_file(spec, workspace)
     if not path.is_file():
         raise ConfigError(name, f"prompt file {path} does not exist")

@@ -218,3 +218,19 @@ def test_a_job_evaluates_on_the_validation_split_and_pins_its_snapshot(train_ws,
     assert train and not {r["prompt"] for r in train[0].rows} & set(held_out)
     pinned = yaml.safe_load(rd.config.read_text())
     assert pinned["eval_snapshot"] == pinned["snapshot"] == snapshot and pinned["eval_prompts"] == []
+
+
+def test_a_relative_eval_prompt_file_is_read_from_the_workspace(train_ws, ppo_models, tmp_path):
+    import json
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(train_ws, ws)
+    lines = [json.dumps({"prompt": p}, ensure_ascii=False) for p in EVAL_PROMPTS]
+    (ws / "held out ☂.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {**trainer_config(ppo_models), "eval_prompts": "held out ☂.jsonl", "eval_every": 1, "eval_num": 4,
+              "total_steps": 1, "ppo_epochs": 1}
+    rd = new_run_dir(ws / "runs", "ppo", config)  # the job runs in the run folder, not the workspace
+    assert J.run_job(rd) == J.EXIT_COMPLETED
+    evals = [e for e in read_events(rd.events) if isinstance(e, SamplesEvent) and e.kind == "eval"]
+    assert [r["prompt"] for r in evals[0].rows] == [C.prompt_display(p) for p in EVAL_PROMPTS]
