@@ -59,8 +59,9 @@ STAGE_PLOTS: dict[str, tuple[PlotSpec, ...]] = {
         PlotSpec("Grad norm", (("grad_norm", "grad norm"),)),
     ),
     "ppo": (
-        PlotSpec("Reward", (("objective/scores", "score"), ("objective/rlhf_reward", "RLHF")),
-                 "reward-model score, and score minus the KL penalty"),
+        PlotSpec("Reward", (("objective/scores", "score"), ("objective/rlhf_reward", "RLHF"), ("eval/score", "eval")),
+                 "reward-model score, score minus the KL penalty, and the score of the low-temperature "
+                 "completions on the held-out eval prompts (eval_every)"),
         PlotSpec("KL", (("objective/kl", "penalized"), ("objective/kl_k1", "k1"), ("objective/kl_k3", "k3")),
                  "KL to the reference per response (penalized: the run's kl_estimator)"),
         PlotSpec("Entropy", (("objective/entropy", "entropy"),)),

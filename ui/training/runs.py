@@ -244,9 +244,11 @@ class RunsPanel(QWidget):
         dl.addWidget(plots_split, 1)
 
         self.samples_view = SamplesView(self)
+        self.eval_view = SamplesView(self, kind="eval")  # completions on the held-out eval prompts
         self.log_view = LogView(self)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.samples_view, "Samples")
+        self.tabs.addTab(self.eval_view, "Eval samples")
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.setDocumentMode(True)
 
@@ -527,6 +529,7 @@ class RunsPanel(QWidget):
         self.log_view.clear()
         if watch is None or not watch.loaded:
             self.samples_view.set_samples([])
+            self.eval_view.set_samples([])
             self.health_view.set_warnings([], [])
             self.failure_panel.show_finished(None)
             self.plots.set_markers({})
@@ -534,10 +537,11 @@ class RunsPanel(QWidget):
             return
         feed = watch.feed
         self.samples_view.set_samples(list(feed.samples))
+        self.eval_view.set_samples(list(feed.samples))
         if not feed.samples and feed.stage != "ppo":
             self.tabs.setCurrentWidget(self.log_view)  # only PPO reports samples
-        elif feed.samples:
-            self.tabs.setCurrentWidget(self.samples_view)
+        elif feed.samples and not (self.tabs.currentWidget() is self.eval_view and self.eval_view.shown_step):
+            self.tabs.setCurrentWidget(self.samples_view)  # unless looking at this run's eval samples
         self.log_view.append_logs(list(feed.logs))
         watch.stderr = TextTail(watch.path / "stderr.log")  # the new console starts at the log's tail
         self.log_view.append_stderr(watch.stderr.read(), skipped=watch.stderr.skipped)
@@ -615,6 +619,7 @@ class RunsPanel(QWidget):
                 if upd.metrics or upd.warnings:
                     self._show_health(watch)
                 self.samples_view.append(upd.samples)
+                self.eval_view.append(upd.samples)
                 self.log_view.append_logs(upd.logs)
                 if upd.status:
                     self._sync_failure()

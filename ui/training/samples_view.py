@@ -1,5 +1,9 @@
 """The samples a PPO run reports: (prompt, response, score) rows, with a slider back through the steps.
 
+One view shows one kind of samples event: the training rollouts' (``train``)
+or the low-temperature completions on the held-out eval prompts (``eval``);
+the Runs page has one view of each, side by side in its tabs.
+
 While the slider sits at the newest step it follows the run (each new
 ``samples`` event shows at once); moved back, it stays where the user put
 it and only its range grows. Cells show one line; the full prompt and
@@ -22,16 +26,22 @@ from ..common.render import MarkdownView, plain_preview, plain_tooltip
 COLUMNS = ("Prompt", "Response", "Score")
 
 
+#: What a view shows before its first event, by kind.
+EMPTY_TEXT = {"train": "No samples yet", "eval": "No eval samples (set eval_every and an eval set)"}
+
+
 class SamplesView(QWidget):
-    """Slider over the run's ``samples`` events, a table of the chosen step's rows and a detail pane.
+    """Slider over the run's ``samples`` events of one ``kind`` (``train`` or ``eval``), a table
+    of the chosen step's rows and a detail pane; events of the other kind are ignored.
 
     Keeps the newest :attr:`MAX_EVENTS` events (as :class:`~workbench.jobs.metrics.RunFeed` does).
     """
 
     MAX_EVENTS = 2000
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: Optional[QWidget] = None, *, kind: str = "train") -> None:
         super().__init__(parent)
+        self.kind = kind
         self._events: list[SamplesEvent] = []
         self._shown: Optional[int] = None  # index into _events
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
@@ -39,7 +49,7 @@ class SamplesView(QWidget):
         self.slider.setEnabled(False)
         self.slider.setToolTip("Look back through the steps that reported samples")
         self.slider.valueChanged.connect(self._on_slider_value_changed)
-        self.step_label = QLabel("No samples yet", self)
+        self.step_label = QLabel(EMPTY_TEXT[kind], self)
         self.step_label.setMinimumWidth(150)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -74,13 +84,16 @@ class SamplesView(QWidget):
 
     # -- data -------------------------------------------------------------------------------------
     def set_samples(self, events: Sequence[SamplesEvent]) -> None:
-        """Show a run's samples events (replacing what was shown), newest step selected."""
-        self._events = list(events)[-self.MAX_EVENTS:]
+        """Show a run's samples events of this view's kind (replacing what was shown), newest
+        step selected."""
+        self._events = self._own(events)[-self.MAX_EVENTS:]
         self._shown = None
         self._sync_slider(follow=True)
 
     def append(self, events: Sequence[SamplesEvent]) -> None:
-        """Add newly read samples events; follows them if the newest step was shown."""
+        """Add newly read samples events (those of this view's kind); follows them if the newest
+        step was shown."""
+        events = self._own(events)
         if not events:
             return
         following = not self._events or self.slider.value() == len(self._events) - 1
@@ -105,6 +118,9 @@ class SamplesView(QWidget):
                 for r in range(self.table.rowCount())]
 
     # -- internals --------------------------------------------------------------------------------
+    def _own(self, events: Sequence[SamplesEvent]) -> list[SamplesEvent]:
+        return [e for e in events if e.kind == self.kind]
+
     def _sync_slider(self, *, follow: bool) -> None:
         n = len(self._events)
         self.slider.blockSignals(True)
@@ -122,7 +138,7 @@ class SamplesView(QWidget):
         if index is None or not self._events:
             self._shown = None
             self.table.setRowCount(0)
-            self.step_label.setText("No samples yet")
+            self.step_label.setText(EMPTY_TEXT[self.kind])
             self.detail.set_markdown("")
             return
         if index == self._shown:

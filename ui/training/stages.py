@@ -57,7 +57,7 @@ STAGES: dict[str, StageDef] = {s.key: s for s in (
              inputs=("model.ref",), hidden=("data.workspace",)),
     StageDef("ppo", "PPO", "The policy learns from the reward model, kept near the SFT model", P.PPOConfig,
              "policy_model", "prompt_dataset", "snapshot", ("prompts", "sft", "preference", "unpaired"),
-             inputs=("policy_model", "reward_model"), hidden=("workspace", "prompts")),
+             inputs=("policy_model", "reward_model"), hidden=("workspace", "prompts", "eval_prompts")),
     StageDef("dpo", "DPO", "Offline alternative: learn from preference pairs directly", C.DPOConfig,
              "model.ref", "data.dataset", "data.snapshot", ("preference",), inputs=("model.ref",),
              hidden=("data.workspace",)),

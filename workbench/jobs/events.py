@@ -39,6 +39,8 @@ from ..errors import WorkbenchError, short_repr
 
 #: Levels a :class:`LogEvent` may carry.
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Kinds of :class:`SamplesEvent`: training rollouts, or completions on the eval prompts.
+SAMPLE_KINDS = ("train", "eval")
 #: Final statuses a :class:`FinishedEvent` may carry.
 FINISHED_STATUSES = ("completed", "cancelled", "failed")
 
@@ -92,12 +94,16 @@ class SamplesEvent:
     """A few generated samples at one step.
 
     Each row is a dict with ``prompt`` (str), ``response`` (str) and
-    ``score`` (float, or ``None`` when the stage does not score).
+    ``score`` (float, or ``None`` when the stage does not score). ``kind``
+    (one of :data:`SAMPLE_KINDS`) tells the training rollouts' samples from
+    the completions on the held-out eval prompts; lines written before it
+    existed read as ``"train"``.
     """
 
     type: ClassVar[str] = "samples"
     step: int
     rows: list
+    kind: str = "train"
     time: float = field(default_factory=_now)
 
 
@@ -275,6 +281,9 @@ def from_dict(data: Mapping) -> Event:
             raise EventDecodeError(f"{where}: rows: expected a list of objects")
         kwargs["rows"] = [{**r, "score": _float_in(r.get("score"), f"{where}: rows[{i}].score")}
                           for i, r in enumerate(rows)]
+        if kwargs.get("kind", "train") not in SAMPLE_KINDS:
+            raise EventDecodeError(f"{where}: kind: expected one of {', '.join(SAMPLE_KINDS)}, "
+                                   f"got {short_repr(kwargs['kind'])}")
     elif cls is CheckpointEvent:
         _int_in(kwargs["step"], f"{where}: step")
         _str_in(kwargs["path"], f"{where}: path")

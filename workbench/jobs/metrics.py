@@ -572,7 +572,7 @@ class RunFeed:
 KEY_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
     "sft": (("eval_loss", "eval loss"), ("loss", "loss")),
     "reward": (("eval/accuracy", "accuracy"), ("eval_accuracy", "accuracy"), ("accuracy", "train acc.")),
-    "ppo": (("objective/scores", "score"), ("objective/rlhf_reward", "RLHF reward")),
+    "ppo": (("eval/score", "eval score"), ("objective/scores", "score"), ("objective/rlhf_reward", "RLHF reward")),
     "dpo": (("eval_rewards/accuracies", "accuracy"), ("rewards/accuracies", "train acc."), ("loss", "loss")),
 }
 _FALLBACK_KEYS = (("loss", "loss"),)

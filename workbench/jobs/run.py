@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..errors import WorkbenchError
 from .checkpoints import prune_checkpoints, resume_checkpoint
-from .events import (LOG_LEVELS, CheckpointEvent, Event, EventWriter, FinishedEvent, LogEvent,
+from .events import (LOG_LEVELS, SAMPLE_KINDS, CheckpointEvent, Event, EventWriter, FinishedEvent, LogEvent,
                      MetricEvent, SamplesEvent, StartedEvent, WarningEvent)
 from .rundir import (RunDir, RunDirLike, as_run_dir, atomic_checkpoint, atomic_write_json,
                      cancel_requested, clear_queued, remove_stale_temp_checkpoints, write_pid)
@@ -158,15 +158,17 @@ class JobContext:
                 raise TypeError(f"metric {name!r}: expected a number, got {value!r}") from None
         self.emit(MetricEvent(step=int(step), values=out))
 
-    def samples(self, step: int, rows: Iterable[Mapping[str, Any]]) -> None:
+    def samples(self, step: int, rows: Iterable[Mapping[str, Any]], kind: str = "train") -> None:
         """Report generated samples: each row has ``prompt``, ``response`` and ``score``
-        (``None`` when unscored)."""
+        (``None`` when unscored); ``kind`` ``"eval"`` marks completions on the eval prompts."""
+        if kind not in SAMPLE_KINDS:
+            raise ValueError(f"samples kind {kind!r}: expected one of {', '.join(SAMPLE_KINDS)}")
         out = []
         for row in rows:
             score = row.get("score")
             out.append({"prompt": str(row.get("prompt", "")), "response": str(row.get("response", "")),
                         "score": None if score is None else float(score)})
-        self.emit(SamplesEvent(step=int(step), rows=out))
+        self.emit(SamplesEvent(step=int(step), rows=out, kind=kind))
 
     def log(self, message: str, level: str = "info") -> None:
         """A line for the run's log view; ``level`` is one of ``debug info warning error``."""

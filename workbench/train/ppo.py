@@ -42,7 +42,10 @@ this compact one. It reads top to bottom:
 4. :func:`run`: the job recipe (``stage: ppo``), which reports TRL-named
    metrics, samples, warnings and checkpoints through the
    :class:`~workbench.jobs.run.JobContext` and stops at a step boundary on
-   cancel (saving a checkpoint first).
+   cancel (saving a checkpoint first). With ``eval_every`` it also answers the
+   held-out eval prompts at ``eval_temperature`` (:meth:`PPOTrainer.run_eval`,
+   in a forked RNG so training is unchanged) and reports them as ``eval``
+   samples with ``eval/score``.
 
 All tensor math lives in :mod:`workbench.train.ppo_math`; this module only
 wires it to models. Conventions follow Huang et al., "The N Implementation
@@ -71,8 +74,9 @@ from ..models.generation import isolate_generation_defaults
 from . import ppo_math as P
 # The config lives in ppo_config (no torch there: the training panel builds its form from it).
 from .ppo_config import (DTYPES, KL_ESTIMATORS, LR_SCHEDULERS, SECTIONS, ConfigError, PPOConfig,  # noqa: F401
-                         Prompt, last_user_turn, load_ppo_config, prompt_display, prompt_value, read_prompt_dataset,
-                         resolve_format, resolve_ref, resolve_workspace, validate_ppo_before_load)
+                         Prompt, eval_due, last_user_turn, load_ppo_config, prompt_display, prompt_file,
+                         prompt_value, read_prompt_dataset, resolve_format, resolve_ref, resolve_workspace,
+                         validate_ppo_before_load)
 
 #: Reward function for programmatic use (tests, rule-based rewards):
 #: ``reward_fn(prompts, responses) -> one float per response``. With one, no
@@ -109,6 +113,13 @@ METRICS: dict[str, str] = {
     "eps": "episodes (responses) per second",
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+#: What the steps that evaluate (``eval_every``, see :meth:`PPOTrainer.run_eval`) report besides.
+EVAL_METRICS: dict[str, str] = {
+    "eval/score": "mean score of the eval completions, shaped as objective/scores (normalized, clipped, "
+                  "missing-EOS penalty)",
+    "eval/score_raw": "mean reward-model score of the eval completions",
+    "eval/length_mean": "eval completion length in tokens, EOS included",
+}
 
 ADAPTER_DIR = "adapter"
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -322,6 +333,8 @@ class PPOTrainer:
 
         self.prompts = load_prompts(cfg.prompts)
         self.sampler = PromptSampler(self.prompts, cfg.seed)
+        #: The held-out prompts :meth:`run_eval` answers (empty: no evaluation).
+        self.eval_prompts = load_prompts(cfg.eval_prompts)[:cfg.eval_num] if cfg.eval_prompts else []
 
         # Policy (and, adapter disabled, the reference) with a value head.
         self.tokenizer = load_tokenizer(cfg.policy_model, padding_side="left")
@@ -533,7 +546,8 @@ class PPOTrainer:
 
     @torch.no_grad()
     def generate(self, query_ids: torch.Tensor, query_mask: torch.Tensor, *, with_scores: bool = False,
-                 model: Optional[nn.Module] = None) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                 model: Optional[nn.Module] = None, temperature: Optional[float] = None
+                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Sampled response ids ``(B, T)``, ``T <= max_new_tokens`` (KV cache, left padding).
 
         The generation config is clean (:func:`~workbench.models.generation.clean_generation_config`):
@@ -541,14 +555,17 @@ class PPOTrainer:
         ``generation_config.json`` sets can change what is sampled. ``with_scores`` also returns
         the log-probs ``(B, T)`` of the sampled tokens under the distribution ``generate`` really
         sampled from (its processed scores), for :meth:`check_sampling`. ``model``: sample from
-        this one instead of the policy (the reference, see :meth:`reference`).
+        this one instead of the policy (the reference, see :meth:`reference`). ``temperature``:
+        instead of the rollouts' (the eval's); 0 is greedy decoding.
         """
         from ..models.generation import clean_generation_config
 
         cfg = self.config
+        temperature = cfg.temperature if temperature is None else temperature
+        knobs = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
         gen = clean_generation_config(
             eos_token_id=self.eos_ids, pad_token_id=self.pad_id, bos_token_id=self.tokenizer.bos_token_id,
-            do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, use_cache=True,
+            **knobs, max_new_tokens=cfg.max_new_tokens, use_cache=True,
             output_scores=with_scores, return_dict_in_generate=with_scores)
         model = self.model if model is None else model
         model.eval()
@@ -714,6 +731,41 @@ class PPOTrainer:
         self.log(f"score normalization: reference responses score {mean:.4g} +- {std:.4g}; "
                  f"scores become (score - {mean:.4g}) / {std:.4g}")
         return self.score_norm
+
+    @torch.no_grad()
+    def run_eval(self) -> tuple[list[dict], dict[str, float]]:
+        """Answer the eval prompts at ``eval_temperature`` with the current policy and score the
+        answers: ``(sample rows, EVAL_METRICS values)``, one row (prompt, response, score) per prompt.
+
+        Training's random state is untouched: sampling runs inside a forked torch RNG seeded from
+        ``(seed, step)``, so a run with eval on trains exactly like one with eval off (and resumes
+        exactly), and the eval answers of a step are the same on every run.
+        """
+        cfg = self.config
+        if not self.eval_prompts:
+            return [], {}
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        rows, shaped, raw, lengths = [], [], [], []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(cfg.seed * 1_000_003 + self.step)
+            for start in range(0, len(self.eval_prompts), self.forward_batch_size):
+                prompts = self.eval_prompts[start:start + self.forward_batch_size]
+                query_ids, query_mask = self._encode_prompts(prompts)
+                response_ids = self.generate(query_ids, query_mask, temperature=cfg.eval_temperature)
+                mask = P.response_mask(response_ids, self.eos_ids, self.pad_id)
+                eos = P.contains_eos(response_ids, self.eos_ids, self.pad_id)
+                responses = self.decode_responses(response_ids, mask)
+                scores = self.score(prompts, responses, eos.tolist())
+                raw.append(scores)
+                shaped.append(self.shape_scores(scores, eos))
+                lengths.append(P.sequence_lengths(mask).float())
+                rows.extend({"prompt": prompt_display(p), "response": r} for p, r in zip(prompts, responses))
+        shaped_all = torch.cat(shaped)
+        for row, score in zip(rows, shaped_all.tolist()):
+            row["score"] = score
+        metrics = {"eval/score": float(shaped_all.mean()), "eval/score_raw": float(torch.cat(raw).mean()),
+                   "eval/length_mean": float(torch.cat(lengths).mean())}
+        return rows, metrics
 
     def rollout(self, prompts: Sequence[str]) -> Rollout:
         """Sample one response per prompt and evaluate it; the first rollout of a trainer also
@@ -1019,7 +1071,8 @@ def run(ctx: Any) -> None:
     """The ``ppo`` stage: train until ``total_steps``, reporting through ``ctx``.
 
     Metrics every step (:data:`METRIC_NAMES`), samples every
-    ``samples_every`` steps (and at step 1), checkpoints every
+    ``samples_every`` steps (and at step 1), eval samples (``kind: eval``) and
+    :data:`EVAL_METRICS` at the steps :func:`eval_due` names, checkpoints every
     ``save_every`` steps and at the end. On cancel it saves a checkpoint at
     the step boundary and raises ``StopRequested``; a non-finite score,
     loss or gradient emits a ``warning`` (code ``nan_score``, ``nan_loss``
@@ -1053,7 +1106,13 @@ def run(ctx: Any) -> None:
             ctx.warn(e.code, str(e), step=trainer.step + 1)
             raise
         step = trainer.step
+        eval_rows: list[dict] = []
+        if eval_due(cfg, step) and trainer.eval_prompts:
+            eval_rows, eval_metrics = trainer.run_eval()
+            metrics.update(eval_metrics)
         ctx.metric(step, metrics)
+        if eval_rows:
+            ctx.samples(step, eval_rows, kind="eval")
         if cfg.samples_every and cfg.num_samples and (step == 1 or step % cfg.samples_every == 0):
             n = min(cfg.num_samples, len(ro.prompts))
             ctx.samples(step, [{"prompt": prompt_display(ro.prompts[i]), "response": ro.responses[i],
@@ -1080,12 +1139,22 @@ def _open_inputs(ctx: Any, cfg: PPOConfig) -> PPOConfig:
     resolved = dataclasses.replace(cfg, policy_model=resolve_ref(cfg.policy_model, workspace),
                                    policy_adapter=resolve_ref(cfg.policy_adapter, workspace),
                                    reward_model=resolve_ref(cfg.reward_model, workspace))
-    if not cfg.prompt_dataset:
-        return resolved
-    prompts, snapshot = read_prompt_dataset(cfg, workspace, note=f"run {ctx.run_dir.run_id}")
-    ctx.log(f"prompts: dataset {cfg.prompt_dataset!r} snapshot {snapshot[:12]} ({len(prompts)} prompts)")
-    if cfg.snapshot != snapshot:
-        pinned = {"stage": "ppo", **dataclasses.replace(cfg, snapshot=snapshot).to_dict()}
-        atomic_write_text(ctx.run_dir.config, yaml.safe_dump(pinned, sort_keys=False, allow_unicode=True))
+    for name in ("prompts", "eval_prompts"):  # a JSONL file: relative to the workspace, not the run folder
+        if isinstance(getattr(cfg, name), str):
+            resolved = dataclasses.replace(resolved, **{name: str(prompt_file(getattr(cfg, name), workspace))})
+    if not cfg.eval_every:
+        resolved = dataclasses.replace(resolved, eval_prompts=[])  # nothing to evaluate on
+    pinned, read = {}, {}
+    for eval_set, (name_field, snap_field, prompts_field) in ((False, ("prompt_dataset", "snapshot", "prompts")),
+                                                              (True, ("eval_dataset", "eval_snapshot", "eval_prompts"))):
+        if not getattr(cfg, name_field) or (eval_set and not cfg.eval_every):
+            continue
+        prompts, snapshot = read_prompt_dataset(cfg, workspace, note=f"run {ctx.run_dir.run_id}", eval_set=eval_set)
+        ctx.log(f"{'eval prompts' if eval_set else 'prompts'}: dataset {getattr(cfg, name_field)!r} snapshot "
+                f"{snapshot[:12]} ({len(prompts)} prompts)")
+        pinned[snap_field], read[snap_field], read[prompts_field] = snapshot, snapshot, prompts
+    if any(getattr(cfg, k) != v for k, v in pinned.items()):
+        data = {"stage": "ppo", **dataclasses.replace(cfg, **pinned).to_dict()}
+        atomic_write_text(ctx.run_dir.config, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     ctx.raise_if_stopped()
-    return dataclasses.replace(resolved, snapshot=snapshot, prompts=prompts)
+    return dataclasses.replace(resolved, **read)

@@ -238,6 +238,29 @@ class PPOConfig:
     seed: int = field(default=42, metadata=_m(
         "Random seed: the same seed and config give the same run."))
 
+    # -- evaluation
+    eval_dataset: Optional[str] = field(default=None, metadata=_m(
+        "Workspace dataset whose validation split holds the eval prompts: prompts PPO never trains on "
+        "(when it is also prompt_dataset, PPO trains on its other records only). Empty: use eval_prompts."))
+    eval_snapshot: Optional[str] = field(default=None, metadata=_m(
+        "Hash (or its first 6+ characters) of a frozen snapshot of eval_dataset; empty: freeze it when "
+        "the run starts (the job writes the hash back here)."))
+    eval_prompts: Union[list, str] = field(default_factory=list, metadata=_m(
+        "Held-out eval prompts when no eval_dataset is set: a list, or the path of a JSONL file with one "
+        "{\"prompt\": ...} object per line (the same forms as 'prompts')."))
+    eval_every: int = field(default=0, metadata=_m(
+        "Every this many steps (and at step 1 and the last step), answer the eval prompts at "
+        "eval_temperature, score the answers with the reward model and report them as eval samples "
+        "and the eval/score metric. 0: no evaluation. Training is not affected (its random state is "
+        "set aside while evaluating)."))
+    eval_temperature: float = field(default=0.0, metadata=_m(
+        "Sampling temperature of the eval completions: 0 is greedy (the same policy always gives the "
+        "same answers, so changes between steps are the policy's), a small value such as 0.3 samples "
+        "near-greedy answers from a fixed seed."))
+    eval_num: int = field(default=16, metadata=_m(
+        "How many eval prompts each evaluation answers (the first this many of the eval set, always "
+        "the same ones)."))
+
     @property
     def stop_token_list(self) -> list[str]:
         """``stop_tokens`` as a list (a form gives one comma-separated string)."""
@@ -325,10 +348,21 @@ class PPOConfig:
         need(self.score_clip is None or self.score_clip > 0, "score_clip", "must be > 0 (or empty for none)")
         need(self.prompt_format in FORMATS, "prompt_format", f"expected one of {', '.join(FORMATS)}")
         need(self.reward_format in FORMATS, "reward_format", f"expected one of {', '.join(FORMATS)}")
-        if isinstance(self.prompts, list):
-            for i, p in enumerate(self.prompts):
-                need(prompt_value(p) is not None, "prompts", f"item {i + 1}: expected a non-empty string or a "
+        for name in ("prompts", "eval_prompts"):
+            value = getattr(self, name)
+            need(isinstance(value, (str, list)), name, "give a list of prompts or a JSONL path")
+            for i, p in enumerate(value if isinstance(value, list) else []):
+                need(prompt_value(p) is not None, name, f"item {i + 1}: expected a non-empty string or a "
                      "conversation of {role, content} messages with a user turn")
+        need(self.eval_every >= 0, "eval_every", "must be >= 0")
+        need(self.eval_num >= 1, "eval_num", "must be >= 1")
+        need(self.eval_temperature >= 0, "eval_temperature", "must be >= 0 (0: greedy)")
+        need(self.eval_snapshot is None or bool(_HEX.match(self.eval_snapshot)), "eval_snapshot",
+             "expected 6 to 64 hex characters of a snapshot hash")
+        need(not self.eval_snapshot or bool(self.eval_dataset), "eval_snapshot", "needs eval_dataset")
+        need(not self.eval_every or bool(self.eval_dataset) or bool(self.eval_prompts), "eval_dataset",
+             "choose the dataset whose validation split to evaluate on (or give eval_prompts), or set "
+             "eval_every to 0")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.lam <= 1, "lam", "must be in [0, 1]")
         need(self.cliprange > 0, "cliprange", "must be > 0")
@@ -392,7 +426,14 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "PPO": ("gamma", "lam", "cliprange", "cliprange_value", "vf_coef"),
     "Schedule and reporting": ("total_steps", "save_every", "keep_checkpoints", "samples_every", "num_samples",
                                "seed"),
+    "Evaluation": ("eval_dataset", "eval_snapshot", "eval_prompts", "eval_every", "eval_temperature", "eval_num"),
 }
+
+
+def eval_due(cfg: PPOConfig, step: int) -> bool:
+    """Whether the run evaluates after completed step ``step``: at step 1 (where the policy
+    starts), every ``eval_every`` steps, and at the last step (where it ends)."""
+    return bool(cfg.eval_every) and (step == 1 or step % cfg.eval_every == 0 or step == cfg.total_steps)
 
 
 def load_ppo_config(data: Mapping[str, Any]) -> PPOConfig:
@@ -562,14 +603,26 @@ def resolve_format(fmt: str, ref: Optional[str], workspace: Any = None) -> tuple
     return ("chat" if style == "conversational" else "plain"), why
 
 
-def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
-    """Check ``cfg.prompt_dataset`` (and ``snapshot``) against the workspace (a
-    :class:`~workbench.store.workspace.Workspace` or its folder) and return how many records it
-    holds. Raises :class:`ConfigError` naming ``prompt_dataset`` or ``snapshot``."""
+#: The validation split: an eval set's prompts (``eval_dataset``), kept out of training.
+EVAL_SPLIT = "validation"
+
+
+def _dataset_fields(eval_set: bool) -> tuple[str, str]:
+    """The config fields naming the dataset and its snapshot: the training prompts' or the eval set's."""
+    return ("eval_dataset", "eval_snapshot") if eval_set else ("prompt_dataset", "snapshot")
+
+
+def check_prompt_dataset(cfg: PPOConfig, workspace: Any, *, eval_set: bool = False) -> int:
+    """Check ``cfg.prompt_dataset`` (and ``snapshot``), or with ``eval_set`` ``cfg.eval_dataset``
+    (and ``eval_snapshot``), against the workspace (a :class:`~workbench.store.workspace.Workspace`
+    or its folder) and return how many records it holds. Raises :class:`ConfigError` naming the
+    field; an eval dataset without a validation split is one too."""
     from ..errors import NotFoundError
     from ..store import datasets as ds_repo
     from ..store.workspace import Workspace
 
+    name_field, snap_field = _dataset_fields(eval_set)
+    name, snapshot = getattr(cfg, name_field), getattr(cfg, snap_field)
     own = not isinstance(workspace, Workspace)
     try:
         ws = Workspace.open(workspace) if own else workspace
@@ -577,47 +630,63 @@ def check_prompt_dataset(cfg: PPOConfig, workspace: Any) -> int:
         raise ConfigError("workspace", str(e)) from None
     try:
         try:
-            info = ds_repo.get_dataset(ws.conn, cfg.prompt_dataset)
+            info = ds_repo.get_dataset(ws.conn, name)
         except NotFoundError as e:
-            raise ConfigError("prompt_dataset", str(e)) from None
+            raise ConfigError(name_field, str(e)) from None
         rows = info.rows
-        if cfg.snapshot:
+        if snapshot:
             try:
-                rows = ds_repo.find_snapshot(ws.conn, info.name, cfg.snapshot).rows
+                rows = ds_repo.find_snapshot(ws.conn, info.name, snapshot).rows
             except WorkbenchError as e:
-                raise ConfigError("snapshot", str(e)) from None
+                raise ConfigError(snap_field, str(e)) from None
+        elif eval_set and info.validation == 0:
+            raise ConfigError(name_field, f"dataset {info.name!r} has no validation split to evaluate on "
+                                          "(assign some records to it on the Datasets page)")
         if rows == 0:
-            raise ConfigError("prompt_dataset", f"dataset {info.name!r} has no records")
+            raise ConfigError(name_field, f"dataset {info.name!r} has no records")
         return rows
     finally:
         if own:
             ws.close()
 
 
-def read_prompt_dataset(cfg: PPOConfig, workspace: Union[str, os.PathLike], *, note: str = ""
-                        ) -> tuple[list[Prompt], str]:
+def read_prompt_dataset(cfg: PPOConfig, workspace: Union[str, os.PathLike], *, note: str = "",
+                        eval_set: bool = False) -> tuple[list[Prompt], str]:
     """``(prompts, snapshot_hash)``: the prompts of ``cfg.prompt_dataset`` from its snapshot
-    ``cfg.snapshot``, or from one frozen now. Every record of the snapshot counts (both splits);
-    records without a usable prompt are an error naming the record."""
+    ``cfg.snapshot``, or from one frozen now. Every record of the snapshot counts (both splits),
+    except the validation split when the same dataset is the eval set. With ``eval_set``: the
+    validation split of ``cfg.eval_dataset`` (snapshot ``cfg.eval_snapshot``). Records without a
+    usable prompt are an error naming the record."""
     from ..store import datasets as ds_repo
     from ..store.workspace import Workspace
 
+    name_field, snap_field = _dataset_fields(eval_set)
+    name, snapshot = getattr(cfg, name_field), getattr(cfg, snap_field)
+    if eval_set:
+        keep = lambda split: split == EVAL_SPLIT  # noqa: E731
+    elif cfg.eval_dataset == cfg.prompt_dataset:
+        keep = lambda split: split != EVAL_SPLIT  # noqa: E731  (held out for the eval)
+    else:
+        keep = lambda split: True  # noqa: E731
     with Workspace.open(workspace) as ws:
-        check_prompt_dataset(cfg, ws)
-        info = ds_repo.get_dataset(ws.conn, cfg.prompt_dataset)
-        if cfg.snapshot:
-            snap = ds_repo.find_snapshot(ws.conn, info.name, cfg.snapshot)
+        check_prompt_dataset(cfg, ws, eval_set=eval_set)
+        info = ds_repo.get_dataset(ws.conn, name)
+        if snapshot:
+            snap = ds_repo.find_snapshot(ws.conn, info.name, snapshot)
         else:
             with ws.transaction() as conn:
                 snap = ds_repo.freeze(conn, info.name, note=note)
         prompts = []
         for rec in ds_repo.iter_snapshot(ws.conn, info, snap):
+            if not keep(rec.split):
+                continue
             text = _record_prompt(rec)
             if text is None:
                 raise WorkbenchError(f"dataset {info.name!r} record #{rec.id}: no prompt text to sample from")
             prompts.append(text)
     if not prompts:
-        raise ConfigError("prompt_dataset", f"snapshot {snap.hash[:12]} of {info.name!r} has no records")
+        what = "validation records" if eval_set else "records to train on"
+        raise ConfigError(name_field, f"snapshot {snap.hash[:12]} of {info.name!r} has no {what}")
     return prompts, snap.hash
 
 
@@ -649,9 +718,26 @@ def validate_ppo_before_load(cfg: PPOConfig, workspace: Optional[Union[str, os.P
             raise ConfigError("workspace", "not set, and there is no run folder to find the workspace from")
         check_prompt_dataset(cfg, workspace)
     elif isinstance(cfg.prompts, str):
-        path = Path(cfg.prompts).expanduser()
-        if not path.is_absolute() and workspace is not None:
-            path = Path(workspace) / path
-        if not path.is_file():
-            raise ConfigError("prompts", f"prompt file {path} does not exist")
+        _check_prompt_file(cfg.prompts, "prompts", workspace)
+    if cfg.eval_every and cfg.eval_dataset:
+        if workspace is None:
+            raise ConfigError("workspace", "not set, and there is no run folder to find the workspace from")
+        check_prompt_dataset(cfg, workspace, eval_set=True)
+    elif cfg.eval_every and isinstance(cfg.eval_prompts, str):
+        _check_prompt_file(cfg.eval_prompts, "eval_prompts", workspace)
     return warnings
+
+
+def prompt_file(spec: str, workspace: Optional[Union[str, os.PathLike]]) -> Path:
+    """A ``prompts`` / ``eval_prompts`` JSONL path, a relative one taken relative to ``workspace``
+    (the job runs in its run folder, so a relative path must not depend on the working folder)."""
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and workspace is not None:
+        path = Path(workspace) / path
+    return path
+
+
+def _check_prompt_file(spec: str, name: str, workspace: Optional[Union[str, os.PathLike]]) -> None:
+    path = prompt_file(spec, workspace)
+    if not path.is_file():
+        raise ConfigError(name, f"prompt file {path} does not exist")

@@ -16,6 +16,8 @@ EVENTS = [
     MetricEvent(step=3, values={"objective/kl": 0.25, "loss": 1.0}, time=2.0),
     SamplesEvent(step=3, rows=[{"prompt": "p\nq", "response": "é \ud800", "score": 0.5},
                                {"prompt": "p", "response": "r", "score": None}], time=2.5),
+    SamplesEvent(step=4, rows=[{"prompt": "held out ☂", "response": "greedy", "score": -1.25}], kind="eval",
+                 time=2.75),
     CheckpointEvent(step=3, path="checkpoints/step-3", time=3.0),
     LogEvent(level="info", message="NaN", time=3.5),
     WarningEvent(code="kl_high", message="KL above 10", step=None, time=4.0),
@@ -23,7 +25,7 @@ EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.type)
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: f"{e.type}-{getattr(e, 'kind', '')}")
 def test_round_trip(event):
     line = encode(event)
     assert "\n" not in line and line.isascii()
@@ -71,10 +73,19 @@ def test_encode_takes_numpy_like_scalars():
     ('{"type": "metric", "step": 1, "values": {"loss": "high"}}', "values['loss']: expected a number"),
     ('{"type": "finished", "status": "exploded"}', "status: expected one of"),
     ('{"type": "samples", "step": 1, "rows": ["x"]}', "rows: expected a list of objects"),
+    ('{"type": "samples", "step": 1, "rows": [], "kind": "test"}', "kind: expected one of train, eval, got 'test'"),
+    ('{"type": "samples", "step": 1, "rows": [], "kind": 2}', "kind: expected one of train, eval, got 2"),
 ])
 def test_decode_rejects_malformed_lines_clearly(line, message):
     with pytest.raises(EventDecodeError, match=re.escape(message)):
         decode(line)
+
+
+def test_samples_written_before_eval_sets_existed_read_as_training_samples():
+    line = '{"type":"samples","step":2,"rows":[{"prompt":"p","response":"r","score":0.5}],"time":9.0}'
+    ev = decode(line)
+    assert ev.kind == "train" and ev.rows == [{"prompt": "p", "response": "r", "score": 0.5}]
+    assert json.loads(encode(SamplesEvent(step=2, rows=[], kind="eval")))["kind"] == "eval"
 
 
 def test_decode_ignores_unknown_fields_from_newer_writers():

@@ -5,7 +5,8 @@
 
 Starts a real PPO job (the workbench's own engine, through the supervisor)
 on the demo's SFT checkpoint with the demo's reward model, overriding the
-demo's PPO settings with ``KEY=VALUE`` (YAML values), waits for it, and
+demo's PPO settings with ``KEY=VALUE`` (YAML values; with ``eval_every`` set and no
+``eval_prompts``, the eval set is the demo's held-out prompts), waits for it, and
 copies its run folder (``config.yaml``, ``events.jsonl``, ``stderr.log``;
 no checkpoints) to ``tests/ui/training/data/NAME/``.
 """
@@ -45,6 +46,10 @@ def main(argv: list[str]) -> int:
     for item in overrides:
         key, _, value = item.partition("=")
         config[key] = yaml.safe_load(value)
+    if config.get("eval_every") and not config.get("eval_prompts"):
+        from workbench.train.demo_task import held_out_prompts
+
+        config["eval_prompts"] = held_out_prompts()  # the demo's blind-comparison prompts
     sup = Supervisor(ws)
     handle = sup.start("ppo", config)
     info = sup.wait(handle.run_id, timeout=1200, poll=True)
