@@ -557,8 +557,16 @@ class RankingPanel(QWidget):
         if queue is self.queue:
             self._after_decision(decision)
         else:   # saved in a queue (or workspace) that was left while it waited
+            if self._reopened(queue, ws):
+                self.open_queue(queue.id)   # opened again meanwhile: its item on screen is decided now
             self.show_message(f"Your last decision in queue \u201c{queue.spec.name}\u201d is saved")
         return decision
+
+    def _reopened(self, queue: Q.RankingQueue, ws: Optional[Workspace]) -> bool:
+        """Is the page showing ``queue`` (of workspace ``ws``) again, through a new queue object?"""
+        return (self.queue is not None and self.queue is not queue and self.queue.id == queue.id
+                and ws is not None and self.ws is not None
+                and Path(ws.root).resolve() == Path(self.ws.root).resolve())
 
     def _on_retry_timeout(self) -> None:
         pending, self._pending = self._pending, None

@@ -173,6 +173,27 @@ def test_switching_queue_while_a_decision_waits_opens_the_new_queue_at_once_and_
     assert panel.undo_stack.count() == 0   # the new queue's undo history holds none of the old queue's
 
 
+def test_going_back_to_the_queue_while_its_decision_waits_does_not_decide_the_item_twice(
+        qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    first = create_queue(root, name="first")
+    second = create_queue(root, name="second")
+    panel = open_panel(root)
+    panel.open_queue(first)
+    item = panel.current
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_1)
+        panel.open_queue(second)
+        panel.open_queue(first)      # the item being saved is the first unranked one again
+        assert panel.current.prompt_id == item.prompt_id and panel.saving
+        qtbot.keyClick(panel, Qt.Key_2)   # refused while the decision is pending
+        release()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert panel.queue.id == first and panel.current.prompt_id != item.prompt_id
+    assert len(_rankings(root)) == 1
+
+
 def test_closing_the_workspace_while_a_decision_waits_saves_it_in_the_background(qtbot, tmp_path, open_panel):
     root = tmp_path / "ws"
     make_workspace(root, prompts=3)
