@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.quit_box = None  # the "Quit while jobs run?" question while it is up
         self.save_box = None  # the "Keep waiting / discard" question of a decision not saved yet
         self._save_timer = None  # polls the pages' pending decision while the close waits for it
+        self._save_given_up = False  # closing on a termination signal went on without it (see above)
         self._first_paint_done = False
         self._pending_page: Optional[str] = None
 
@@ -615,7 +616,7 @@ class MainWindow(QMainWindow):
         say "Saving…", retry on the page's timer, close once saved. After :data:`SAVE_WAIT_S`
         ask whether to keep waiting or discard it; nothing is dropped without that answer.
         Returns whether the close is deferred."""
-        if not self._saving_pages():
+        if not self._saving_pages() or self._save_given_up:
             return False
         if self.save_box is not None:
             self.save_box.raise_()
@@ -639,7 +640,12 @@ class MainWindow(QMainWindow):
             self.close()
         elif self._save_clock.elapsed() >= SAVE_WAIT_S * 1000 and self.save_box is None:
             self._save_timer.stop()
-            self._ask_keep_waiting()
+            if self._quit_anyway:   # a termination signal: nobody to ask; the page names it on stderr
+                self._save_timer = None
+                self._save_given_up = True
+                self.close()
+            else:
+                self._ask_keep_waiting()
 
     def _ask_keep_waiting(self) -> None:
         from PySide6.QtCore import Qt

@@ -275,3 +275,22 @@ def test_quitting_while_the_lock_stays_held_asks_keep_waiting_or_discard(qtbot, 
         qtbot.waitUntil(lambda: len(seen) == 2 and not window.isVisible(), timeout=10_000)
         assert not panel.saving
     assert _rankings(root) == []   # discarded because the user said so, not silently
+
+
+def test_a_termination_signal_waits_a_while_then_quits_naming_the_unsaved_decision(qtbot, tmp_path, make_window,
+                                                                                   monkeypatch, capfd):
+    import ui.main_window
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.5)
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="evening")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert window.close_without_asking() is False   # waits ("Saving…") first, without a question
+        assert window.isVisible()
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+        assert window.save_box is None
+    err = capfd.readouterr().err
+    assert "last decision" in err and "evening" in err and "not saved" in err   # loud, not silent
