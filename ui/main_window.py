@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 # Start-up cost (see the class docstring): nothing imported here may pull the
 # ``Qt`` namespace (~20 ms of enum set-up in PySide6), the job supervisor or
 # the welcome screen before the first paint; those are imported where used.
-from PySide6.QtCore import QEvent, QSize, QTimer, Slot
+from PySide6.QtCore import QElapsedTimer, QEvent, QSize, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QPalette, QUndoGroup
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMenu,
                                QStackedWidget, QVBoxLayout, QWidget)
@@ -45,6 +45,9 @@ GPU_PROBE_DELAY_MS = 3000
 #: If no paint event reaches the window this long after it is shown, the work
 #: deferred to "after the first paint" runs anyway.
 FIRST_PAINT_FALLBACK_MS = 500
+#: Quitting while a Rank-page decision waits for another process's write lock: how long the
+#: window retries on its own ("Saving…") before it asks whether to keep waiting or discard it.
+SAVE_WAIT_S = 10
 
 
 def default_demo_dir() -> Path:
@@ -96,6 +99,9 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._quit_anyway = False
         self.quit_box = None  # the "Quit while jobs run?" question while it is up
+        self.save_box = None  # the "Keep waiting / discard" question of a decision not saved yet
+        self._save_timer = None  # polls the pages' pending decision while the close waits for it
+        self._save_given_up = False  # closing on a termination signal went on without it (see above)
         self._first_paint_done = False
         self._pending_page: Optional[str] = None
 
@@ -593,11 +599,84 @@ class MainWindow(QMainWindow):
             self.show_page(title)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self._shut_down and self._wait_for_saving():
+            event.ignore()  # a decision still waits for the write lock: closes once it is saved
+            return
         if not self._shut_down and not self._quit_anyway and self.ask_before_quit():
             event.ignore()  # asked (window-modal, never blocking): the answer closes the window or not
             return
         self.shutdown()
         super().closeEvent(event)
+
+    def _saving_pages(self) -> list:
+        return [page for page in self._built.values() if getattr(page, "saving", False)]
+
+    def _wait_for_saving(self) -> bool:
+        """Quitting while a decision waits for another process's write lock: keep the window,
+        say "Saving…", retry on the page's timer, close once saved. After :data:`SAVE_WAIT_S`
+        ask whether to keep waiting or discard it; nothing is dropped without that answer.
+        Returns whether the close is deferred."""
+        if not self._saving_pages() or self._save_given_up:
+            return False
+        if self.save_box is not None:
+            self.save_box.raise_()
+            return True
+        if getattr(self, "_save_timer", None) is None:
+            self._save_clock = QElapsedTimer()
+            self._save_clock.start()
+            self._save_timer = QTimer(self)
+            self._save_timer.setInterval(100)
+            self._save_timer.timeout.connect(self._on_save_timer_timeout)
+            self._save_timer.start()
+        self.statusBar().showMessage("Saving your last decision\u2026 another process is writing to the "
+                                     "workspace; the window closes once it is saved")
+        return True
+
+    def _on_save_timer_timeout(self) -> None:
+        if not self._saving_pages():
+            self._save_timer.stop()
+            self._save_timer = None
+            self.statusBar().clearMessage()
+            self.close()
+        elif self._save_clock.elapsed() >= SAVE_WAIT_S * 1000 and self.save_box is None:
+            self._save_timer.stop()
+            if self._quit_anyway:   # a termination signal: nobody to ask; the page names it on stderr
+                self._save_timer = None
+                self._save_given_up = True
+                self.close()
+            else:
+                self._ask_keep_waiting()
+
+    def _ask_keep_waiting(self) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Warning, "Your last decision is not saved yet",
+                          "Another process has been writing to the workspace for a while, so your last "
+                          "decision on the Rank page could not be saved yet.",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("Keep waiting to save it (the window closes once it is saved), or "
+                               "discard that one decision and quit.")
+        wait = box.addButton("Keep waiting", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard it and quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(wait)
+        box.setEscapeButton(wait)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def on_finished(_result: int) -> None:
+            self.save_box = None
+            if box.clickedButton() is wait:
+                self._save_clock.restart()
+                self._save_timer.start()
+                return
+            for page in self._saving_pages():
+                page.discard_pending()
+            self._save_timer = None
+            self.close()
+
+        box.finished.connect(on_finished)
+        self.save_box = box
+        box.open()  # window-modal; the page's retry timer keeps running meanwhile
 
     def close_without_asking(self) -> bool:
         """Close even while jobs run (a termination signal: nobody is there to answer)."""

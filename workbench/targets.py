@@ -10,7 +10,9 @@ An export never removes anything it did not create:
   replaces a merged model, nor the reverse), a file only when it is a plain file;
 - never, overwrite or not: a filesystem root, the home folder, the workspace or
   any folder that contains it, anything inside the workspace's ``runs/``, a
-  workspace database file, a symbolic link.
+  workspace database file, a symbolic link; the last three hold for a path that
+  does not exist yet too (nothing new is created in ``runs/`` or named like the
+  database or its journal, WAL or shared-memory file).
 
 :func:`check_target` applies the rule before the (possibly long) export starts
 and again, through :meth:`OutputTarget.replace_with`, right before the finished
@@ -31,10 +33,11 @@ from typing import Any, Callable, Optional
 
 from .errors import WorkbenchError
 from .jobs.rundir import fsync_dir
+from .store.workspace import DB_NAME
 
 #: The marker every export folder carries: who wrote it and the files it wrote.
 MANIFEST = ".rlhf-workbench-export.json"
-_WORKSPACE_FILES = ("workspace.sqlite", "workspace.sqlite-wal", "workspace.sqlite-shm", "workspace.sqlite-journal")
+_WORKSPACE_FILES = tuple(DB_NAME + suffix for suffix in ("", "-wal", "-shm", "-journal"))
 _SHOWN = 3  # unexpected files named in a refusal
 
 
@@ -191,11 +194,11 @@ def check_target(path: Path | str, *, folder: bool, workspace: Optional[Path | s
     ws = _absolute(workspace) if workspace is not None else None
     if path.is_symlink():
         raise TargetError(f"{path}: is a symbolic link; choose another output path")
+    why = _protected(path, ws)   # a new path too: nothing is created in runs/ or named like the database
+    if why:
+        raise TargetError(f"{path}: {why}; an export never writes there, choose another output path")
     if not path.exists():
         return OutputTarget(path, folder, False, ws, overwrite, recognise, kind)
-    why = _protected(path, ws)
-    if why:
-        raise TargetError(f"{path}: {why}; an export never replaces it, choose another output path")
     if path.is_dir():
         if not folder:
             raise TargetError(f"{path}: is a folder; give the export a file name")

@@ -19,7 +19,9 @@ Threading: the page's own connection is used on the GUI thread only
 (decisions are sub-millisecond commits; one that meets another process's
 write lock waits at most :data:`DECISION_LOCK_WAIT_S`, then stays on screen,
 pending, and is retried on a timer until it commits: never dropped, and the
-window never freezes); counting the queue's remaining
+window never freezes; it carries its own queue and connection, so switching
+queue or closing the workspace leaves it retrying, and quitting waits for it
+with "Saving…" or asks whether to discard it); counting the queue's remaining
 items and the quality report run on worker threads with their own
 connections. Generation and comparison sampling run as ``generate`` jobs
 (never torch in this process); the page notices their commits through
@@ -30,6 +32,8 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,7 +45,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPu
 from workbench.errors import WorkbenchError, WorkspaceBusyError
 from workbench.store import annotations as A
 from workbench.store import queue as Q
-from workbench.store.db import DEFAULT_LOCK_TIMEOUT_S, checkpoint_in_background, lock_timeout
+from workbench.store.db import checkpoint_in_background, lock_timeout
 from workbench.store.workspace import Workspace
 
 from ui.common.elided_label import ElidedLabel
@@ -61,6 +65,16 @@ CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 #: that the decision stays pending and is retried every DECISION_RETRY_MS.
 DECISION_LOCK_WAIT_S = 0.05
 DECISION_RETRY_MS = 250
+SAVING_TEXT = ("Saving your decision\u2026 another process is writing to the workspace; retrying")
+
+
+@dataclass
+class _Pending:
+    """A decision that met another process's write lock: retried until it commits."""
+
+    ws: Workspace          # its workspace (kept open even if the page has closed it)
+    queue: Q.RankingQueue  # its queue, whose current item is the one decided
+    action: Any            # queue -> Decision
 
 
 def default_annotator() -> str:
@@ -102,7 +116,7 @@ class RankingPanel(QWidget):
         self._recount_timer.setSingleShot(True)
         self._recount_timer.setInterval(400)
         self._recount_timer.timeout.connect(self.refresh_counts)
-        self._pending = None  # (queue, action) of a decision waiting for the write lock
+        self._pending: Optional[_Pending] = None  # a decision waiting for the write lock
         self._retry_timer = QTimer(self)
         self._retry_timer.setSingleShot(True)
         self._retry_timer.setInterval(DECISION_RETRY_MS)
@@ -294,7 +308,9 @@ class RankingPanel(QWidget):
         self._show_state()
 
     def _close_workspace(self) -> None:
-        self._flush_pending()
+        # A decision still waiting for the lock keeps its own queue and connection and goes on
+        # retrying in the background (the old connection stays open until it commits): closing
+        # or switching the workspace neither waits for it nor drops it.
         self._timer.stop()
         self._recount_timer.stop()
         self._wait_tasks()
@@ -303,16 +319,32 @@ class RankingPanel(QWidget):
         self.last_decision = None
         self._own_supervisor = None
         if self.ws is not None:
-            self.ws.close()
+            if self._pending is None or self._pending.ws is not self.ws:
+                self.ws.close()
             self.ws = None
         self.queue_combo.clear()
 
     def shutdown(self) -> None:
-        """The window is closing: stop timers, wait for workers, close the connection."""
+        """The window is closing: stop timers, wait for workers, close the connection.
+
+        The main window waits for :attr:`saving` to clear (or for the user to discard the
+        decision) before it calls this; a decision still pending here (a termination signal,
+        nobody to ask) gets one last try and, failing that, is named on stderr, never lost silently."""
         for dialog in list(self._dialogs):
             dialog.close()
         self.job_strip.shutdown()
         self._close_workspace()
+        pending = self._pending
+        if pending is not None:
+            self._retry_timer.stop()
+            self._pending = None
+            try:
+                with lock_timeout(pending.queue.conn, DECISION_LOCK_WAIT_S):
+                    pending.action(pending.queue)
+            except WorkbenchError as exc:
+                print(f"rlhf-workbench: your last decision in queue {pending.queue.spec.name!r} "
+                      f"({pending.ws.root}) was not saved: {exc}", file=sys.stderr)
+            pending.ws.close()
 
     def _wait_tasks(self) -> None:
         if self._count_task is not None:
@@ -346,8 +378,7 @@ class RankingPanel(QWidget):
         """Show queue ``queue_id`` where its annotator left off."""
         if self.ws is None:
             return
-        self._flush_pending()
-        self.undo_stack.clear()
+        self.undo_stack.clear()   # a pending decision of the old queue goes on retrying (see _attempt)
         self.last_decision = None
         self._comparison = None
         try:
@@ -504,17 +535,18 @@ class RankingPanel(QWidget):
             return None  # the item on screen is still being saved
         return self._attempt(self.queue, action, DECISION_LOCK_WAIT_S)
 
-    def _attempt(self, queue: Q.RankingQueue, action, wait_s: float) -> Optional[Q.Decision]:
+    def _attempt(self, queue: Q.RankingQueue, action, wait_s: float,
+                 ws: Optional[Workspace] = None) -> Optional[Q.Decision]:
         try:
             with lock_timeout(queue.conn, wait_s):
                 decision = action(queue)
         except WorkspaceBusyError:
             # Another process is writing (a long k-wise import): keep the decision and try again
-            # soon, with the window responsive meanwhile.
-            self._pending = (queue, action)
+            # soon, with the window responsive meanwhile. It carries its own queue (and through it
+            # its prompt and connection), so switching queue or workspace meanwhile loses nothing.
+            self._pending = _Pending(ws or self.ws, queue, action)
             self._message_timer.stop()
-            self.message.setText("Saving your decision… another process is writing to the workspace; "
-                                 "retrying")
+            self.message.setText(SAVING_TEXT)
             self.message.show()
             self._retry_timer.start()
             return None
@@ -524,24 +556,37 @@ class RankingPanel(QWidget):
         self.message.hide()
         if queue is self.queue:
             self._after_decision(decision)
+        else:   # saved in a queue (or workspace) that was left while it waited
+            if self._reopened(queue, ws):
+                self.open_queue(queue.id)   # opened again meanwhile: its item on screen is decided now
+            self.show_message(f"Your last decision in queue \u201c{queue.spec.name}\u201d is saved")
         return decision
 
-    def _on_retry_timeout(self) -> None:
-        if self._pending is not None:
-            queue, action = self._pending
-            self._pending = None
-            self._attempt(queue, action, DECISION_LOCK_WAIT_S)
+    def _reopened(self, queue: Q.RankingQueue, ws: Optional[Workspace]) -> bool:
+        """Is the page showing ``queue`` (of workspace ``ws``) again, through a new queue object?"""
+        return (self.queue is not None and self.queue is not queue and self.queue.id == queue.id
+                and ws is not None and self.ws is not None
+                and Path(ws.root).resolve() == Path(self.ws.root).resolve())
 
-    def _flush_pending(self) -> None:
-        """The queue or workspace is going away: save a pending decision now (waiting as long as any write)."""
+    def _on_retry_timeout(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        self._attempt(pending.queue, pending.action, DECISION_LOCK_WAIT_S, ws=pending.ws)
+        if self._pending is None:   # saved, or refused with its reason shown: no longer waiting
+            self._release(pending)
+
+    def _release(self, pending: "_Pending") -> None:
+        if pending.ws is not self.ws:
+            pending.ws.close()   # the workspace was closed while this decision waited
+
+    def discard_pending(self) -> None:
+        """The user chose to give up the decision that waits for the lock (asked on quit)."""
         self._retry_timer.stop()
-        if self._pending is not None:
-            queue, action = self._pending
-            self._pending = None
-            self._attempt(queue, action, self.ws.lock_timeout_s if self.ws is not None else DEFAULT_LOCK_TIMEOUT_S)
-            if self._pending is not None:   # still busy after the full wait: say so, loudly
-                self._pending = None
-                self.show_error("Your last decision could not be saved: the workspace stayed busy")
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._release(pending)
+            self.show_error("Your last decision was discarded (the workspace stayed busy)")
 
     @property
     def saving(self) -> bool:

@@ -40,8 +40,8 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QPalette
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QScrollArea, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from workbench.jobs.events import EventTailer, LogEvent
 from workbench.jobs.rundir import RunDir
@@ -100,6 +100,7 @@ class TrainingPanel(QWidget):
         self._merge_run: Optional[str] = None
         self._run_configs: dict[str, Optional[dict]] = {}  # run id -> its config.yaml
         self.merge_dialog: Optional[QFileDialog] = None  # "where to" of a merge, while it is up
+        self.replace_box: Optional[QMessageBox] = None  # "Replace the earlier merged model?", while up
         self._merge_tailer: Optional[EventTailer] = None
         self._merge_log = ""
         self.stage = "sft"
@@ -658,12 +659,46 @@ class TrainingPanel(QWidget):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Merge here")
-        dialog.fileSelected.connect(lambda path, o=out: self._start_merge(o, Path(path)))
+        dialog.setOption(QFileDialog.Option.DontConfirmOverwrite)  # asked once, in our words (below)
+        dialog.fileSelected.connect(lambda path, o=out: self._on_merge_target_selected(o, Path(path)))
         dialog.finished.connect(lambda _r: setattr(self, "merge_dialog", None))
         self.merge_dialog = dialog
         dialog.open()  # window-modal, not a nested event loop
 
-    def _start_merge(self, out: RunOutput, output: Path) -> None:
+    def _on_merge_target_selected(self, out: RunOutput, output: Path) -> None:
+        """Merge into ``output``; if something is there already (an earlier merge), ask first
+        whether to replace it, and only then let the job overwrite it."""
+        try:
+            taken = output.is_dir() and any(output.iterdir()) or output.is_file() and output.stat().st_size > 0
+        except OSError:
+            taken = True   # unreadable: the core will say why; do not replace it unasked
+        if not taken:
+            self._start_merge(out, output, overwrite=False)
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the earlier merged model?",
+                          f"{output} already exists (an earlier merge or export?).",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("Replace deletes what is there now and puts this merge in its place (only a "
+                               "folder this app exported is ever replaced). Keep it to leave it as it is; "
+                               "you can merge into another folder.")
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def on_finished(_result: int) -> None:
+            self.replace_box = None
+            if box.clickedButton() is replace:
+                self._start_merge(out, output, overwrite=True)
+            else:
+                self.after_run.set_merge_state(False, f"Kept {output}; nothing was merged")
+
+        box.finished.connect(on_finished)
+        self.replace_box = box
+        box.open()  # window-modal, not a nested event loop
+
+    def _start_merge(self, out: RunOutput, output: Path, *, overwrite: bool) -> None:
         sup = self._monitor.supervisor if self._monitor else None
         if sup is None or self._root is None:
             return
@@ -676,8 +711,9 @@ class TrainingPanel(QWidget):
 
         def work(progress, cancel):  # noqa: ARG001 - worker signature
             # The merge runs on the CPU: it does not wait behind a training job for the GPU.
-            # overwrite: only a previous export may be replaced (the core refuses anything else).
-            return sup.start("merge", {"source": str(source), "output": output_ref, "overwrite": True},
+            # overwrite only once the user said Replace; even then the core replaces nothing but a
+            # previous export of ours.
+            return sup.start("merge", {"source": str(source), "output": output_ref, "overwrite": overwrite},
                              queue=False).run_id
 
         self._spawn(work, self._on_merge_started,

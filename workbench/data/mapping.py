@@ -18,19 +18,22 @@ from .shapes import KNOWN_FIELDS
 
 
 _PICK = re.compile(r"^pick\((.*)\)$", re.S)
+_PICK_START = re.compile(r"^\s*pick\s*\(")  # meant as a pick, even if malformed (no closing bracket...)
+_PICK_SYNTAX = "expected pick(VALUE:COLUMN,VALUE:COLUMN), e.g. pick(0:response_0,1:response_1)"
 
 
 def parse_pick(target: str) -> Optional[list[tuple[str, str]]]:
     """``pick(A:col_a,B:col_b)`` as ``[("A", "col_a"), ("B", "col_b")]``; None if ``target`` is no pick."""
     m = _PICK.match(target)
     if m is None:
+        if _PICK_START.match(target):
+            raise WorkbenchError(f"--map ...={target}: {_PICK_SYNTAX}")
         return None
     options = []
     for part in m.group(1).split(","):
         value, sep, column = part.partition(":")
         if not sep or not value.strip() or not column.strip():
-            raise WorkbenchError(f"--map ...={target}: expected pick(VALUE:COLUMN,VALUE:COLUMN), "
-                                 "e.g. pick(0:response_0,1:response_1)")
+            raise WorkbenchError(f"--map ...={target}: {_PICK_SYNTAX}")
         options.append((value.strip(), column.strip()))
     if len({c for _, c in options}) != 2 or len({v for v, _ in options}) != len(options):
         raise WorkbenchError(f"--map ...={target}: a pick names two reply columns, each for its own value(s)")

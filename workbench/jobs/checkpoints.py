@@ -23,6 +23,7 @@ from typing import Optional, Union
 
 from ..config_files import MAX_BYTES
 from ..errors import WorkbenchError
+from ..store.workspace import DB_NAME
 from .rundir import COMPLETE, RunDirLike, as_run_dir, checkpoint_step, list_checkpoints, read_json
 
 #: A safetensors header longer than this is taken as damage (real ones are a few MB at most).
@@ -217,7 +218,7 @@ def depended_on_steps(rd: RunDirLike) -> set[int]:
             except OSError:
                 continue
             steps.update(int(m.group(1)) for m in pattern.finditer(text))
-    db = runs.parent / "workspace.sqlite"
+    db = runs.parent / DB_NAME
     if db.is_file():
         try:
             conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)

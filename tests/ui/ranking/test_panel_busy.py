@@ -12,10 +12,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import contextlib
+
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 import workbench
 from workbench.store.workspace import Workspace
@@ -33,6 +37,30 @@ LOCK_HOLDER = textwrap.dedent("""
         sys.stdin.readline()
     print("RELEASED", flush=True)
 """)
+
+
+@contextlib.contextmanager
+def holding_the_lock(root):
+    """A real second process holds ``root``'s write lock until ``release()`` is called."""
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(root)], text=True,
+                              cwd=Path(workbench.__file__).resolve().parents[1],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def release():
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "RELEASED"
+        assert holder.wait(timeout=30) == 0
+
+    try:
+        assert holder.stdout.readline().strip() == "LOCKED"
+        yield release
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
 
 
 def _rankings(root):
@@ -105,3 +133,164 @@ def test_a_read_only_workspace_says_so_and_a_decision_is_refused_not_lost(qtbot,
         panel.shutdown()
     finally:
         subprocess.run(["umount", "-l", str(view)], capture_output=True)
+
+
+def _queue_names(root):
+    with Workspace.open(root) as ws:
+        return {qid: name for qid, name in ws.conn.execute("SELECT id, name FROM queues")}
+
+
+def test_switching_queue_while_a_decision_waits_opens_the_new_queue_at_once_and_saves_it_later(
+        qtbot, tmp_path, open_panel):
+    # Before, switching queue waited on the GUI thread for the full lock timeout (10 s) and then
+    # dropped the decision with an error.
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    first = create_queue(root, name="first")
+    second = create_queue(root, name="second")
+    panel = open_panel(root)
+    panel.open_queue(first)
+    item = panel.current
+    left, right = item.shown
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert panel.saving
+        started = time.monotonic()
+        panel.open_queue(second)
+        switched_in = time.monotonic() - started
+        assert panel.queue.id == second and panel.current is not None
+        assert panel.saving and "retrying" in panel.message.text()   # still pending, not dropped
+        qtbot.wait(600)
+        assert panel.saving and _rankings(root) == []
+        release()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert switched_in < 5   # far below the 10 s lock timeout it used to wait (not a speed target)
+    assert _rankings(root) == [[[left], [right]]]
+    with Workspace.open(root) as ws:
+        assert ws.conn.execute("SELECT queue_id FROM rankings").fetchone()[0] == first
+    assert "\u26a0" not in panel.message.text() and "second" not in panel.message.text()
+    assert "first" in panel.message.text() and "saved" in panel.message.text()
+    assert panel.undo_stack.count() == 0   # the new queue's undo history holds none of the old queue's
+
+
+def test_going_back_to_the_queue_while_its_decision_waits_does_not_decide_the_item_twice(
+        qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    first = create_queue(root, name="first")
+    second = create_queue(root, name="second")
+    panel = open_panel(root)
+    panel.open_queue(first)
+    item = panel.current
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_1)
+        panel.open_queue(second)
+        panel.open_queue(first)      # the item being saved is the first unranked one again
+        assert panel.current.prompt_id == item.prompt_id and panel.saving
+        qtbot.keyClick(panel, Qt.Key_2)   # refused while the decision is pending
+        release()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert panel.queue.id == first and panel.current.prompt_id != item.prompt_id
+    assert len(_rankings(root)) == 1
+
+
+def test_closing_the_workspace_while_a_decision_waits_saves_it_in_the_background(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    left, right = panel.current.shown
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_1)
+        started = time.monotonic()
+        panel.set_workspace(None)
+        assert time.monotonic() - started < 5
+        assert panel.ws is None and panel.saving
+        kept = panel._pending.ws
+        release()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert _rankings(root) == [[[left], [right]]]
+    assert kept._conn is None   # the connection it kept open for the decision is closed once saved
+
+
+def _rank_window(qtbot, make_window, root):
+    from ui.pages import DEFAULT_PAGES
+
+    window = make_window(root, page_specs=(DEFAULT_PAGES[0],))
+    panel = window.page("Rank")
+    qtbot.waitUntil(lambda: panel.current is not None)
+    panel.activateWindow()
+    panel.setFocus()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    return window, panel
+
+
+def test_quitting_while_a_decision_waits_says_saving_and_closes_once_it_is_saved(qtbot, tmp_path, make_window):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    window, panel = _rank_window(qtbot, make_window, root)
+    left, right = panel.current.shown
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert panel.saving
+        assert window.close() is False          # not closed, not frozen, not dropped
+        assert "Saving your last decision" in window.statusBar().currentMessage()
+        qtbot.wait(600)
+        assert window.isVisible() and panel.saving and window.save_box is None
+        release()
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert _rankings(root) == [[[left], [right]]]
+
+
+def _answer(window, button: str, seen: list) -> None:
+    def poll(left=400):
+        box = window.save_box
+        if isinstance(box, QMessageBox) and box.isVisible():
+            seen.append([b.text() for b in box.buttons()])
+            next(b for b in box.buttons() if b.text() == button).click()
+        elif left:
+            QTimer.singleShot(20, lambda: poll(left - 1))
+    QTimer.singleShot(0, poll)
+
+
+def test_quitting_while_the_lock_stays_held_asks_keep_waiting_or_discard(qtbot, tmp_path, make_window,
+                                                                        monkeypatch):
+    import ui.main_window
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.5)
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        seen: list = []
+        _answer(window, "Keep waiting", seen)
+        assert window.close() is False
+        qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+        assert seen[0] == ["Keep waiting", "Discard it and quit"]
+        assert window.isVisible() and panel.saving          # kept, still retrying
+        _answer(window, "Discard it and quit", seen)
+        qtbot.waitUntil(lambda: len(seen) == 2 and not window.isVisible(), timeout=10_000)
+        assert not panel.saving
+    assert _rankings(root) == []   # discarded because the user said so, not silently
+
+
+def test_a_termination_signal_waits_a_while_then_quits_naming_the_unsaved_decision(qtbot, tmp_path, make_window,
+                                                                                   monkeypatch, capfd):
+    import ui.main_window
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.5)
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="evening")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert window.close_without_asking() is False   # waits ("Saving…") first, without a question
+        assert window.isVisible()
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+        assert window.save_box is None
+    err = capfd.readouterr().err
+    assert "last decision" in err and "evening" in err and "not saved" in err   # loud, not silent

@@ -151,6 +151,22 @@ def test_a_file_is_replaced_only_with_overwrite(ws, tmp_path):
     assert survives(keep)
 
 
+@pytest.mark.parametrize("name", ["runs/new-export.jsonl", "runs/20260101-000000-sft-aa01/pairs.jsonl",
+                                  "workspace.sqlite-journal", "workspace.sqlite-wal", "workspace.sqlite-shm"])
+def test_a_new_path_in_runs_or_named_like_the_database_is_refused_too(ws, tmp_path, name):
+    # Before, the protection applied only to paths that existed: a new export could be created
+    # inside runs/ or as a database's journal/WAL/shm file (which SQLite would then read as its own).
+    # (The open workspace's own -wal/-shm exist: the name is tried in a folder of its own.)
+    (ws.root / "runs").mkdir(exist_ok=True)
+    target = (ws.root if name.startswith("runs/") else tmp_path / "copy-of-ws") / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(TargetError, match="runs/|database"):
+        export_dataset(ws, "pairs", "jsonl", target)
+    assert not target.exists() and ws.info().records == len(ROWS)
+    with pytest.raises(TargetError, match="runs/|database"):
+        check_target(target, folder=True, workspace=ws.root)
+
+
 def test_empty_targets_are_free_to_take(ws, tmp_path):
     (tmp_path / "empty").mkdir()
     export_dataset(ws, "pairs", "hf", tmp_path / "empty")

@@ -215,6 +215,16 @@ def test_map_to_an_unknown_field_is_refused(kit):
     assert kit.state(kit.ws)["datasets"] == 0
 
 
+@pytest.mark.parametrize("target", ["pick(a", "pick(A:reply_a,B:reply_b", " pick (A:reply_a)x", "pick(a)"])
+def test_a_malformed_pick_shows_the_pick_syntax(kit, target):
+    # Before, "pick(a" (no closing bracket) fell through to "unknown target field".
+    path, _ = kit.write(kit.tmp_path, "jsonl", [{"label": "A", "reply_a": "4", "reply_b": "5"}])
+    with pytest.raises(WorkbenchError) as err:
+        import_file(kit.ws, path, "d", mapping=[f"label={target}"])
+    assert "pick(VALUE:COLUMN,VALUE:COLUMN)" in str(err.value) and "unknown target field" not in str(err.value)
+    assert kit.state(kit.ws)["datasets"] == 0
+
+
 # -- kinds -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
