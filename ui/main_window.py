@@ -513,6 +513,9 @@ class MainWindow(QMainWindow):
     def _activate_row(self, row: int) -> None:
         page = self._ensure_built(row)
         self._pages.setCurrentIndex(row)
+        item = self._navigation.item(row)
+        if item is not None and not item.isSelected():  # a row already current (the first page on
+            item.setSelected(True)  # opening a workspace) kept no highlight: no page looked shown
         self._undo_group.setActiveStack(getattr(page, "undo_stack", None))
         if row < len(self.page_actions):
             self.page_actions[row].setChecked(True)
