@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QListWidgetItem
 
 from workbench.store.workspace import DB_NAME
 
+from .common.screen_fit import FRAME_ALLOWANCE
 from .gpu_probe import GpuProbe
 from .pages import DEFAULT_PAGES, PageSpec, build_page, static_shortcuts
 from .settings import Settings
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 APP_NAME = "RLHF Workbench"
 DEFAULT_SIZE = QSize(1200, 780)
-#: Room left for the window manager's title bar and borders when fitting the window to the screen.
-FRAME_ALLOWANCE = QSize(8, 36)
 #: The GPU probe starts this long after the window is shown (it imports torch
 #: in a child process: a few seconds of CPU that should not slow start-up).
 GPU_PROBE_DELAY_MS = 3000
@@ -520,6 +519,9 @@ class MainWindow(QMainWindow):
     def _activate_row(self, row: int) -> None:
         page = self._ensure_built(row)
         self._pages.setCurrentIndex(row)
+        item = self._navigation.item(row)
+        if item is not None and not item.isSelected():  # a row already current (the first page on
+            item.setSelected(True)  # opening a workspace) kept no highlight: no page looked shown
         self._undo_group.setActiveStack(getattr(page, "undo_stack", None))
         if row < len(self.page_actions):
             self.page_actions[row].setChecked(True)

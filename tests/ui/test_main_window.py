@@ -254,3 +254,18 @@ def test_app_icon_and_stylesheet_exist(qapp) -> None:
     # Colours only from the palette: no hex, rgb() or named colours in the sheet.
     import re
     assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|\b(white|black|gray|grey)\b", qss)
+
+
+def test_the_shown_page_is_highlighted_in_the_navigation_after_opening_from_welcome(qtbot, make_window,
+                                                                                     workspace):
+    window = make_window(page_specs=DEFAULT_PAGES)  # the welcome screen, then the app's own pages
+    assert window.is_welcome_shown()
+    qtbot.wait(300)  # past the first paint
+    assert window.open_workspace(workspace)
+    qtbot.waitUntil(lambda: window.page(window.current_title()) is not None)
+    nav = window.navigation
+    assert [i.text() for i in nav.selectedItems()] == [window.current_title()]
+    window.close_workspace()
+    assert window.open_workspace(workspace)  # and again, the same page already current
+    qtbot.waitUntil(lambda: window.page(window.current_title()) is not None)
+    assert [i.text() for i in nav.selectedItems()] == [window.current_title()]

@@ -1,7 +1,8 @@
 """Short, readable names for runs and models (the full reference goes in a tooltip).
 
 ``./runs/20261203-113525-sft-b84c/checkpoints/step-60/merged`` reads as
-``sft-b84c step-60``; a local folder as its last part; a hub id stays as it is.
+``sft-b84c step-60``, the run folder ``./runs/20261203-113525-sft-b84c`` as ``sft-b84c``; a
+local folder as its last part; a hub id stays as it is.
 """
 
 from __future__ import annotations
@@ -28,5 +29,7 @@ def model_name(ref: Optional[str]) -> str:
         step = parts[i + 1] if i + 1 < len(parts) else ""
         return " ".join(p for p in (run, step) if p) or ref
     if ref.startswith((".", "/", "~")) or "\\" in ref or len(parts) > 2:
+        if len(parts) >= 2 and parts[-2] == "runs":  # a run's folder (the model pickers offer it)
+            return short_run_name(parts[-1])
         return parts[-1] if parts else ref  # a local folder: its own name
     return ref  # a hub id: org/name

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QStyle,
@@ -32,6 +32,7 @@ from workbench.store.records import KINDS
 
 from ..common.render import plain_preview, plain_tooltip
 from ..common.progress_panel import ProgressPanel, error_text, with_workspace
+from ..common.screen_fit import screen_bounded
 from ..common.text import human_size
 
 _KIND_HELP = {"sft": "SFT demonstrations", "preference": "preference pairs", "prompts": "prompts only",
@@ -645,7 +646,7 @@ class ImportWizard(QWizard):
         for page in (self.file_page, self.preview_page, self.name_page, self.import_page):
             self.addPage(page)
         self.name_page.setButtonText(QWizard.WizardButton.NextButton, "Import")
-        self.resize(1040, 720)
+        self.resize(screen_bounded(self, QSize(1040, 720)))  # the buttons stay on a 1280×720 screen
         self._close_when_idle = False
         self._names_panel = ProgressPanel(self)
         self._names_panel.setVisible(False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel, QPushButton,
                                QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -19,6 +19,7 @@ from workbench.data.quality import QualityReport, quality_report
 from workbench.store.workspace import Workspace
 
 from ui.common.names import model_name
+from ui.common.screen_fit import screen_bounded
 from ui.common.worker import Task, run_in_thread
 
 from .verdict import comparison_verdict
@@ -53,7 +54,10 @@ def _table(name: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> 
             t.setItem(r, c, item)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setStretchLastSection(False)
-    height = t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(len(rows))) + 4
+    # Room for the horizontal scroll bar too: a wide table (long queue names) shows one, and it
+    # covered the last row.
+    height = (t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(len(rows))) + 4
+              + t.horizontalScrollBar().sizeHint().height())
     t.setFixedHeight(max(height, t.horizontalHeader().height() + 28))
     return t
 
@@ -84,7 +88,7 @@ class QualityDialog(QDialog):
         lay.addWidget(scroll, 1)
         lay.addWidget(buttons)
         self.task: Optional[Task] = None
-        self.resize(760, 640)
+        self.resize(screen_bounded(self, QSize(960, 660)))  # the comparison table's columns fit
         self.refresh()
 
     def refresh(self) -> None:

@@ -439,9 +439,9 @@ class TrainingPanel(QWidget):
     def _run_config(self, run: RunInfo) -> Optional[dict]:
         """A run's ``config.yaml`` (read once per run: it never changes), ``None`` if unreadable."""
         if run.run_id not in self._run_configs:
-            try:
-                data = yaml.safe_load((Path(run.path) / "config.yaml").read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            try:  # the core's reader: bounded alias expansion and size, a regular file only
+                data = RunDir(Path(run.path)).read_config()
+            except (OSError, ValueError, TypeError):
                 data = None
             self._run_configs[run.run_id] = data if isinstance(data, dict) else None
         return self._run_configs[run.run_id]

@@ -41,6 +41,7 @@ from workbench.jobs.rundir import RunDir, read_queued
 from workbench.jobs.supervisor import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, RunInfo
 from workbench.train.health import HealthMonitor
 
+from ..common.elided_label import ElidedLabel
 from ..common.jobs import JobMonitor
 from ..common.worker import Task, run_in_thread
 from .health_view import HealthView
@@ -186,8 +187,8 @@ class RunsPanel(QWidget):
         hl.addWidget(self.table, 1)
 
         # The shown run: header, controls, failure, plots beside health.
-        self.run_label = QLabel("No run selected", self)
-        self.run_label.setTextFormat(Qt.TextFormat.PlainText)  # shows user data: never markup
+        # Elided: a long run name with its size and checkpoints must not widen the window past 1280.
+        self.run_label = ElidedLabel("No run selected", self)
         rf = QFont(self.run_label.font())
         rf.setWeight(QFont.Weight.DemiBold)
         self.run_label.setFont(rf)
