@@ -332,9 +332,9 @@ def main() -> None:
                                               args.intermediate or 2 * args.hidden)
         print(f"tiny Llama hidden {args.hidden}, {args.layers} layers, {args.heads} heads, reward model "
               f"from it: built in {time.perf_counter() - t:.1f} s")
-        from workbench.models.tiny import demo_prompts
+        from workbench.train.demo_task import prompts as demo_prompts
 
-        # The 30 demo prompts, repeated so trl's drop_last DataLoader never runs short of a batch.
+        # The demo's 36 PPO prompts, repeated so trl's drop_last DataLoader never runs short of a batch.
         total = args.batch_size * (args.warmup + args.steps)
         prompts = demo_prompts() * max(1, math.ceil(total / len(demo_prompts())))
         spec = {
