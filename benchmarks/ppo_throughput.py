@@ -50,7 +50,7 @@ gamma 1, lambda 0.95, clip ranges 0.2, vf_coef 0.1, no reward whitening, no
 missing-EOS penalty, AdamW (non-fused, eps 1e-5, no weight decay) at a
 constant lr 5e-5, fp32, no gradient checkpointing, LoRA r=16, alpha=32,
 dropout 0 on all linear layers of the policy, reference = the policy with its
-adapter disabled, seed 42, the same 30 demo prompts (chat-templated, left
+adapter disabled, seed 42, the demo's 36 PPO prompts (chat-templated, left
 padded). The models are random-init, so responses almost never end early:
 both sides generate the full 16 tokens for every episode (the JSON reports
 the EOS counts so this can be checked).
