@@ -101,8 +101,8 @@ class PPOConfig:
         "model to share the policy's tokenizer; the reward model's weights serve both (scores are "
         "taken with the critic's adapter off), so it costs the adapter, its optimizer state and "
         "a forward and backward pass of the reward model in each update. On the demo task it "
-        "learned as much as TRL's PPO at less KL where 'shared' learned about 60% of that (the "
-        "shared value loss pulls on the policy's adapter): prefer it whenever the memory allows.",
+        "learned as much as TRL's PPO where 'shared' learned about half of that (the shared "
+        "value loss pulls on the policy's adapter): prefer it whenever the memory allows.",
         choices=("shared", "reward_model")))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
