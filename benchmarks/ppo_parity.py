@@ -95,8 +95,8 @@ The shared value head's loss pulls on the policy's adapter; without it
 (``vf_coef=0``, no learned baseline) ours drifts less but learns less. A
 separate critic like trl's learns as much as trl (the same true score over
 the last 20%: 1.435 vs 1.434 in the full run) and meets the target on the
-quick means, but its KL stays 4-7% above trl's in the full run, so the
-target is not met there. Gradient clipping is not the difference; the
+quick means, but in the full run its KL is 7% above trl's on the mean (3%
+to 12% per seed), so the target is not met there. Gradient clipping is not the difference; the
 missing-EOS penalty is inert here (every response ends with an EOS on both
 sides).
 """
