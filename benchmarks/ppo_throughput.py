@@ -50,7 +50,7 @@ gamma 1, lambda 0.95, clip ranges 0.2, vf_coef 0.1, no reward whitening, no
 missing-EOS penalty, AdamW (non-fused, eps 1e-5, no weight decay) at a
 constant lr 5e-5, fp32, no gradient checkpointing, LoRA r=16, alpha=32,
 dropout 0 on all linear layers of the policy, reference = the policy with its
-adapter disabled, seed 42, the same 30 demo prompts (chat-templated, left
+adapter disabled, seed 42, the demo's 36 PPO prompts (chat-templated, left
 padded). The models are random-init, so responses almost never end early:
 both sides generate the full 16 tokens for every episode (the JSON reports
 the EOS counts so this can be checked).
@@ -332,9 +332,9 @@ def main() -> None:
                                               args.intermediate or 2 * args.hidden)
         print(f"tiny Llama hidden {args.hidden}, {args.layers} layers, {args.heads} heads, reward model "
               f"from it: built in {time.perf_counter() - t:.1f} s")
-        from workbench.models.tiny import demo_prompts
+        from workbench.train.demo_task import prompts as demo_prompts
 
-        # The 30 demo prompts, repeated so trl's drop_last DataLoader never runs short of a batch.
+        # The demo's 36 PPO prompts, repeated so trl's drop_last DataLoader never runs short of a batch.
         total = args.batch_size * (args.warmup + args.steps)
         prompts = demo_prompts() * max(1, math.ceil(total / len(demo_prompts())))
         spec = {

@@ -46,3 +46,30 @@ def test_verdict_needs_the_gain_at_no_more_kl(ours_gain, ours_kl, met):
     assert list(v)[:6] == ["score_gain_ours", "score_gain_trl", "kl_last_ours", "kl_last_trl",
                            "true_gain_ours", "true_gain_trl"]
     assert v["kl_last_ours"] == ours_kl and v["true_gain_trl"] == 2.0
+
+
+def test_true_score_judges_each_response_against_its_own_prompt():
+    prompts = ["Tell me about the river.", "Describe the castle."]
+    # On-topic kindness counts only for the asked topic; a conversation's last turn is the prompt.
+    assert P.true_score(prompts, ["The river is lovely.", "The castle is lovely."]) == 1.0
+    assert P.true_score(prompts, ["The castle is lovely.", "The river is lovely."]) == -1.0
+    assert P.true_score([[{"role": "system", "content": "Be kind."},
+                          {"role": "user", "content": prompts[0]}]], ["The river is lovely. Go away."]) == 0.0
+    with pytest.raises(P.BenchError, match="2 responses for 1 prompts"):
+        P.true_score(prompts[:1], ["Happy to help.", "Go away."])
+
+
+def test_trl_queries_map_back_to_their_prompts_through_the_left_padding():
+    prompt_of = {(1, 5, 6): "Describe the river.", (1, 7): "Tell me about the park."}
+    rows = [[0, 1, 5, 6], [0, 0, 1, 7]]  # pad id 0 on the left
+    assert P.prompts_of_queries(rows, prompt_of, 0) == ["Describe the river.", "Tell me about the park."]
+    with pytest.raises(P.BenchError, match="none of the prompts"):
+        P.prompts_of_queries([[0, 1, 9]], prompt_of, 0)
+
+
+def test_trl_cache_key_ignores_our_ablation_but_not_the_shared_settings():
+    spec = {"lr": 3e-4, "seed": 0, "ours_set": {}, "threads": 1, "trl_dir": "/a", "out_dir": "/b"}
+    key = P.spec_key(spec, P.TRL_IRRELEVANT)
+    assert P.spec_key({**spec, "ours_set": {"vf_coef": 0.0}, "threads": 2}, P.TRL_IRRELEVANT) == key
+    assert P.spec_key({**spec, "lr": 1e-4}, P.TRL_IRRELEVANT) != key
+    assert P.spec_key({**spec, "seed": 1}, P.TRL_IRRELEVANT) != key

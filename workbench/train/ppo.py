@@ -262,6 +262,24 @@ class RewardModelCritic(nn.Module):
         return seq_cls.score(hidden[:, context_length - 1:-1]).float().squeeze(-1)
 
 
+class AdapterOff:
+    """A peft model called with its adapter switched off, the trained score head included (peft
+    keeps the original of a module it trains in full): the model the adapter was put on. With
+    ``value_model: reward_model`` the critic is the reward model plus an adapter, so this scores
+    with the critic's weights and the reward model is in memory once."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def __call__(self, **inputs):
+        with self.model.disable_adapter():
+            return self.model(**inputs)
+
+
 @dataclass
 class Rollout:
     """One batch of episodes. Per-token tensors are ``(B, T)`` over the response."""
@@ -399,11 +417,17 @@ class PPOTrainer:
         self.reward_chat = False
         if reward_fn is None:
             self.rm_tokenizer = load_tokenizer(cfg.reward_model, padding_side="right")
-            self.reward_model = load_reward_model(cfg.reward_model, quantization=cfg.reward_quantization,
-                                                  device=str(self.device), dtype=cfg.dtype,
-                                                  pad_token_id=self.rm_tokenizer.pad_token_id)
-            self.reward_model.eval().requires_grad_(False)
-            log(f"reward model {cfg.reward_model}")
+            if self.critic is not None and self.rm_tokenizer.pad_token_id == self.tokenizer.pad_token_id:
+                # The critic was loaded from the reward model with this padding: its weights with the
+                # adapter off are the reward model (no second copy in memory).
+                self.reward_model = AdapterOff(self.critic.model)
+                log(f"reward model {cfg.reward_model}: the critic's weights with its adapter off")
+            else:
+                self.reward_model = load_reward_model(cfg.reward_model, quantization=cfg.reward_quantization,
+                                                      device=str(self.device), dtype=cfg.dtype,
+                                                      pad_token_id=self.rm_tokenizer.pad_token_id)
+                self.reward_model.eval().requires_grad_(False)
+                log(f"reward model {cfg.reward_model}")
             self.reward_chat = self._chat_format("reward_format", cfg.reward_model, self.rm_tokenizer)
 
         # Optimizer over the adapter and the critic, in a fixed order (checkpoints rely on it).

@@ -98,7 +98,12 @@ class PPOConfig:
         "memory); 'reward_model' is a separate critic initialized from the reward model (its body "
         "and score head, trained through its own LoRA adapter), TRL's value_model and the N+ "
         "details' warm start: its first values already say what scores well. Needs the reward "
-        "model to share the policy's tokenizer.", choices=("shared", "reward_model")))
+        "model to share the policy's tokenizer; the reward model's weights serve both (scores are "
+        "taken with the critic's adapter off), so it costs the adapter, its optimizer state and "
+        "a forward and backward pass of the reward model in each update. On the demo task it "
+        "learned as much as TRL's PPO where 'shared' learned about half of that (the shared "
+        "value loss pulls on the policy's adapter): prefer it whenever the memory allows.",
+        choices=("shared", "reward_model")))
     quantization: Optional[str] = field(default=None, metadata=_m(
         "Load the policy's base weights in '4bit' (QLoRA, NF4) or '8bit' to save memory; "
         "empty for full precision. The adapter, value head and optimizer stay in full precision.",

@@ -60,7 +60,7 @@ def test_presets_carry_the_model_settings_over(tmp_path):
         assert big.normalize_scores and big.batch_size // big.mini_batch_size == 2, name
     tiny = C.ppo_preset_config("tiny-cpu", prompt_dataset="p")
     assert tiny.policy_model == "./models/demo-base" and tiny.device == "cpu" and tiny.dtype == "fp32"
-    assert tiny.seed == 0 and tiny.lora_r == 16
+    assert tiny.seed == 0 and tiny.lora_r == 16 and tiny.value_model == "reward_model"
     no_ppo = tmp_path / "sft-only.yaml"
     no_ppo.write_text("description: x\nmodel: {ref: m}\nstages:\n  sft: {}\n", encoding="utf-8")
     with pytest.raises(C.ConfigError, match="has no 'ppo' stage; it has sft"):

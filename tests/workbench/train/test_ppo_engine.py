@@ -524,6 +524,17 @@ def test_a_critic_from_the_reward_model_starts_with_its_scores_trains_and_resume
     again = PPOTrainer(cfg)
     again.load_checkpoint(tmp_path)
     assert torch.allclose(again.evaluate(prompts()[:1], query_ids, query_mask, response).values, moved, atol=1e-6)
+    # The scorer is the critic's model with its adapter off (one copy of the reward model), and the
+    # critic's training (adapter and score head) leaves the scores what the reward model says.
+    assert isinstance(trainer.reward_model, ppo.AdapterOff) and trainer.reward_model.model is trainer.critic.model
+    from workbench.models.loading import load_reward_model
+
+    frozen = load_reward_model(str(models["reward"]), pad_token_id=tok.pad_token_id)
+    texts = [trainer.reward_text(p, "good good", True) for p in prompts()[:3]]
+    enc = trainer.rm_tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=not trainer.reward_chat)
+    with torch.no_grad():
+        want_scores = frozen(**enc).logits[:, 0]
+    assert trainer.score(prompts()[:3], ["good good"] * 3).tolist() == pytest.approx(want_scores.tolist(), abs=1e-5)
 
 
 def test_a_critic_needs_the_policys_tokenizer(models, tmp_path):
