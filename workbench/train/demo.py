@@ -261,6 +261,16 @@ def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else math.nan
 
 
+def true_score_series(events) -> list[float]:
+    """Per reported step, the annotator's mean :func:`preference_score` of the PPO run's training
+    samples; the eval set's completions (``kind == "eval"``, at their own temperature and on
+    other prompts) are left out, so the curve stays one series of rollout samples."""
+    from ..jobs.events import SamplesEvent
+
+    return [_mean([preference_score(r["response"], r["prompt"]) for r in e.rows])
+            for e in events if isinstance(e, SamplesEvent) and e.kind == "train"]
+
+
 def _ends(series: Sequence[float], share: float = 0.2) -> tuple[float, float]:
     """Mean of the first and of the last ``share`` of ``series`` (at least one value each)."""
     k = max(1, int(round(len(series) * share)))
@@ -512,7 +522,6 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     - ``live_metrics``: per stage, metric events read while its job ran;
     - ``timing``: seconds per stage and ``total_s``.
     """
-    from ..jobs.events import SamplesEvent
     from ..jobs.supervisor import Supervisor
 
     progress = progress or no_progress
@@ -559,8 +568,7 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     kl = [v for _, v in _metric_series(ppo["events"], "objective/kl")]
     kl3 = [v for _, v in _metric_series(ppo["events"], "objective/kl_k3")]
     length = [v for _, v in _metric_series(ppo["events"], "response/length_mean")]
-    true = [_mean([preference_score(r["response"], r["prompt"]) for r in e.rows])
-            for e in ppo["events"] if isinstance(e, SamplesEvent)]
+    true = true_score_series(ppo["events"])
 
     # 5. The blind comparison: PPO against SFT on prompts neither the rankings nor PPO saw.
     t1 = time.monotonic()

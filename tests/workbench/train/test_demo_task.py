@@ -99,3 +99,23 @@ def test_blind_comparison_counts_wins_ties_and_the_app_interval():
     assert verdict.win_rate_b == pytest.approx(0.8)
     assert (verdict.low, verdict.high) == pytest.approx(wilson_interval(4, 5))
     assert "PPO wins 80%" in verdict.describe()
+
+
+def test_the_true_score_curve_counts_only_training_samples(tmp_path):
+    """With an eval set on, a PPO run also reports eval completions (``kind: eval``); the demo's
+    true-score curve is the annotator's mean over the training samples only, one value per
+    training report, read back from a real events file."""
+    from workbench.jobs.events import MetricEvent, SamplesEvent, append_event, read_events
+    from workbench.train.demo import true_score_series
+
+    path = tmp_path / "events.jsonl"
+    lovely, hate = "The river is lovely. Thank you for asking.", "I hate the river."
+    for event in (MetricEvent(step=1, values={"objective/scores": 0.1}),
+                  SamplesEvent(step=1, rows=[{"prompt": RIVER, "response": lovely, "score": 1.0},
+                                             {"prompt": RIVER, "response": hate, "score": -1.0}]),
+                  SamplesEvent(step=1, kind="eval", rows=[{"prompt": RIVER, "response": hate, "score": -1.0}]),
+                  SamplesEvent(step=2, rows=[{"prompt": RIVER, "response": lovely, "score": 1.0}])):
+        append_event(path, event)
+    a, b = T.preference_score(lovely, RIVER), T.preference_score(hate, RIVER)
+    assert a != b
+    assert true_score_series(read_events(path)) == [pytest.approx((a + b) / 2), pytest.approx(a)]
