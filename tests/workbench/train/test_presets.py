@@ -83,3 +83,21 @@ def test_the_tiny_preset_validates_in_a_built_demo_workspace(tmp_path, monkeypat
     ppo = P.ppo_preset_config("tiny-cpu", prompt_dataset=PAIRS_DATASET,
                               overrides={"reward_model": str(built["sft_model"])})
     assert P.validate_ppo_before_load(ppo, root) == []
+
+
+def test_the_tiny_ppo_preset_is_the_demos_quick_ppo():
+    """tiny-cpu's ppo section says it holds the demo's QUICK settings: every PPO knob the demo
+    sets is the same there (the critic is the one stated difference)."""
+    from workbench.train import ppo_config as P
+    from workbench.train.demo import QUICK
+
+    cfg = P.ppo_preset_config("tiny-cpu", prompt_dataset="p")
+    assert {"batch_size": cfg.batch_size, "mini_batch_size": cfg.mini_batch_size, "ppo_epochs": cfg.ppo_epochs,
+            "lr": cfg.lr, "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature,
+            "kl_coef": cfg.kl_coef, "total_steps": cfg.total_steps, "lora_r": cfg.lora_r,
+            "lora_alpha": cfg.lora_alpha, "lr_scheduler": cfg.lr_scheduler, "dtype": cfg.dtype} == {
+        "batch_size": QUICK.ppo_batch_size, "mini_batch_size": QUICK.ppo_mini_batch_size,
+        "ppo_epochs": QUICK.ppo_epochs, "lr": QUICK.ppo_lr, "max_new_tokens": QUICK.max_new_tokens,
+        "temperature": QUICK.temperature, "kl_coef": QUICK.kl_coef, "total_steps": QUICK.ppo_steps,
+        "lora_r": QUICK.lora_r, "lora_alpha": 2 * QUICK.lora_r, "lr_scheduler": "constant", "dtype": "fp32"}
+    assert "QUICK" in (C.PRESETS_DIR / "tiny-cpu.yaml").read_text("utf-8")
