@@ -22,9 +22,12 @@ local model folder, or from :data:`KNOWN_MODELS` for common hub ids:
   scores, bf16 and their fp32 copy for the loss), which dominate for
   small models with large vocabularies;
 - **PPO** adds the rollout **KV cache** (keys and values of every layer for
-  ``batch_size`` sequences of prompt + response), the **value head**, and
-  the frozen **reward model** (its own shape and quantization); DPO with all
-  weights training adds the frozen **reference** copy;
+  ``batch_size`` sequences of prompt + response), the **value head** (or,
+  with ``value_model: reward_model``, the separate **critic**: a LoRA
+  adapter and the score head on the reward model's weights, with its own
+  activations in each update), and the frozen **reward model** (its own
+  shape and quantization); DPO with all weights training adds the frozen
+  **reference** copy;
 - **CUDA context and allocator slack**: ~0.75 GiB plus 5%.
 
 Real usage varies with the attention kernel, sequence packing and the
@@ -350,6 +353,7 @@ class Setup:
     max_new_tokens: int = 32
     reward_model: str = ""
     reward_quantization: Optional[str] = None
+    value_model: str = "shared"  # or "reward_model": a separate critic on the reward model's weights
     prompt_tokens: int = PPO_PROMPT_TOKENS
     notes: list = field(default_factory=list)
 
@@ -387,7 +391,8 @@ def setup_from_config(stage: str, config: Mapping[str, Any]) -> Setup:
                      device="cpu" if device.startswith("cpu") else "cuda" if device.startswith("cuda") else "auto",
                      dtype=_get(c, "dtype", "auto", str),
                      reward_model=_get(c, "reward_model", "", str),
-                     reward_quantization=_get(c, "reward_quantization", None, str))
+                     reward_quantization=_get(c, "reward_quantization", None, str),
+                     value_model=_get(c, "value_model", "shared", str))
     m = config.get("model") if isinstance(config.get("model"), Mapping) else {}
     t = config.get("training") if isinstance(config.get("training"), Mapping) else {}
     return Setup(stage=stage, model=_get(m, "ref", "", str), quantization=_get(m, "quantization", None, str),
@@ -479,8 +484,26 @@ def _ppo_parts(setup: Setup, shape: ModelShape, dtype_bytes: int, parts: list, n
                workspace: Any, reward_shape: Optional[ModelShape]) -> None:
     total_len = setup.prompt_tokens + setup.max_new_tokens
     mini = min(setup.mini_batch_size, setup.batch_size)
-    parts.append(Part("value_head", "Value head", (shape.hidden_size + 1) * 16,
-                      "one linear layer on the last hidden state (fp32, with its optimizer state)"))
+    rshape = reward_shape or (model_shape(setup.reward_model, workspace) if setup.reward_model else None)
+    if rshape is None:
+        rshape = shape
+        notes.append("reward model size unknown: assumed the size of the policy")
+    if setup.value_model == "reward_model":
+        # The critic's body is the reward model's weights (counted once, below); it trains a LoRA
+        # adapter of the policy's rank and the score head, and its forward and backward run beside
+        # the policy's in every update.
+        n_lora, used = lora_params(rshape, setup.lora_r, setup.target_modules)
+        n_critic = n_lora + rshape.hidden_size + 1
+        parts.append(Part("critic", "Critic", n_critic * 16,
+                          f"LoRA r={setup.lora_r} on {len(used)} layer types x {rshape.num_layers} blocks of the "
+                          f"reward model and its score head: {_count(n_critic)} parameters in fp32 with gradients "
+                          "and 2 AdamW moments"))
+        parts.append(Part("critic_activations", "Critic activations", _activation_bytes(
+            rshape, mini * total_len, dtype_bytes, setup.gradient_checkpointing),
+            f"minibatch of {mini} x {total_len} tokens through the reward model's {rshape.num_layers} layers"))
+    else:
+        parts.append(Part("value_head", "Value head", (shape.hidden_size + 1) * 16,
+                          "one linear layer on the last hidden state (fp32, with its optimizer state)"))
     parts.append(Part("kv_cache", "Rollout KV cache",
                       2 * shape.num_layers * shape.kv_dim * total_len * setup.batch_size * dtype_bytes,
                       f"keys and values of {setup.batch_size} sequences x {total_len} tokens x "
@@ -493,13 +516,10 @@ def _ppo_parts(setup: Setup, shape: ModelShape, dtype_bytes: int, parts: list, n
     parts.append(Part("logits", "Logits", mini * (setup.max_new_tokens + 1) * shape.vocab_size
                       * (2 * dtype_bytes + 8), f"{mini} x {setup.max_new_tokens} response tokens x "
                       f"{shape.vocab_size:,} vocabulary"))
-    rshape = reward_shape or (model_shape(setup.reward_model, workspace) if setup.reward_model else None)
-    if rshape is None:
-        rshape = shape
-        notes.append("reward model size unknown: assumed the size of the policy")
     rq = setup.reward_quantization if setup.reward_quantization in ("4bit", "8bit") else None
     r_bytes, r_detail = _weight_bytes(rshape, rq, dtype_bytes, lm_head=False)
-    parts.append(Part("reward_model", "Reward model", r_bytes, f"frozen; {r_detail}"))
+    critic_body = "; the critic's body" if setup.value_model == "reward_model" else ""
+    parts.append(Part("reward_model", "Reward model", r_bytes, f"frozen{critic_body}; {r_detail}"))
     notes.append(f"assumes prompts of about {setup.prompt_tokens} tokens")
 
 

@@ -138,6 +138,24 @@ def test_ppo_counts_the_kv_cache_value_head_and_reward_model():
     assert accumulated.part("activations") < est.part("activations")
 
 
+def test_ppo_with_a_separate_critic_counts_its_adapter_head_and_activations():
+    """value_model: reward_model trains a LoRA adapter and the score head on the reward model's
+    weights (held once: the reward model scores through them with the adapter off) and runs the
+    reward model's body forward and backward in every update."""
+    cfg = {"policy_model": "Qwen/Qwen2.5-0.5B-Instruct", "reward_model": "Qwen/Qwen2.5-1.5B-Instruct",
+           "batch_size": 16, "mini_batch_size": 4, "max_new_tokens": 64, "lora_r": 8}
+    shared = V.estimate_config("ppo", cfg)
+    critic = V.estimate_config("ppo", {**cfg, "value_model": "reward_model"})
+    rm = V.known_shape("Qwen/Qwen2.5-1.5B-Instruct")
+    n_lora, _ = V.lora_params(rm, 8, "all-linear")
+    assert critic.part("critic") == (n_lora + rm.hidden_size + 1) * 16 and critic.part("value_head") == 0
+    tokens = 4 * (V.PPO_PROMPT_TOKENS + 64)
+    assert critic.part("critic_activations") == V._activation_bytes(rm, tokens, 2, False)
+    assert critic.part("critic_activations") > critic.part("activations")  # the 1.5B body is the larger one
+    assert critic.part("reward_model") == shared.part("reward_model")  # no second copy of its weights
+    assert critic.total > shared.total + critic.part("critic_activations")
+
+
 def test_an_unknown_model_says_so_and_bad_form_values_fall_back_to_defaults():
     est = V.estimate_config("sft", {"model": {"ref": "nobody/nothing"}})
     assert est.shape is None and est.total == 0 and "nobody/nothing" in est.notes[0]
