@@ -35,17 +35,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-#: Words the demo's scripted annotator counts in favour of a response.
+#: The word-sentiment task of the tests and benchmarks (the first demo's; today's demo task, with
+#: its own annotator, is :mod:`workbench.train.demo_task`): words counted in favour of a response.
 POSITIVE_WORDS: tuple[str, ...] = (
     "good", "great", "happy", "bright", "kind", "lovely",
     "wonderful", "calm", "joy", "warm", "excellent", "friendly",
 )
-#: Words the demo's scripted annotator counts against a response.
+#: Words that task counts against a response.
 NEGATIVE_WORDS: tuple[str, ...] = (
     "bad", "sad", "dark", "angry", "awful", "cold",
     "broken", "gloomy", "nasty", "terrible",
 )
-#: Words that carry no preference; they double as the demo's prompt topics.
+#: Words that carry no preference; they double as that task's prompt topics.
 NEUTRAL_WORDS: tuple[str, ...] = (
     "river", "mountain", "city", "garden", "book", "music",
     "ocean", "forest", "train", "coffee", "window", "bridge",
@@ -53,9 +54,9 @@ NEUTRAL_WORDS: tuple[str, ...] = (
     "kitchen", "school", "winter", "summer", "desert", "harbor",
     "castle", "painting", "bicycle", "lantern", "meadow", "tower",
 )
-#: The demo vocabulary: 12 positive, 10 negative, 30 neutral words.
+#: That task's vocabulary: 12 positive, 10 negative, 30 neutral words.
 DEMO_WORDS: tuple[str, ...] = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS
-#: Demo prompts are this template filled with one neutral word.
+#: That task's prompts are this template filled with one neutral word.
 PROMPT_TEMPLATE = "Tell me about {topic}."
 DEMO_TOPICS: tuple[str, ...] = NEUTRAL_WORDS
 
@@ -88,7 +89,8 @@ _MAX_POSITIONS = 256
 
 
 def demo_prompts(topics: Sequence[str] = DEMO_TOPICS) -> list[str]:
-    """The demo's prompts, one per topic: ``"Tell me about river."`` and so on."""
+    """The word task's prompts, one per topic: ``"Tell me about river."`` and so on (the demo's
+    prompts are :func:`workbench.train.demo_task.prompts`)."""
     return [PROMPT_TEMPLATE.format(topic=t) for t in topics]
 
 
