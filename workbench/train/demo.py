@@ -504,7 +504,7 @@ def run_demo(workspace_root: Union[str, Path], *, seed: int = 0, progress: Optio
     - ``ppo_score_first`` / ``ppo_score_last``: mean ``objective/scores``
       (reward-model score) over the first and last 20% of PPO steps;
     - ``true_score_first`` / ``true_score_last``: the same for the
-      annotator's :func:`preference_score` of the reported PPO samples,
+      annotator's :func:`preference_score` of the reported PPO training samples,
       i.e. whether the policy learned the real preference, not a quirk of
       the reward model;
     - ``kl_last`` (k1) and ``kl_k3_last``: mean KL per response over the
