@@ -653,7 +653,8 @@ class RankingPanel(QWidget):
     def undo_decision(self, decision: Q.Decision) -> None:
         if self.queue is None:
             raise WorkbenchError("the queue of this decision is closed")
-        self.queue.undo(decision)
+        with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):  # busy: refused at once, never a freeze
+            self.queue.undo(decision)
         self.last_decision = None
         self.reveal_button.setChecked(False)
         self.last_label.setText(f"Undone: {self.describe(decision)}")
@@ -664,7 +665,8 @@ class RankingPanel(QWidget):
     def redo_decision(self, decision: Q.Decision) -> None:
         if self.queue is None:
             raise WorkbenchError("the queue of this decision is closed")
-        self.queue.redo(decision)
+        with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):
+            self.queue.redo(decision)
         self.last_decision = decision
         self._render_last()
         self._show_state()
@@ -753,10 +755,15 @@ class RankingPanel(QWidget):
         if self.current is None or self.current.prompt_id != item.prompt_id:
             dialog.show_error("this item is no longer on screen")
             return
+        if self._pending is not None:   # saved now, the waiting decision would land on the next item
+            dialog.show_error("your last decision is still being saved (another process is writing to "
+                              "the workspace); try again once it is saved")
+            return
         note, flags = self.note.text(), self._flags()
         response = self._as_response(item, text)
         try:
-            decision = self.queue.prefer_edited(response, candidate_id, note=note, flags=flags)
+            with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):  # busy: said in the dialog, no freeze
+                decision = self.queue.prefer_edited(response, candidate_id, note=note, flags=flags)
         except WorkbenchError as exc:
             dialog.show_error(str(exc))
             return

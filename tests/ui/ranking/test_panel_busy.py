@@ -294,3 +294,103 @@ def test_a_termination_signal_waits_a_while_then_quits_naming_the_unsaved_decisi
         assert window.save_box is None
     err = capfd.readouterr().err
     assert "last decision" in err and "evening" in err and "not saved" in err   # loud, not silent
+
+
+def test_undo_and_redo_while_a_decision_waits_are_refused_and_never_move_it_to_another_item(
+        qtbot, tmp_path, open_panel):
+    # Before, undo while a decision waited brought the previous item back on screen and the
+    # retry then applied the waiting decision to that item (the one the user pressed a key on
+    # was never ranked); with the lock still held, undo froze the window for the 10 s lock timeout.
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)                 # saved at once
+    second = panel.current
+    assert second.prompt_id != first.prompt_id and panel.undo_stack.count() == 1
+    left, right = second.shown
+    with holding_the_lock(root) as release:
+        started = time.monotonic()
+        panel.undo_stack.undo()                     # nothing waits, but the lock is held
+        assert time.monotonic() - started < 5       # refused at once, not after the lock timeout
+        assert panel.current is second and "busy" in panel.message.text()
+        qtbot.wait(50)
+        assert panel.undo_stack.index() == 1        # put back: it can be undone later
+        qtbot.keyClick(panel, Qt.Key_2)             # waits for the lock
+        assert panel.saving
+        release()
+        panel.undo_stack.undo()                     # the lock is free, the retry has not run yet
+        assert panel.current is second and panel.saving and "undo" in panel.message.text()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    qtbot.wait(50)
+    assert panel.undo_stack.count() == 2 and panel.undo_stack.index() == 2   # history kept whole
+    assert _rankings(root) == [[[first.shown[0]], [first.shown[1]]], [[right], [left]]]
+    panel.undo_stack.undo()                         # and undo works again once nothing waits
+    assert panel.current.prompt_id == second.prompt_id and len(_rankings(root)) == 1
+
+
+def test_redo_while_a_decision_waits_is_refused(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)
+    panel.undo_stack.undo()                         # the first item is back, its decision undone
+    assert panel.current.prompt_id == first.prompt_id and _rankings(root) == []
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_2)             # a new decision on it waits for the lock
+        assert panel.saving
+        release()
+        panel.undo_stack.redo()                     # would rank it again, and the retry the next item
+        assert panel.saving
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    qtbot.wait(50)
+    assert _rankings(root) == [[[first.shown[1]], [first.shown[0]]]]
+
+
+def test_prefer_edited_while_a_decision_waits_is_refused_and_never_freezes(qtbot, tmp_path, open_panel):
+    # Before, "prefer the edited response" committed on the item being saved and the retry then
+    # decided the next item blindly; with the lock held it froze the window for the lock timeout.
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    item = panel.current
+    left, right = item.shown
+    with holding_the_lock(root) as release:
+        dialog = panel.open_edit_dialog(0)
+        started = time.monotonic()
+        dialog.preferred_requested.emit("An edited answer", left)   # no decision waits: busy, at once
+        assert time.monotonic() - started < 5
+        assert not panel.saving and panel.current is item and dialog.isVisible()
+        dialog.reject()
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert panel.saving
+        release()
+        dialog = panel.open_edit_dialog(0)
+        dialog.preferred_requested.emit("An edited answer", left)
+        assert dialog.isVisible() and panel.current is item
+        dialog.reject()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert _rankings(root) == [[[left], [right]]]
+
+
+def test_redo_while_another_process_holds_the_lock_is_refused_at_once_and_kept(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)
+    panel.undo_stack.undo()
+    with holding_the_lock(root):
+        started = time.monotonic()
+        panel.undo_stack.redo()
+        assert time.monotonic() - started < 5       # not the 10 s lock timeout on the GUI thread
+        assert "busy" in panel.message.text() and panel.current.prompt_id == first.prompt_id
+        qtbot.wait(50)
+        assert panel.undo_stack.index() == 0 and panel.undo_stack.canRedo()   # can be redone later
+    panel.undo_stack.redo()
+    assert len(_rankings(root)) == 1 and panel.current.prompt_id != first.prompt_id
