@@ -394,3 +394,49 @@ def test_redo_while_another_process_holds_the_lock_is_refused_at_once_and_kept(q
         assert panel.undo_stack.index() == 0 and panel.undo_stack.canRedo()   # can be redone later
     panel.undo_stack.redo()
     assert len(_rankings(root)) == 1 and panel.current.prompt_id != first.prompt_id
+
+
+def test_a_termination_signal_quits_the_app_only_once_the_window_has_closed(qtbot, tmp_path, make_window,
+                                                                            monkeypatch, capfd):
+    # Before, the signal handler quit the event loop right after asking the window to close:
+    # a window still saving a decision never ran its shutdown (no last try, no word on stderr,
+    # no settings saved).
+    import ui.main_window
+    from ui.app import close_all_and_quit
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.5)
+    quits: list = []
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="night")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(window.isVisible())))
+        close_all_and_quit(QApplication.instance())
+        assert quits == [] and window.isVisible()       # the window says "Saving…" first
+        qtbot.waitUntil(lambda: bool(quits), timeout=10_000)
+    assert quits == [False] and window._shut_down
+    err = capfd.readouterr().err
+    assert "night" in err and "not saved" in err
+
+
+def test_a_termination_signal_while_keep_waiting_is_asked_closes_and_names_the_decision(
+        qtbot, tmp_path, make_window, monkeypatch, capfd):
+    # Before, the question stayed up and the window never closed (the signal had nobody to answer it).
+    import ui.main_window
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.3)
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="late")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert window.close() is False
+        qtbot.waitUntil(lambda: window.save_box is not None and window.save_box.isVisible(), timeout=10_000)
+        assert window.close_without_asking() is True
+        assert not window.isVisible() and window.save_box is None
+    err = capfd.readouterr().err
+    assert "late" in err and "not saved" in err   # named, not discarded as if the user had said so
+    assert "discarded" not in panel.message.text()
