@@ -21,7 +21,8 @@ write lock waits at most :data:`DECISION_LOCK_WAIT_S`, then stays on screen,
 pending, and is retried on a timer until it commits: never dropped, and the
 window never freezes; it carries its own queue and connection, so switching
 queue or closing the workspace leaves it retrying, and quitting waits for it
-with "Saving…" or asks whether to discard it); counting the queue's remaining
+with "Saving…" or asks whether to discard it; undo, redo and the edit dialog's saves
+wait as briefly and are refused while a decision is pending); counting the queue's remaining
 items and the quality report run on worker threads with their own
 connections. Generation and comparison sampling run as ``generate`` jobs
 (never torch in this process); the page notices their commits through
@@ -741,8 +742,8 @@ class RankingPanel(QWidget):
         return [{"role": "assistant", "content": text}] if isinstance(item.prompt, list) else text
 
     def _save_demonstration(self, dialog, item: Q.QueueItem, text: str, dataset: str) -> None:
-        try:
-            with self.ws.transaction() as conn:
+        try:   # busy (another writer): said in the dialog at once, which stays open to try again
+            with lock_timeout(self.ws.conn, DECISION_LOCK_WAIT_S), self.ws.transaction() as conn:
                 A.add_demonstration(conn, dataset or "demonstrations", item.prompt, text,
                                     candidate_id=dialog.candidate_id)
         except WorkbenchError as exc:

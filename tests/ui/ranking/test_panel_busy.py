@@ -440,3 +440,21 @@ def test_a_termination_signal_while_keep_waiting_is_asked_closes_and_names_the_d
     err = capfd.readouterr().err
     assert "late" in err and "not saved" in err   # named, not discarded as if the user had said so
     assert "discarded" not in panel.message.text()
+
+
+def test_saving_a_demonstration_while_another_process_writes_never_freezes(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    dialog = panel.open_edit_dialog(0)
+    with holding_the_lock(root) as release:
+        started = time.monotonic()
+        dialog.demonstration_requested.emit("A better answer, written by hand.", "demos")
+        assert time.monotonic() - started < 5     # not the 10 s lock timeout on the GUI thread
+        assert dialog.isVisible() and "busy" in dialog.error.text()   # kept, to try again
+        release()
+    dialog.demonstration_requested.emit("A better answer, written by hand.", "demos")
+    assert not dialog.isVisible()
+    with Workspace.open(root) as ws:
+        assert ws.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 1
