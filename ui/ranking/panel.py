@@ -22,7 +22,8 @@ pending, and is retried on a timer until it commits: never dropped, and the
 window never freezes; it carries its own queue and connection, so switching
 queue or closing the workspace leaves it retrying, and quitting waits for it
 with "Saving…" or asks whether to discard it; undo, redo and the edit dialog's saves
-wait as briefly and are refused while a decision is pending); counting the queue's remaining
+wait as briefly, and undo, redo and "prefer the edited response" are refused while a
+decision is pending, since each would move the queue to another item); counting the queue's remaining
 items and the quality report run on worker threads with their own
 connections. Generation and comparison sampling run as ``generate`` jobs
 (never torch in this process); the page notices their commits through
