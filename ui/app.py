@@ -44,6 +44,30 @@ def start_workspace(requested: Optional[str], settings: Settings) -> Optional[Pa
     return None
 
 
+#: How often a termination signal's quit looks whether the windows have closed.
+CLOSE_POLL_MS = 100
+
+
+def close_all_and_quit(app: QApplication) -> None:
+    """Close every main window without asking (each saves its settings, cancels a demo build,
+    stops the monitors), then quit once all have closed. A window whose Rank page still saves
+    a decision closes itself a little later (``SAVE_WAIT_S`` at most, then it names the decision
+    on stderr); quitting at once would skip that and its settings."""
+    import shiboken6
+
+    windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow)]
+    for window in windows:
+        window.close_without_asking()
+
+    def quit_once_closed() -> None:
+        if any(shiboken6.isValid(w) and w.isVisible() for w in windows):
+            QTimer.singleShot(CLOSE_POLL_MS, quit_once_closed)
+        else:
+            app.quit()
+
+    quit_once_closed()
+
+
 def close_on_termination_signals(app: QApplication) -> None:
     """Close the app's windows (the main window saves its settings and stops what it
     runs) on SIGINT or SIGTERM, e.g. Ctrl+C in the terminal that ran ``make run``.
@@ -68,17 +92,11 @@ def close_on_termination_signals(app: QApplication) -> None:
         except OSError:
             pass
 
-    def close_and_quit() -> None:
-        for widget in app.topLevelWidgets():
-            if isinstance(widget, MainWindow):
-                widget.close_without_asking()  # saves settings, cancels a demo build, stops the monitors
-        app.quit()
-
     notifier.activated.connect(drain)
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Deferred to the event loop: a signal during start-up must not run before the
         # window exists (it would close nothing and the window would then show).
-        signal.signal(sig, lambda _signum, _frame: QTimer.singleShot(0, close_and_quit))
+        signal.signal(sig, lambda _signum, _frame: QTimer.singleShot(0, lambda: close_all_and_quit(app)))
     app._signal_sockets = (reader, writer, notifier)  # kept alive with the app
 
 

@@ -621,6 +621,11 @@ class MainWindow(QMainWindow):
         if not self._saving_pages() or self._save_given_up:
             return False
         if self.save_box is not None:
+            if self._quit_anyway:   # a termination signal while the question is up: nobody answers it
+                self._save_given_up = True   # the page's shutdown tries once more, then names it on stderr
+                box, self.save_box = self.save_box, None
+                box.close()
+                return False
             self.save_box.raise_()
             return True
         if getattr(self, "_save_timer", None) is None:
@@ -667,6 +672,8 @@ class MainWindow(QMainWindow):
 
         def on_finished(_result: int) -> None:
             self.save_box = None
+            if self._save_given_up:   # closed by a termination signal, not answered: discard nothing
+                return
             if box.clickedButton() is wait:
                 self._save_clock.restart()
                 self._save_timer.start()

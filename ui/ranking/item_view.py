@@ -186,6 +186,7 @@ class EmptyStateView(QWidget):
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.verdict = QLabel()  # a blind comparison's result, where the comparison ends
+        self.verdict.setTextFormat(Qt.TextFormat.PlainText)  # it names the models (user paths): never markup
         self.verdict.setObjectName("verdict")
         self.verdict.setWordWrap(True)
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -21,7 +21,9 @@ write lock waits at most :data:`DECISION_LOCK_WAIT_S`, then stays on screen,
 pending, and is retried on a timer until it commits: never dropped, and the
 window never freezes; it carries its own queue and connection, so switching
 queue or closing the workspace leaves it retrying, and quitting waits for it
-with "Saving…" or asks whether to discard it); counting the queue's remaining
+with "Saving…" or asks whether to discard it; undo, redo and the edit dialog's saves
+wait as briefly, and undo, redo and "prefer the edited response" are refused while a
+decision is pending, since each would move the queue to another item); counting the queue's remaining
 items and the quality report run on worker threads with their own
 connections. Generation and comparison sampling run as ``generate`` jobs
 (never torch in this process); the page notices their commits through
@@ -653,7 +655,8 @@ class RankingPanel(QWidget):
     def undo_decision(self, decision: Q.Decision) -> None:
         if self.queue is None:
             raise WorkbenchError("the queue of this decision is closed")
-        self.queue.undo(decision)
+        with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):  # busy: refused at once, never a freeze
+            self.queue.undo(decision)
         self.last_decision = None
         self.reveal_button.setChecked(False)
         self.last_label.setText(f"Undone: {self.describe(decision)}")
@@ -664,7 +667,8 @@ class RankingPanel(QWidget):
     def redo_decision(self, decision: Q.Decision) -> None:
         if self.queue is None:
             raise WorkbenchError("the queue of this decision is closed")
-        self.queue.redo(decision)
+        with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):
+            self.queue.redo(decision)
         self.last_decision = decision
         self._render_last()
         self._show_state()
@@ -739,8 +743,8 @@ class RankingPanel(QWidget):
         return [{"role": "assistant", "content": text}] if isinstance(item.prompt, list) else text
 
     def _save_demonstration(self, dialog, item: Q.QueueItem, text: str, dataset: str) -> None:
-        try:
-            with self.ws.transaction() as conn:
+        try:   # busy (another writer): said in the dialog at once, which stays open to try again
+            with lock_timeout(self.ws.conn, DECISION_LOCK_WAIT_S), self.ws.transaction() as conn:
                 A.add_demonstration(conn, dataset or "demonstrations", item.prompt, text,
                                     candidate_id=dialog.candidate_id)
         except WorkbenchError as exc:
@@ -753,10 +757,15 @@ class RankingPanel(QWidget):
         if self.current is None or self.current.prompt_id != item.prompt_id:
             dialog.show_error("this item is no longer on screen")
             return
+        if self._pending is not None:   # saved now, the waiting decision would land on the next item
+            dialog.show_error("your last decision is still being saved (another process is writing to "
+                              "the workspace); try again once it is saved")
+            return
         note, flags = self.note.text(), self._flags()
         response = self._as_response(item, text)
         try:
-            decision = self.queue.prefer_edited(response, candidate_id, note=note, flags=flags)
+            with lock_timeout(self.queue.conn, DECISION_LOCK_WAIT_S):  # busy: said in the dialog, no freeze
+                decision = self.queue.prefer_edited(response, candidate_id, note=note, flags=flags)
         except WorkbenchError as exc:
             dialog.show_error(str(exc))
             return

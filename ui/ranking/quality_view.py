@@ -19,6 +19,7 @@ from workbench.data.quality import QualityReport, quality_report
 from workbench.store.workspace import Workspace
 
 from ui.common.names import model_name
+from ui.common.render import plain_tooltip
 from ui.common.screen_fit import screen_bounded
 from ui.common.worker import Task, run_in_thread
 
@@ -131,9 +132,10 @@ class QualityDialog(QDialog):
                 [name, model_name(r.label_a), model_name(r.label_b), f"{r.n:,}", _pct(r.win_rate_b),
                  _ci(r.low, r.high), _pct(r.tie_rate)] for _qid, name, r in report.comparisons])
             for row, (_qid, _name, r) in enumerate(report.comparisons):
-                table.item(row, 1).setToolTip(r.label_a)  # the full model paths
-                table.item(row, 2).setToolTip(r.label_b)
-                table.item(row, 0).setToolTip(comparison_verdict(r))
+                # The full model paths (user data: a tooltip that looks like HTML is rendered as HTML).
+                table.item(row, 1).setToolTip(plain_tooltip(r.label_a))
+                table.item(row, 2).setToolTip(plain_tooltip(r.label_b))
+                table.item(row, 0).setToolTip(plain_tooltip(comparison_verdict(r)))
             self.body_layout.addWidget(table)
         else:
             self.body_layout.addWidget(QLabel("No comparison queue yet (Compare\u2026 on the Rank page)."))

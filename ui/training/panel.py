@@ -678,6 +678,7 @@ class TrainingPanel(QWidget):
         box = QMessageBox(QMessageBox.Icon.Question, "Replace the earlier merged model?",
                           f"{output} already exists (an earlier merge or export?).",
                           QMessageBox.StandardButton.NoButton, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # shows a user path: never markup
         box.setInformativeText("Replace deletes what is there now and puts this merge in its place (only a "
                                "folder this app exported is ever replaced). Keep it to leave it as it is; "
                                "you can merge into another folder.")

@@ -294,3 +294,167 @@ def test_a_termination_signal_waits_a_while_then_quits_naming_the_unsaved_decisi
         assert window.save_box is None
     err = capfd.readouterr().err
     assert "last decision" in err and "evening" in err and "not saved" in err   # loud, not silent
+
+
+def test_undo_and_redo_while_a_decision_waits_are_refused_and_never_move_it_to_another_item(
+        qtbot, tmp_path, open_panel):
+    # Before, undo while a decision waited brought the previous item back on screen and the
+    # retry then applied the waiting decision to that item (the one the user pressed a key on
+    # was never ranked); with the lock still held, undo froze the window for the 10 s lock timeout.
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)                 # saved at once
+    second = panel.current
+    assert second.prompt_id != first.prompt_id and panel.undo_stack.count() == 1
+    left, right = second.shown
+    with holding_the_lock(root) as release:
+        started = time.monotonic()
+        panel.undo_stack.undo()                     # nothing waits, but the lock is held
+        assert time.monotonic() - started < 5       # refused at once, not after the lock timeout
+        assert panel.current is second and "busy" in panel.message.text()
+        qtbot.wait(50)
+        assert panel.undo_stack.index() == 1        # put back: it can be undone later
+        qtbot.keyClick(panel, Qt.Key_2)             # waits for the lock
+        assert panel.saving
+        release()
+        panel.undo_stack.undo()                     # the lock is free, the retry has not run yet
+        assert panel.current is second and panel.saving and "undo" in panel.message.text()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    qtbot.wait(50)
+    assert panel.undo_stack.count() == 2 and panel.undo_stack.index() == 2   # history kept whole
+    assert _rankings(root) == [[[first.shown[0]], [first.shown[1]]], [[right], [left]]]
+    panel.undo_stack.undo()                         # and undo works again once nothing waits
+    assert panel.current.prompt_id == second.prompt_id and len(_rankings(root)) == 1
+
+
+def test_redo_while_a_decision_waits_is_refused(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)
+    panel.undo_stack.undo()                         # the first item is back, its decision undone
+    assert panel.current.prompt_id == first.prompt_id and _rankings(root) == []
+    with holding_the_lock(root) as release:
+        qtbot.keyClick(panel, Qt.Key_2)             # a new decision on it waits for the lock
+        assert panel.saving
+        release()
+        panel.undo_stack.redo()                     # would rank it again, and the retry the next item
+        assert panel.saving
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    qtbot.wait(50)
+    assert _rankings(root) == [[[first.shown[1]], [first.shown[0]]]]
+
+
+def test_prefer_edited_while_a_decision_waits_is_refused_and_never_freezes(qtbot, tmp_path, open_panel):
+    # Before, "prefer the edited response" committed on the item being saved and the retry then
+    # decided the next item blindly; with the lock held it froze the window for the lock timeout.
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=4)
+    create_queue(root)
+    panel = open_panel(root)
+    item = panel.current
+    left, right = item.shown
+    with holding_the_lock(root) as release:
+        dialog = panel.open_edit_dialog(0)
+        started = time.monotonic()
+        dialog.preferred_requested.emit("An edited answer", left)   # no decision waits: busy, at once
+        assert time.monotonic() - started < 5
+        assert not panel.saving and panel.current is item and dialog.isVisible()
+        dialog.reject()
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert panel.saving
+        release()
+        dialog = panel.open_edit_dialog(0)
+        dialog.preferred_requested.emit("An edited answer", left)
+        assert dialog.isVisible() and panel.current is item
+        dialog.reject()
+        qtbot.waitUntil(lambda: not panel.saving, timeout=10_000)
+    assert _rankings(root) == [[[left], [right]]]
+
+
+def test_redo_while_another_process_holds_the_lock_is_refused_at_once_and_kept(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    first = panel.current
+    qtbot.keyClick(panel, Qt.Key_1)
+    panel.undo_stack.undo()
+    with holding_the_lock(root):
+        started = time.monotonic()
+        panel.undo_stack.redo()
+        assert time.monotonic() - started < 5       # not the 10 s lock timeout on the GUI thread
+        assert "busy" in panel.message.text() and panel.current.prompt_id == first.prompt_id
+        qtbot.wait(50)
+        assert panel.undo_stack.index() == 0 and panel.undo_stack.canRedo()   # can be redone later
+    panel.undo_stack.redo()
+    assert len(_rankings(root)) == 1 and panel.current.prompt_id != first.prompt_id
+
+
+def test_a_termination_signal_quits_the_app_only_once_the_window_has_closed(qtbot, tmp_path, make_window,
+                                                                            monkeypatch, capfd):
+    # Before, the signal handler quit the event loop right after asking the window to close:
+    # a window still saving a decision never ran its shutdown (no last try, no word on stderr,
+    # no settings saved).
+    import ui.main_window
+    from ui.app import close_all_and_quit
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.5)
+    quits: list = []
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="night")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(window.isVisible())))
+        close_all_and_quit(QApplication.instance())
+        assert quits == [] and window.isVisible()       # the window says "Saving…" first
+        qtbot.waitUntil(lambda: bool(quits), timeout=10_000)
+    assert quits == [False] and window._shut_down
+    err = capfd.readouterr().err
+    assert "night" in err and "not saved" in err
+
+
+def test_a_termination_signal_while_keep_waiting_is_asked_closes_and_names_the_decision(
+        qtbot, tmp_path, make_window, monkeypatch, capfd):
+    # Before, the question stayed up and the window never closed (the signal had nobody to answer it).
+    import ui.main_window
+
+    monkeypatch.setattr(ui.main_window, "SAVE_WAIT_S", 0.3)
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root, name="late")
+    window, panel = _rank_window(qtbot, make_window, root)
+    with holding_the_lock(root):
+        qtbot.keyClick(panel, Qt.Key_1)
+        assert window.close() is False
+        qtbot.waitUntil(lambda: window.save_box is not None and window.save_box.isVisible(), timeout=10_000)
+        assert window.close_without_asking() is True
+        assert not window.isVisible() and window.save_box is None
+    err = capfd.readouterr().err
+    assert "late" in err and "not saved" in err   # named, not discarded as if the user had said so
+    assert "discarded" not in panel.message.text()
+
+
+def test_saving_a_demonstration_while_another_process_writes_never_freezes(qtbot, tmp_path, open_panel):
+    root = tmp_path / "ws"
+    make_workspace(root, prompts=3)
+    create_queue(root)
+    panel = open_panel(root)
+    dialog = panel.open_edit_dialog(0)
+    with holding_the_lock(root) as release:
+        started = time.monotonic()
+        dialog.demonstration_requested.emit("A better answer, written by hand.", "demos")
+        assert time.monotonic() - started < 5     # not the 10 s lock timeout on the GUI thread
+        assert dialog.isVisible() and "busy" in dialog.error.text()   # kept, to try again
+        release()
+    dialog.demonstration_requested.emit("A better answer, written by hand.", "demos")
+    assert not dialog.isVisible()
+    with Workspace.open(root) as ws:
+        assert ws.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 1

@@ -306,6 +306,15 @@ def test_a_finished_comparison_shows_its_verdict_with_readable_model_names(qtbot
     assert panel.empty_view.verdict.isVisible()
 
 
+def test_the_verdict_shows_the_model_names_literally(qtbot):
+    from ui.ranking.item_view import EmptyStateView
+
+    view = EmptyStateView()
+    qtbot.addWidget(view)
+    view.set_verdict("B (<b>models/<img src=x>tuned</b>) wins 75% · against A (base)")
+    assert view.verdict.textFormat() == Qt.TextFormat.PlainText   # a model path is user data, never markup
+
+
 def test_the_edit_dialog_leaves_the_prompt_in_view(qtbot, tmp_path, open_panel):
     """It opened centred on the page, over the (long, multi-turn) prompt the edit is about."""
     from workbench.store import annotations as A

@@ -20,3 +20,27 @@ def test_every_row_stays_visible_above_the_scroll_bar(qtbot):
     qtbot.waitUntil(table.horizontalScrollBar().isVisible)
     last = table.visualRect(table.model().index(len(rows) - 1, 0))
     assert last.bottom() <= table.viewport().height(), (last, table.viewport().height())
+
+
+def test_the_comparison_tooltips_show_model_paths_literally(qtbot, tmp_path):
+    from PySide6.QtWidgets import QTableWidget
+
+    from workbench.data.quality import ComparisonResult, QualityReport
+    from workbench.store.workspace import Workspace
+
+    from ui.ranking.quality_view import QualityDialog
+
+    Workspace.init(tmp_path / "ws").close()
+    dialog = QualityDialog(tmp_path / "ws")
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.task is None or not dialog.task.running, timeout=10_000)
+    odd = "/models/<img src=/etc/passwd>/<b>tuned</b>"
+    result = ComparisonResult(label_a="./models/base", label_b=odd, n=2, a_wins=0, b_wins=2, ties=0, both_bad=0,
+                              win_rate_b=1.0, low=0.34, high=1.0, tie_rate=0.0, score_b=1.0)
+    dialog._on_report(QualityReport(counts=[], agreement=[], consistency=[], position=[],
+                                    comparisons=[(1, "base vs tuned", result)]))
+    table = dialog.findChild(QTableWidget, "comparisonTable")
+    for col in (0, 2):
+        tip = table.item(0, col).toolTip()
+        assert "<img" not in tip and "<b>" not in tip, tip   # no tag Qt would render (or load)
+    assert table.item(0, 2).toolTip().replace("\u200b", "") == odd   # reads the same

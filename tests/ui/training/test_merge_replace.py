@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from workbench.store.workspace import Workspace
@@ -66,6 +67,7 @@ def test_merging_into_an_earlier_merge_asks_and_keeps_it_unless_told_to_replace(
                     timeout=5000)
     box = panel.replace_box
     assert str(earlier) in box.text()
+    assert box.textFormat() == Qt.TextFormat.PlainText   # the path is user data: shown literally
     assert sorted(b.text() for b in box.buttons()) == ["Keep it", "Replace"] and box.defaultButton().text() == "Keep it"
     next(b for b in box.buttons() if b.text() == "Keep it").click()
     qtbot.waitUntil(lambda: panel.replace_box is None, timeout=5000)
