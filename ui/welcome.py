@@ -154,7 +154,7 @@ class WelcomePanel(QWidget):
         start.addWidget(self.demo_button)
         start.addWidget(_muted(self._note(
             "A tiny model, fine-tuned on demonstrations and ranked by a scripted annotator: "
-            "ready for the reward model and PPO. Built once, in about a minute.")))
+            "ready for the reward model and PPO. Built once, in a minute or two.")))
         start.addStretch(1)
         for button in (self.new_button, self.open_button, self.demo_button):
             button.setMinimumHeight(button.sizeHint().height() + 8)
