@@ -90,6 +90,37 @@ def import_trl112(trl_dir: str):
     return trl
 
 
+def trl_ppo_parts(spec: dict, PPOConfig, batch: int, steps: int, missing_eos_penalty=None):
+    """In a trl child: trl 1.12's policy, reward and value models, ``PPOConfig`` and LoRA config
+    for ``spec``, set as our engine runs (CPU, fp32, constant lr, k1 KL, no reward whitening,
+    vf_coef 0.1). ``PPOConfig`` is the trl 1.12 class the caller imported. Returns
+    ``(policy, reward, value, args, peft_config)``."""
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    policy = AutoModelForCausalLM.from_pretrained(spec["policy_dir"], dtype=torch.float32)
+    reward = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
+                                                                dtype=torch.float32)
+    value = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
+                                                               dtype=torch.float32)
+    args = PPOConfig(
+        output_dir=spec["out_dir"], report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
+        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, seed=spec["seed"],
+        per_device_train_batch_size=batch, gradient_accumulation_steps=1,
+        num_mini_batches=batch // spec["mini_batch_size"], local_rollout_forward_batch_size=batch,
+        num_ppo_epochs=spec["ppo_epochs"], total_episodes=batch * steps, num_sample_generations=0,
+        response_length=spec["max_new_tokens"], temperature=spec["temperature"], stop_token="eos",
+        missing_eos_penalty=missing_eos_penalty, kl_coef=spec["kl_coef"], kl_estimator="k1",
+        whiten_rewards=False, gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2, vf_coef=0.1,
+        learning_rate=spec["lr"], lr_scheduler_type="constant", optim="adamw_torch", adam_epsilon=1e-5,
+        weight_decay=0.0, dataloader_num_workers=0,
+    )
+    peft_config = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=0.0,
+                             target_modules="all-linear", task_type="CAUSAL_LM", bias="none")
+    return policy, reward, value, args, peft_config
+
+
 def child_env(threads: int, trl_dir: Path | None) -> dict:
     """This process's environment for a benchmark child: ``threads`` OMP/MKL threads, offline,
     and (for a trl child) ``trl_dir`` first on ``PYTHONPATH``."""

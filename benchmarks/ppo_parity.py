@@ -121,7 +121,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks._common
 from benchmarks._common import (OFFLINE_ENV, REPO, TRL_VERSION, BenchError, child_env, child_main,  # noqa: E402
-                                ensure_trl, import_trl112, run_child)
+                                ensure_trl, import_trl112, run_child, trl_ppo_parts)
 
 #: Share of the steps at each end of a curve that its "first" and "last" figures average.
 ENDS = 0.2
@@ -237,9 +237,7 @@ def child_trl(spec: dict) -> dict:
         raise BenchError(f"trl {TRL_VERSION}'s trl.experimental.ppo does not import here: "
                          f"{type(e).__name__}: {e}") from e
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
-                              TrainerCallback)
+    from transformers import AutoTokenizer, TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     torch.set_num_threads(spec["threads"])
@@ -251,25 +249,7 @@ def child_trl(spec: dict) -> dict:
     prompt_of = {tuple(row): p for row, p in zip(ids, spec["prompts"])}  # a query's ids -> its prompt
     ids = ids * max(1, math.ceil(batch * steps / len(ids)))  # trl's loader drops short last batches
     dataset = Dataset.from_dict({"input_ids": ids})
-    policy = AutoModelForCausalLM.from_pretrained(spec["policy_dir"], dtype=torch.float32)
-    reward = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
-                                                                dtype=torch.float32)
-    value = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
-                                                               dtype=torch.float32)
-    args = PPOConfig(
-        output_dir=spec["out_dir"], report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
-        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, seed=spec["seed"],
-        per_device_train_batch_size=batch, gradient_accumulation_steps=1,
-        num_mini_batches=batch // spec["mini_batch_size"], local_rollout_forward_batch_size=batch,
-        num_ppo_epochs=spec["ppo_epochs"], total_episodes=batch * steps, num_sample_generations=0,
-        response_length=spec["max_new_tokens"], temperature=spec["temperature"], stop_token="eos",
-        missing_eos_penalty=spec["missing_eos_penalty"], kl_coef=spec["kl_coef"], kl_estimator="k1", whiten_rewards=False,
-        gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2, vf_coef=0.1,
-        learning_rate=spec["lr"], lr_scheduler_type="constant", optim="adamw_torch", adam_epsilon=1e-5,
-        weight_decay=0.0, dataloader_num_workers=0,
-    )
-    peft_config = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=0.0,
-                             target_modules="all-linear", task_type="CAUSAL_LM", bias="none")
+    policy, reward, value, args, peft_config = trl_ppo_parts(spec, PPOConfig, batch, steps, spec["missing_eos_penalty"])
 
     # The responses of each rollout, as trl generated them (observed, not changed).
     generated: list = []

@@ -115,7 +115,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks._common
 from benchmarks._common import (TRL_VERSION, BenchError, child_env, child_main, ensure_trl,  # noqa: E402
-                                import_trl112, peak_rss_mb, rss_now_mb, run_child)
+                                import_trl112, peak_rss_mb, rss_now_mb, run_child, trl_ppo_parts)
 
 
 #: ``--large``: a model where compute, not Python overhead, dominates a CPU PPO step.
@@ -200,7 +200,7 @@ def child_ours(spec: dict) -> dict:
 
 def child_trl(spec: dict) -> dict:
     t_start = time.perf_counter()
-    import torch
+    import torch  # noqa: F401 - counted in the import time, as on our side
 
     trl = import_trl112(spec["trl_dir"])
     where = Path(trl.__file__).resolve()
@@ -210,9 +210,7 @@ def child_trl(spec: dict) -> dict:
         raise BenchError(f"trl {TRL_VERSION}'s trl.experimental.ppo does not import here: "
                          f"{type(e).__name__}: {e}") from e
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
-                              TrainerCallback)
+    from transformers import AutoTokenizer, TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     t_imported = time.perf_counter()
@@ -221,26 +219,8 @@ def child_trl(spec: dict) -> dict:
     texts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
              for p in spec["prompts"]]
     dataset = Dataset.from_dict({"input_ids": [tok(t, add_special_tokens=False)["input_ids"] for t in texts]})
-    policy = AutoModelForCausalLM.from_pretrained(spec["policy_dir"], dtype=torch.float32)
-    reward = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
-                                                                dtype=torch.float32)
-    value = AutoModelForSequenceClassification.from_pretrained(spec["reward_dir"], num_labels=1,
-                                                               dtype=torch.float32)
     batch, steps = spec["batch_size"], spec["warmup"] + spec["steps"]
-    args = PPOConfig(
-        output_dir=spec["out_dir"], report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
-        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, seed=spec["seed"],
-        per_device_train_batch_size=batch, gradient_accumulation_steps=1,
-        num_mini_batches=batch // spec["mini_batch_size"], local_rollout_forward_batch_size=batch,
-        num_ppo_epochs=spec["ppo_epochs"], total_episodes=batch * steps, num_sample_generations=0,
-        response_length=spec["max_new_tokens"], temperature=spec["temperature"], stop_token="eos",
-        missing_eos_penalty=None, kl_coef=spec["kl_coef"], kl_estimator="k1", whiten_rewards=False,
-        gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2, vf_coef=0.1,
-        learning_rate=spec["lr"], lr_scheduler_type="constant", optim="adamw_torch", adam_epsilon=1e-5,
-        weight_decay=0.0, dataloader_num_workers=0,
-    )
-    peft_config = LoraConfig(r=spec["lora_r"], lora_alpha=2 * spec["lora_r"], lora_dropout=0.0,
-                             target_modules="all-linear", task_type="CAUSAL_LM", bias="none")
+    policy, reward, value, args, peft_config = trl_ppo_parts(spec, PPOConfig, batch, steps, None)
 
     stamps: list[float] = []
     all_logs: list[dict] = []
