@@ -259,6 +259,17 @@ class MainWindow(QMainWindow):
             self._activate_row(row)
         return self._built[title]
 
+    def _on_page_action(self, title: str) -> None:
+        """Ctrl+N: show the page and give it the keyboard, so its own keys (the Rank page's
+        1/2/T...) work at once; left in the navigation list, focus would swallow them (and a
+        letter there jumps to another page). Clicks in the list keep focus in the list."""
+        from PySide6.QtCore import Qt  # not at import: the Qt namespace costs start-up time
+        from PySide6.QtWidgets import QApplication
+
+        page = self.show_page(title)
+        if not page.isAncestorOf(QApplication.focusWidget()):
+            page.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def open_workspace(self, folder: str | Path, *, create: bool = False) -> bool:
         """Open the workspace in ``folder`` (migrating it; with ``create``, creating it
         if needed) and show it. On failure the user sees why and the current
@@ -411,7 +422,7 @@ class MainWindow(QMainWindow):
             if i < 9:
                 action.setShortcuts([QKeySequence(f"Ctrl+{i + 1}")])  # setShortcut() would set up the Qt namespace
             action.setStatusTip(spec.description)
-            action.triggered.connect(lambda _checked=False, t=spec.title: self.show_page(t))
+            action.triggered.connect(lambda _checked=False, t=spec.title: self._on_page_action(t))
             group.addAction(action)
             view_menu.addAction(action)
             self.page_actions.append(action)

@@ -82,6 +82,18 @@ def test_view_shortcuts_switch_pages(qtbot, make_window, workspace):
     assert window.page_actions[1].isChecked()
 
 
+def test_a_page_shortcut_gives_the_page_the_keyboard(qtbot, make_window, workspace):
+    """After Ctrl+1 the Rank page's own keys must work: focus left in the navigation list
+    swallowed them (and a letter there jumped to another page)."""
+    window = make_window(workspace)
+    window._navigation.setFocus()
+    qtbot.waitUntil(lambda: window._navigation.hasFocus())
+    _press(qtbot, window, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: window.current_title() == "Rank")
+    rank = window.show_page("Rank")  # the built page (already current)
+    assert rank.isAncestorOf(QApplication.focusWidget()) or rank.hasFocus()
+
+
 def test_edit_undo_follows_the_current_page_stack(qtbot, make_window, workspace):
     window = make_window(workspace)
     rank = window.show_page("Rank")
