@@ -177,15 +177,20 @@ def test_export_says_when_the_current_rows_are_a_snapshot(qtbot, ws):
     now the entry says which snapshot they equal."""
     from ui.datasets.export_dialog import ExportDialog
 
+    # One dialog, re-read after each change (as choosing the dataset again does): a fresh
+    # dialog per state left several half-torn-down dialogs beside a running load.
+    dialog = ExportDialog(ws.root, "sft")
+    qtbot.addWidget(dialog)
+    dialog.show()
+
     def items():
-        dialog = ExportDialog(ws.root, "sft")
-        qtbot.addWidget(dialog)
-        dialog.show()
+        if dialog.info is not None:
+            qtbot.waitUntil(lambda: not dialog.panel.busy, timeout=10_000)
+            dialog.info = None
+            dialog._on_dataset_changed(dialog.dataset_combo.currentIndex())
         qtbot.waitUntil(lambda: dialog.info is not None and not dialog.panel.busy, timeout=10_000)
-        out = [(dialog.snapshot_combo.itemText(i), dialog.snapshot_combo.itemData(i))
-               for i in range(dialog.snapshot_combo.count())]
-        dialog.close()
-        return out
+        return [(dialog.snapshot_combo.itemText(i), dialog.snapshot_combo.itemData(i))
+                for i in range(dialog.snapshot_combo.count())]
 
     assert items() == [("Current rows (87, not frozen)", None)]
     with ws.transaction() as conn:
